@@ -1,0 +1,35 @@
+// Sparse int4 GEMV on the compressed form: a row's packed nibbles are unpacked to bytes in an L1-resident
+// scratch a chunk of rows at a time (memory traffic stays at int4), then each block is expanded into place like sparse int8.
+#include <algorithm>
+
+#include "avx2_common.h"
+#include "edgeasr/kernels.h"
+
+namespace edgeasr {
+
+void qs4_spmv__avx2(const WeightsView& w, const int8_t* x, size_t /*m*/, size_t row_begin, size_t row_end,
+                    int32_t* acc) {
+  using namespace avx2;
+  const size_t kp = w.padded_cols, blocks = kp / kBlockCols;
+  thread_local std::vector<int8_t> abs_buffer;
+  const int8_t* ax = AbsRow(x, kp, abs_buffer);
+  Q4RowUnpacker unpacked;  // local, not thread_local: a TLS object in a shared library costs a call per access
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const size_t chunk = (r - row_begin) % Q4RowUnpacker::kChunkRows;
+    if (chunk == 0) unpacked.Unpack(w, r, std::min(r + Q4RowUnpacker::kChunkRows, row_end));
+    const SparseBlockMask* masks = w.masks + r * blocks;
+    __m256i a = _mm256_setzero_si256();
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint64_t bits = masks[b].bits;
+      if (bits == 0) continue;
+      __m256i w0, w1;
+      ExpandBlock(bits, unpacked.Block(chunk, b), &w0, &w1);
+      const size_t c = b * kBlockCols;
+      a = DotI8(a, Load(x + c), Load(ax + c), w0);
+      a = DotI8(a, Load(x + c + 32), Load(ax + c + 32), w1);
+    }
+    acc[r] = HorizontalSum(a);
+  }
+}
+
+}  // namespace edgeasr

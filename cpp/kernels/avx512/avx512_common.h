@@ -1,0 +1,90 @@
+// Helpers shared by the AVX-512 kernels (F/BW/VL + VNNI + VBMI2: Ice Lake, Sapphire Rapids, Zen 4 and later).
+// Static inline only, so these never reach the linker as symbols another path could pick up.
+//
+// vpdpbusd multiplies unsigned by signed bytes and sums four products into int32 without saturation. Activations
+// go in as x + 128 (unsigned); the extra 128 * sum(w) is taken out with a second vpdpbusd against a vector of 128s,
+// which a GEMM shares across all its activation rows. vpexpandb puts a block's packed nonzeros into place in one
+// instruction: the "reconstitute the zeros" step the sparse formats were designed around.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "edgeasr/formats.h"
+
+namespace edgeasr {
+namespace avx512 {
+
+static inline __m512i Load(const void* p) { return _mm512_loadu_si512(p); }
+
+static inline __m512i Dot(__m512i acc, __m512i x_biased, __m512i w) { return _mm512_dpbusd_epi32(acc, x_biased, w); }
+
+// 128 * sum(w) per lane group: the bias that Dot adds when x is stored as x + 128.
+static inline __m512i BiasDot(__m512i acc, __m512i w) {
+  return _mm512_dpbusd_epi32(acc, _mm512_set1_epi8(static_cast<char>(0x80)), w);
+}
+
+// x + 128 as unsigned bytes for n activations (n a multiple of 64).
+static inline const uint8_t* BiasedRow(const int8_t* x, size_t n, std::vector<uint8_t>& buffer) {
+  buffer.resize(n);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (size_t c = 0; c < n; c += 64) _mm512_storeu_si512(buffer.data() + c, _mm512_xor_si512(Load(x + c), flip));
+  return buffer.data();
+}
+
+// Expands one sparse int8 block: the set bits of `bits` receive the values at p, in order; the rest are zero.
+static inline __m512i ExpandQ8(uint64_t bits, const int8_t* p) {
+  return _mm512_maskz_expand_epi8(_cvtu64_mask64(bits), Load(p));
+}
+
+// Expands one sparse int4 block as unsigned nibbles (stored value + 8), with 8 (a stored zero) at the unset
+// positions: then every position carries q + 8, the block needs no bias of its own, and the offset leaves once
+// per row as 8 * sum(x), as in dense int4.
+static inline __m512i ExpandQ4Offset(uint64_t bits, const uint8_t* p) {
+  // Each byte b becomes the 16-bit word (b & 15) | (b >> 4) << 8: low nibble first, as values are numbered.
+  const __m512i words = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  const __m512i nibbles =
+      _mm512_ternarylogic_epi32(words, _mm512_slli_epi16(words, 4), _mm512_set1_epi16(0x0F0F), 0xA8);  // (a|b)&c
+  return _mm512_mask_expand_epi8(_mm512_set1_epi8(kQ4Offset), _cvtu64_mask64(bits), nibbles);
+}
+
+static inline int32_t SumRow(const int8_t* x, size_t n) {
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t c = 0; c < n; c += 64) acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi8(1), Load(x + c));
+  return _mm512_reduce_add_epi32(acc);
+}
+
+// Dense int4: nibbles (0..15) are vpdpbusd's unsigned operand and activations the signed one, so no bias is
+// needed; the +8 storage offset leaves as 8 * sum(x) per row. A 64-byte load holds two blocks, split into low
+// nibbles (columns 0..31 of each) and high nibbles (32..63), matched by activations rearranged the same way:
+// per pair of blocks, x[0..32) x[64..96) then x[32..64) x[96..128). An odd last block pairs with zeros.
+static inline size_t Q4RearrangedBytes(size_t kp) { return (kp / kBlockCols + 1) / 2 * 128; }
+
+static inline void RearrangeForQ4(const int8_t* x, size_t kp, int8_t* out) {
+  const size_t blocks = kp / kBlockCols;
+  std::fill(out, out + Q4RearrangedBytes(kp), int8_t{0});
+  for (size_t b = 0; b < blocks; ++b) {
+    int8_t* dst = out + (b / 2) * 128 + (b % 2) * 32;
+    std::copy(x + b * 64, x + b * 64 + 32, dst);
+    std::copy(x + b * 64 + 32, x + b * 64 + 64, dst + 64);
+  }
+}
+
+static inline __m512i Q4PairDot(__m512i acc, __m512i packed, const int8_t* xr) {
+  const __m512i m = _mm512_set1_epi8(0x0F);
+  acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(packed, m), Load(xr));
+  return _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(packed, 4), m), Load(xr + 64));
+}
+
+// The 32 bytes of an odd last block, upper half zero.
+static inline __m512i LoadQ4Half(const uint8_t* p) {
+  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+}  // namespace avx512
+}  // namespace edgeasr

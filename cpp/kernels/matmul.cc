@@ -1,0 +1,60 @@
+#include "edgeasr/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace edgeasr {
+
+void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_cols, int8_t* xq, float* scales) {
+  for (size_t i = 0; i < m; ++i) {
+    const float* row = x + i * cols;
+    float amax = 0.0f;
+    bool finite = true;
+    for (size_t c = 0; c < cols; ++c) {
+      finite &= std::isfinite(row[c]);
+      amax = std::max(amax, std::fabs(row[c]));
+    }
+    if (!finite) throw std::invalid_argument("x: row " + std::to_string(i) + " contains NaN or infinity");
+    const float scale = amax > 0.0f ? amax / static_cast<float>(kQ8Max) : 1.0f;
+    const float inv = 1.0f / scale;
+    int8_t* out = xq + i * padded_cols;
+    for (size_t c = 0; c < cols; ++c)
+      out[c] = static_cast<int8_t>(std::clamp(std::nearbyint(row[c] * inv), -127.0f, 127.0f));
+    std::fill(out + cols, out + padded_cols, int8_t{0});
+    scales[i] = scale;
+  }
+}
+
+void MatmulInt32(const WeightsView& w, const int8_t* xq, size_t m, int32_t* acc, const KernelSet& kernels) {
+  const int f = static_cast<int>(w.format);
+  if (m == 1) {
+    kernels.gemv[f](w, xq, 1, 0, w.rows, acc);
+    return;
+  }
+  for (size_t i = 0; i < m; i += kMaxGemmRows) {
+    const size_t chunk = std::min(kMaxGemmRows, m - i);
+    kernels.gemm[f](w, xq + i * w.padded_cols, chunk, 0, w.rows, acc + i * w.rows);
+  }
+}
+
+void Matmul(const QuantizedMatrix& w, const float* x, size_t m, float* y, const KernelSet& kernels) {
+  // Scratch lives per thread: streams decode on several threads, and a hot path should not allocate.
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xscale;
+  thread_local std::vector<int32_t> acc;
+  const WeightsView v = w.view();
+  xq.resize(m * v.padded_cols);
+  xscale.resize(m);
+  acc.resize(m * v.rows);
+  QuantizeActivations(x, m, v.cols, v.padded_cols, xq.data(), xscale.data());
+  MatmulInt32(v, xq.data(), m, acc.data(), kernels);
+  const float* wscale = w.scales().data();
+  for (size_t i = 0; i < m; ++i)
+    for (size_t r = 0; r < v.rows; ++r)
+      y[i * v.rows + r] = static_cast<float>(acc[i * v.rows + r]) * (xscale[i] * wscale[r]);
+}
+
+}  // namespace edgeasr

@@ -1,0 +1,24 @@
+// Reference kernel: walks the bitmap one bit at a time; zeros cost nothing but the bit test.
+#include "edgeasr/kernels.h"
+
+namespace edgeasr {
+
+void qs8_spmm__scalar(const WeightsView& w, const int8_t* x, size_t m, size_t row_begin, size_t row_end,
+                      int32_t* acc) {
+  const size_t kp = w.padded_cols;
+  const size_t blocks_per_row = kp / kBlockCols;
+  const int8_t* stream = static_cast<const int8_t*>(w.values);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t r = row_begin; r < row_end; ++r) {
+      const int8_t* v = stream + w.row_offsets[r];
+      int32_t sum = 0;
+      for (size_t b = 0; b < blocks_per_row; ++b) {
+        const uint64_t bits = w.masks[r * blocks_per_row + b].bits;
+        for (size_t j = 0; j < kBlockCols; ++j)
+          if ((bits >> j) & 1) sum += int32_t{x[i * kp + b * kBlockCols + j]} * int32_t{*v++};
+      }
+      acc[i * w.rows + r] = sum;
+    }
+}
+
+}  // namespace edgeasr

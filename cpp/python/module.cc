@@ -1,0 +1,11 @@
+// The single PYBIND11_MODULE: it only calls each topic's binder.
+#include <pybind11/pybind11.h>
+
+#include "bind_bandwidth.h"
+#include "bind_kernels.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "edgeasr native core";
+  edgeasr::PybindKernels(m);
+  edgeasr::PybindBandwidth(m);
+}
