@@ -464,7 +464,8 @@ def machine_info(caches: dict) -> dict:
 def markdown(report: dict) -> str:
     m, run = report["machine"], report["run"]
     caches = m["caches"]
-    cache_text = ", ".join(f"{k} {_size_text(v['instance_bytes'])} × {v['instances']}" for k, v in sorted(caches.items()))
+    cache_text = ", ".join(f"{k} {_size_text(v['instance_bytes'])} × {v['instances']}"
+                           for k, v in sorted(caches.items()))
     lines = [
         f"# edgeasr kernels vs peers, one thread{' (quick)' if run['quick'] else ''}",
         "",

@@ -1,6 +1,7 @@
 #include "edgeasr/matmul.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -11,18 +12,21 @@ namespace edgeasr {
 void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_cols, int8_t* xq, float* scales) {
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * cols;
-    float amax = 0.0f;
-    bool finite = true;
-    for (size_t c = 0; c < cols; ++c) {
-      finite &= std::isfinite(row[c]);
-      amax = std::max(amax, std::fabs(row[c]));
-    }
-    if (!finite) throw std::invalid_argument("x: row " + std::to_string(i) + " contains NaN or infinity");
+    // max |x| on the bit patterns: for non-negative floats their order is the integers' order, so the loop
+    // vectorizes without fast-math, and NaN or infinity (exponent all ones) shows up as a pattern >= 0x7F800000.
+    uint32_t amax_bits = 0;
+    for (size_t c = 0; c < cols; ++c) amax_bits = std::max(amax_bits, std::bit_cast<uint32_t>(row[c]) & 0x7FFFFFFFu);
+    if (amax_bits >= 0x7F800000u)
+      throw std::invalid_argument("x: contains NaN or infinity (row " + std::to_string(i) + ")");
+    const float amax = std::bit_cast<float>(amax_bits);
     const float scale = amax > 0.0f ? amax / static_cast<float>(kQ8Max) : 1.0f;
     const float inv = 1.0f / scale;
     int8_t* out = xq + i * padded_cols;
-    for (size_t c = 0; c < cols; ++c)
-      out[c] = static_cast<int8_t>(std::clamp(std::nearbyint(row[c] * inv), -127.0f, 127.0f));
+    for (size_t c = 0; c < cols; ++c) {  // round half away from zero; |v| <= 127 by construction of scale
+      const float v = row[c] * inv;
+      const int q = static_cast<int>(v + (v >= 0.0f ? 0.5f : -0.5f));
+      out[c] = static_cast<int8_t>(std::clamp(q, -kQ8Max, kQ8Max));
+    }
     std::fill(out + cols, out + padded_cols, int8_t{0});
     scales[i] = scale;
   }

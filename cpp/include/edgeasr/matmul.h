@@ -10,7 +10,7 @@
 namespace edgeasr {
 
 // Quantizes each of the m rows of x[m][cols] symmetrically to int8 in [-127, 127] (scale = max|x| / 127, or 1 for
-// an all-zero row) into xq[m][padded_cols], zero-padded. Non-finite input throws std::invalid_argument.
+// an all-zero row; rounding half away from zero) into xq[m][padded_cols], zero-padded. Non-finite input throws std::invalid_argument.
 void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_cols, int8_t* xq, float* scales);
 
 // acc[m][rows] = xq · Wᵀ in int32; gemv for m == 1, gemm in chunks of kMaxGemmRows otherwise.

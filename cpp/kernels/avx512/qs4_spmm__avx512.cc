@@ -21,7 +21,7 @@ void qs4_spmm__avx512(const WeightsView& w, const int8_t* x, size_t m, size_t ro
       const uint64_t bits = masks[b].bits;
       const __m512i wv = ExpandQ4Offset(bits, p);
       p += SparseBlockBytes(Format::kSparseQ4, static_cast<unsigned>(std::popcount(bits)));
-      for (size_t i = 0; i < m; ++i) a[i] = _mm512_dpbusd_epi32(a[i], wv, Load(x + i * kp + b * kBlockCols));
+      for (size_t i = 0; i < m; ++i) a[i] = Dpbusd(a[i], wv, Load(x + i * kp + b * kBlockCols));
     }
     for (size_t i = 0; i < m; ++i) acc[i * w.rows + r] = _mm512_reduce_add_epi32(a[i]) - offsets[i];
   }

@@ -16,7 +16,7 @@ struct RowCursor {
   void Step(size_t b, __m512i xv) {
     using namespace avx512;
     const uint64_t bits = masks[b].bits;
-    acc = _mm512_dpbusd_epi32(acc, ExpandQ4Offset(bits, p), xv);
+    acc = Dpbusd(acc, ExpandQ4Offset(bits, p), xv);
     p += SparseBlockBytes(Format::kSparseQ4, static_cast<unsigned>(std::popcount(bits)));
   }
 };
