@@ -7,26 +7,35 @@
 
 namespace edgeasr {
 
+namespace {
+// Slowest first: SupportedIsas() lists them in this order, and the last supported one is the default.
+constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512, Isa::kAmx};
+}  // namespace
+
 const char* IsaName(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
+    case Isa::kAmx: return "amx";
   }
   return "unknown";
 }
 
 Isa ParseIsa(const std::string& name) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon})
+  for (Isa isa : kAllIsas)
     if (name == IsaName(isa)) return isa;
-  throw std::invalid_argument("isa: unknown instruction set '" + name + "' (expected scalar, avx2, avx512 or neon)");
+  throw std::invalid_argument("isa: unknown instruction set '" + name +
+                              "' (expected scalar, avx2, avx512, amx or neon)");
 }
 
 namespace {
 
 KernelSet BuildSet(Isa isa) {
-  KernelSet set{isa, {}, {}};
+  // AMX adds tile kernels on top of the AVX-512 set it requires.
+  KernelSet set = isa == Isa::kAmx ? BuildSet(Isa::kAvx512) : KernelSet{isa, {}, {}};
+  set.isa = isa;
 #define EDGEASR_KERNEL(name, kisa, format, op) \
   if (ParseIsa(#kisa) == isa) set.op[static_cast<int>(Format::format)] = &name##__##kisa;
 #include "edgeasr/kernels.inc"
@@ -47,14 +56,15 @@ bool CpuRuns(Isa isa) {
     case Isa::kAvx2: return f.avx2;
     case Isa::kAvx512: return f.avx512;
     case Isa::kNeon: return f.neon;
+    case Isa::kAmx: return f.amx;
   }
   return false;
 }
 
 struct Registry {
-  KernelSet sets[4];
+  KernelSet sets[kIsaCount];
   Registry() {
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) sets[static_cast<int>(isa)] = BuildSet(isa);
+    for (Isa isa : kAllIsas) sets[static_cast<int>(isa)] = BuildSet(isa);
   }
 };
 
@@ -67,7 +77,7 @@ const Registry& GetRegistry() {
 
 std::vector<Isa> SupportedIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kNeon, Isa::kAvx2, Isa::kAvx512})
+  for (Isa isa : kAllIsas)
     if (CpuRuns(isa) && Compiled(GetRegistry().sets[static_cast<int>(isa)])) out.push_back(isa);
   return out;
 }

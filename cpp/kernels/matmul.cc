@@ -9,6 +9,10 @@
 
 namespace edgeasr {
 
+// Cloned for AVX2 (chosen by the loader on CPUs that have it): 8-wide instead of 4-wide conversion.
+#if EDGEASR_X86
+__attribute__((target_clones("avx2", "default")))
+#endif
 void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_cols, int8_t* xq, float* scales) {
   for (size_t i = 0; i < m; ++i) {
     const float* row = x + i * cols;
@@ -22,10 +26,11 @@ void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_co
     const float scale = amax > 0.0f ? amax / static_cast<float>(kQ8Max) : 1.0f;
     const float inv = 1.0f / scale;
     int8_t* out = xq + i * padded_cols;
-    for (size_t c = 0; c < cols; ++c) {  // round half away from zero; |v| <= 127 by construction of scale
+    // Round half away from zero. |v| <= 127 (+ rounding error, < 127.5) by construction of the scale, so no clamp;
+    // copysign keeps the loop free of branches and vectorized.
+    for (size_t c = 0; c < cols; ++c) {
       const float v = row[c] * inv;
-      const int q = static_cast<int>(v + (v >= 0.0f ? 0.5f : -0.5f));
-      out[c] = static_cast<int8_t>(std::clamp(q, -kQ8Max, kQ8Max));
+      out[c] = static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
     }
     std::fill(out + cols, out + padded_cols, int8_t{0});
     scales[i] = scale;

@@ -21,10 +21,12 @@ using MatmulKernel = void (*)(const WeightsView& w, const int8_t* x, size_t m, s
 // Largest number of activation rows one GEMM call takes (a chunk of frames, or a beam of hypotheses).
 constexpr size_t kMaxGemmRows = 32;
 
-enum class Isa : uint8_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
+// kAmx is AVX-512 plus AMX tiles: it uses the AVX-512 kernels except where kernels.inc lists an AMX one.
+enum class Isa : uint8_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAmx = 4 };
+constexpr int kIsaCount = 5;
 
 const char* IsaName(Isa isa);
-// Parses "scalar", "avx2", "avx512", "neon"; throws std::invalid_argument on anything else.
+// Parses "scalar", "avx2", "avx512", "amx", "neon"; throws std::invalid_argument on anything else.
 Isa ParseIsa(const std::string& name);
 
 // One instruction set's kernels, indexed by Format. gemv takes m == 1; gemm takes 1 <= m <= kMaxGemmRows.
