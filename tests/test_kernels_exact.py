@@ -55,6 +55,19 @@ def test_kernel_matches_naive_loop(isa, bits, sparse, density, rng):
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("bits,sparse", FORMATS, ids=["dense_q8", "dense_q4", "sparse_q8", "sparse_q4"])
+def test_many_rows_take_every_row_grouping(isa, bits, sparse, rng):
+    """Row counts that exercise every grouping a kernel uses (AMX: 64, 32 and 16 rows, then a remainder), with
+    activation row counts below, at and above a 16-row tile."""
+    for rows, cols in [(64, 64), (113, 130), (150, 320)]:
+        q = random_int_weights(rng, rows, cols, bits, 0.5)
+        m = QuantizedMatrix.from_int(q, np.ones(rows, np.float32), bits=bits, sparse=sparse)
+        for mm in (1, 7, 16, 17, 32):
+            xq = activations(rng, mm, m._m.padded_cols, 0)
+            np.testing.assert_array_equal(m.matmul_int32(xq, isa=isa), naive(q, xq))
+
+
+@pytest.mark.parametrize("isa", ISAS)
 def test_gemm_beyond_one_chunk(isa, rng):
     """More activation rows than one GEMM call takes: the chunks must line up."""
     q = random_int_weights(rng, 19, 150, 8, 0.5)

@@ -49,6 +49,9 @@ void MatmulInt32(const WeightsView& w, const int8_t* xq, size_t m, int32_t* acc,
   }
 }
 
+#if EDGEASR_X86
+__attribute__((target_clones("avx2", "default")))  // the scaling epilogue, 8-wide
+#endif
 void Matmul(const QuantizedMatrix& w, const float* x, size_t m, float* y, const KernelSet& kernels) {
   // Scratch lives per thread: streams decode on several threads, and a hot path should not allocate.
   thread_local std::vector<int8_t> xq;

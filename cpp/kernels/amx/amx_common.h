@@ -37,7 +37,7 @@ class TileScope {
  public:
   TileScope() {
     TileConfig config;
-    for (int t = 0; t < 5; ++t) {
+    for (int t = 0; t < 7; ++t) {
       config.colsb[t] = kTileBytes;
       config.rows[t] = kTileM;
     }
