@@ -94,3 +94,12 @@ def test_all_zero_float_row_gets_scale_one():
     m = QuantizedMatrix.from_float(w)
     assert m.scales[0] == 1.0
     np.testing.assert_allclose(m.to_float(), w, atol=1e-6)
+
+
+def test_rows_too_small_to_scale_are_zero():
+    w = np.array([[8e-45, -3e-40], [1.0, 0.5]], np.float32)
+    m = QuantizedMatrix.from_float(w)
+    np.testing.assert_array_equal(m.to_int8()[0], [0, 0])
+    assert m.scales[0] == 1.0
+    x = np.array([1e-42, 0.0], np.float32)  # activations too small to scale: zero, not NaN
+    np.testing.assert_array_equal(m.matvec(x), [0.0, 0.0])

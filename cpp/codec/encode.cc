@@ -27,7 +27,10 @@ void CheckFormat(Format f) {
     throw std::invalid_argument("format: unknown weight format " + std::to_string(static_cast<unsigned>(f)));
 }
 
-void EncodeDense(Format f, const int8_t* q, size_t rows, size_t cols, std::vector<uint8_t>& values) {
+using Values = std::vector<uint8_t, WeightAllocator<uint8_t>>;
+using Masks = std::vector<SparseBlockMask, WeightAllocator<SparseBlockMask>>;
+
+void EncodeDense(Format f, const int8_t* q, size_t rows, size_t cols, Values& values) {
   const size_t kp = PaddedCols(cols);
   if (f == Format::kDenseQ8) {
     values.assign(rows * kp, 0);
@@ -48,8 +51,8 @@ void EncodeDense(Format f, const int8_t* q, size_t rows, size_t cols, std::vecto
   }
 }
 
-void EncodeSparse(Format f, const int8_t* q, size_t rows, size_t cols, std::vector<uint8_t>& values,
-                  std::vector<SparseBlockMask>& masks, std::vector<uint32_t>& row_offsets) {
+void EncodeSparse(Format f, const int8_t* q, size_t rows, size_t cols, Values& values, Masks& masks,
+                  std::vector<uint32_t>& row_offsets) {
   const size_t blocks_per_row = PaddedCols(cols) / kBlockCols;
   masks.assign(rows * blocks_per_row, SparseBlockMask{0});
   row_offsets.assign(rows + 1, 0);
@@ -127,10 +130,9 @@ QuantizedMatrix QuantizedMatrix::FromFloat(Format format, const float* w, size_t
                                     std::to_string(c));
       if (!keep || keep[i]) amax = std::max(amax, std::fabs(w[i]));
     }
-    const float scale = amax > 0.0f ? amax / static_cast<float>(qmax) : 1.0f;
-    if (!std::isfinite(scale) || scale <= 0.0f)
-      throw std::invalid_argument("w: row " + std::to_string(r) + " cannot be scaled (max |w| = " +
-                                  std::to_string(amax) + ")");
+    // A row whose step would underflow (all |w| below ~1e-36) is stored as zeros with scale 1.
+    const float step = amax / static_cast<float>(qmax);
+    const float scale = step >= std::numeric_limits<float>::min() ? step : 1.0f;
     scales[r] = scale;
     for (size_t c = 0; c < cols; ++c) {
       const size_t i = r * cols + c;

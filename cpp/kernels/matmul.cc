@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,9 +23,10 @@ void QuantizeActivations(const float* x, size_t m, size_t cols, size_t padded_co
     for (size_t c = 0; c < cols; ++c) amax_bits = std::max(amax_bits, std::bit_cast<uint32_t>(row[c]) & 0x7FFFFFFFu);
     if (amax_bits >= 0x7F800000u)
       throw std::invalid_argument("x: contains NaN or infinity (row " + std::to_string(i) + ")");
-    const float amax = std::bit_cast<float>(amax_bits);
-    const float scale = amax > 0.0f ? amax / static_cast<float>(kQ8Max) : 1.0f;
-    const float inv = 1.0f / scale;
+    // A row whose step would underflow (all |x| below ~1e-36) quantizes to zeros with scale 1.
+    const float step = std::bit_cast<float>(amax_bits) / static_cast<float>(kQ8Max);
+    const float scale = step >= std::numeric_limits<float>::min() ? step : 1.0f;
+    const float inv = step >= std::numeric_limits<float>::min() ? 1.0f / scale : 0.0f;
     int8_t* out = xq + i * padded_cols;
     // Round half away from zero. |v| <= 127 (+ rounding error, < 127.5) by construction of the scale, so no clamp;
     // copysign keeps the loop free of branches and vectorized.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "edgeasr/formats.h"
+#include "edgeasr/weight_allocator.h"
 
 namespace edgeasr {
 
@@ -18,7 +19,8 @@ class QuantizedMatrix {
 
   // Quantizes float weights w[rows][cols] symmetrically per row (scale = max|w| / qmax, round to nearest).
   // keep (same shape, nonzero = keep) zeroes the weights it drops before quantizing; null keeps all.
-  // Non-finite weights throw std::invalid_argument. An all-zero row gets scale 1.
+  // Non-finite weights throw std::invalid_argument. An all-zero row, or one too small to scale (max |w| below
+  // 127 * FLT_MIN), is stored as zeros with scale 1.
   static QuantizedMatrix FromFloat(Format format, const float* w, size_t rows, size_t cols, const uint8_t* keep);
 
   Format format() const { return format_; }
@@ -42,8 +44,8 @@ class QuantizedMatrix {
   Format format_ = Format::kDenseQ8;
   size_t rows_ = 0, cols_ = 0, nonzeros_ = 0;
   std::vector<float> scales_;
-  std::vector<uint8_t> values_;
-  std::vector<SparseBlockMask> masks_;
+  std::vector<uint8_t, WeightAllocator<uint8_t>> values_;
+  std::vector<SparseBlockMask, WeightAllocator<SparseBlockMask>> masks_;
   std::vector<uint32_t> row_offsets_;
 };
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../avx512/avx512_common.h"
 #include "edgeasr/formats.h"
 
 namespace edgeasr {
@@ -68,6 +69,62 @@ static inline void ScatterTile(const int32_t* c, size_t cols, int32_t* acc, size
   for (size_t j = 0; j < cols; ++j)
     _mm512_storeu_si512(acc + j * stride, _mm512_i32gather_epi32(column, c + j, 4));
 }
+
+// GEMM for formats that are not int8 row-major: a Decoder writes each 16 x 64 weight tile as int8 into an
+// L1-resident buffer ("reconstituting the zeros", as the accelerator does when it loads weights), which then
+// serves every activation tile. Decoding runs one chunk ahead of the tile loads, so the tile unit never waits
+// for stores it has to read. Covers rows [row_begin, row_begin + 16 * groups).
+//   Decoder::Start(r): the next tiles are rows r..r+15;  Decoder::Next(int8_t* tile): writes the next 64 columns.
+template <class Decoder>
+static inline void DecodedGemm(Decoder& decoder, const WeightsView& w, const int8_t* x, size_t m, size_t row_begin,
+                               size_t groups, int32_t* acc) {
+  const size_t kp = w.padded_cols, chunks = kp / kTileBytes;
+  const size_t m_tiles = (m + kTileM - 1) / kTileM;  // 1 or 2
+  thread_local std::vector<int8_t> packed_storage;
+  packed_storage.resize(m_tiles * kp * kTileM + 64);
+  int8_t* packed = packed_storage.data() + (64 - reinterpret_cast<uintptr_t>(packed_storage.data()) % 64) % 64;
+  for (size_t t = 0; t < m_tiles; ++t) PackActivations(x, m, t * kTileM, kp, packed + t * kp * kTileM);
+  alignas(64) int8_t tiles[2][kTileM * kTileBytes];
+  alignas(64) int32_t c[kTileM * kTileM];
+  TileScope scope;
+  for (size_t g = 0; g < groups; ++g) {
+    const size_t r = row_begin + g * kTileM;
+    decoder.Start(r);
+    decoder.Next(tiles[0]);
+    _tile_zero(0);
+    _tile_zero(3);
+    for (size_t k = 0; k < chunks; ++k) {
+      if (k + 1 < chunks) decoder.Next(tiles[(k + 1) % 2]);
+      _tile_loadd(1, tiles[k % 2], static_cast<long>(kTileBytes));
+      _tile_loadd(2, packed + k * kTileBytes * kTileM, static_cast<long>(kTileBytes));
+      _tile_dpbssd(0, 1, 2);
+      if (m_tiles > 1) {
+        _tile_loadd(4, packed + kp * kTileM + k * kTileBytes * kTileM, static_cast<long>(kTileBytes));
+        _tile_dpbssd(3, 1, 4);
+      }
+    }
+    _tile_stored(0, c, static_cast<long>(kTileM * sizeof(int32_t)));
+    ScatterTile(c, std::min(kTileM, m), acc + r, w.rows);
+    if (m_tiles > 1) {
+      _tile_stored(3, c, static_cast<long>(kTileM * sizeof(int32_t)));
+      ScatterTile(c, m - kTileM, acc + kTileM * w.rows + r, w.rows);
+    }
+  }
+}
+
+// Per-row cursors into a sparse value stream, for decoders that walk 16 rows block by block.
+template <typename T>
+struct SparseRows {
+  const WeightsView& w;
+  size_t blocks, block = 0, row = 0;
+  const T* p[kTileM] = {};
+  explicit SparseRows(const WeightsView& view) : w(view), blocks(view.padded_cols / kBlockCols) {}
+  void Start(size_t r) {
+    row = r, block = 0;
+    for (size_t i = 0; i < kTileM; ++i) p[i] = static_cast<const T*>(w.values) + w.row_offsets[r + i];
+  }
+  uint64_t Bits(size_t i) const { return w.masks[(row + i) * blocks + block].bits; }
+};
 
 }  // namespace amx
 }  // namespace edgeasr

@@ -14,6 +14,8 @@
 namespace edgeasr {
 namespace avx2 {
 
+static inline __m256i Load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
 // Sum of products of 32 int8 pairs into 8 int32 lanes. The sign trick keeps vpmaddubsw exact: |x| is the unsigned
 // operand and w takes x's sign; with both in [-127, 127], a pair of products never leaves int16.
 static inline __m256i DotI8(__m256i acc, __m256i x, __m256i abs_x, __m256i w) {
@@ -140,7 +142,55 @@ static inline int32_t SumRow(const int8_t* x, size_t n) {
   return HorizontalSum(acc);
 }
 
-static inline __m256i Load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// GEMM over int8 rows (row-major, stride kp): tiles of 2 weight rows x MR activation rows keep 2 * MR
+// accumulators in registers, so each weight vector is loaded once per MR activation rows.
+template <size_t MR>
+static inline void TileGemm(const int8_t* q0, const int8_t* q1, const int8_t* x, const int8_t* ax, size_t kp,
+                            int32_t* out0, size_t out_stride, bool two_rows) {
+  __m256i a0[MR], a1[MR];
+  for (size_t i = 0; i < MR; ++i) a0[i] = a1[i] = _mm256_setzero_si256();
+  for (size_t c = 0; c < kp; c += 32) {
+    const __m256i w0 = Load(q0 + c), w1 = Load(q1 + c);
+    for (size_t i = 0; i < MR; ++i) {
+      const __m256i xv = Load(x + i * kp + c), av = Load(ax + i * kp + c);
+      a0[i] = DotI8(a0[i], xv, av, w0);
+      a1[i] = DotI8(a1[i], xv, av, w1);
+    }
+  }
+  for (size_t i = 0; i < MR; ++i) {
+    out0[i * out_stride] = HorizontalSum(a0[i]);
+    if (two_rows) out0[i * out_stride + 1] = HorizontalSum(a1[i]);
+  }
+}
+
+// One or two int8 weight rows (q1 ignored unless two_rows) against all m activation rows; outputs go to
+// out[i * stride] and out[i * stride + 1].
+static inline void RowPairGemm(const int8_t* q0, const int8_t* q1, bool two_rows, const int8_t* x, const int8_t* ax,
+                               size_t kp, size_t m, int32_t* out, size_t stride) {
+  size_t i = 0;
+  for (; i + 4 <= m; i += 4) TileGemm<4>(q0, q1, x + i * kp, ax + i * kp, kp, out + i * stride, stride, two_rows);
+  for (; i < m; ++i) TileGemm<1>(q0, q1, x + i * kp, ax + i * kp, kp, out + i * stride, stride, two_rows);
+}
+
+// The GEMM of every format that is not int8 row-major: decode(r, row) writes weight row r as kp int8 values, two
+// rows at a time into an L1-resident buffer, which then serves all m activation rows. Decoding (expanding the
+// zeros, unpacking nibbles) thus happens once per weight row, not once per activation row.
+template <class DecodeRow>
+static inline void DecodedGemm(const WeightsView& w, const int8_t* x, size_t m, size_t row_begin, size_t row_end,
+                               int32_t* acc, DecodeRow decode) {
+  const size_t kp = w.padded_cols;
+  thread_local std::vector<int8_t> abs_buffer, rows_buffer;
+  const int8_t* ax = AbsRow(x, m * kp, abs_buffer);
+  rows_buffer.resize(2 * kp);
+  int8_t* rows = rows_buffer.data();
+  for (size_t r = row_begin; r < row_end; r += 2) {
+    const bool two = r + 1 < row_end;
+    decode(r, rows);
+    if (two) decode(r + 1, rows + kp);
+    RowPairGemm(rows, rows + kp, two, x, ax, kp, m, acc + r, w.rows);
+  }
+}
 
 }  // namespace avx2
 }  // namespace edgeasr
