@@ -123,7 +123,8 @@ struct SparseRows {
     row = r, block = 0;
     for (size_t i = 0; i < kTileM; ++i) p[i] = static_cast<const T*>(w.values) + w.row_offsets[r + i];
   }
-  uint64_t Bits(size_t i) const { return w.masks[(row + i) * blocks + block].bits; }
+  const SparseBlockMask* Mask(size_t i) const { return &w.masks[(row + i) * blocks + block]; }
+  uint64_t Bits(size_t i) const { return Mask(i)->bits; }
 };
 
 }  // namespace amx

@@ -15,7 +15,8 @@ struct SparseQ4Tiles {
   void Next(int8_t* tile) {
     for (size_t i = 0; i < amx::kTileM; ++i) {
       const uint64_t bits = rows.Bits(i);
-      _mm512_store_si512(tile + i * amx::kTileBytes, _mm512_sub_epi8(avx512::ExpandQ4Offset(bits, rows.p[i]), _mm512_set1_epi8(kQ4Offset)));
+      _mm512_store_si512(tile + i * amx::kTileBytes,
+                         _mm512_sub_epi8(avx512::ExpandQ4Offset(rows.Mask(i), rows.p[i]), _mm512_set1_epi8(kQ4Offset)));
       rows.p[i] += SparseBlockBytes(Format::kSparseQ4, static_cast<unsigned>(std::popcount(bits)));
     }
     ++rows.block;

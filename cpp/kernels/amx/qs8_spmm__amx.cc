@@ -15,7 +15,7 @@ struct SparseQ8Tiles {
   void Next(int8_t* tile) {
     for (size_t i = 0; i < amx::kTileM; ++i) {
       const uint64_t bits = rows.Bits(i);
-      _mm512_store_si512(tile + i * amx::kTileBytes, avx512::ExpandQ8(bits, rows.p[i]));
+      _mm512_store_si512(tile + i * amx::kTileBytes, avx512::ExpandQ8(rows.Mask(i), rows.p[i]));
       rows.p[i] += SparseBlockBytes(Format::kSparseQ8, static_cast<unsigned>(std::popcount(bits)));
     }
     ++rows.block;

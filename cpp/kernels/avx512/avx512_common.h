@@ -44,20 +44,27 @@ static inline const uint8_t* BiasedRow(const int8_t* x, size_t n, std::vector<ui
   return buffer.data();
 }
 
-// Expands one sparse int8 block: the set bits of `bits` receive the values at p, in order; the rest are zero.
-static inline __m512i ExpandQ8(uint64_t bits, const int8_t* p) {
-  return _mm512_maskz_expand_epi8(_cvtu64_mask64(bits), Load(p));
+// GCC's _load_mask64 takes a non-const pointer, though it only reads.
+static inline __mmask64 LoadMask(const SparseBlockMask* mask) {
+  return _load_mask64(const_cast<__mmask64*>(reinterpret_cast<const __mmask64*>(&mask->bits)));
+}
+
+// Expands one sparse int8 block: the set bits of the mask receive the values at p, in order; the rest are zero.
+static inline __m512i ExpandQ8(const SparseBlockMask* mask, const int8_t* p) {
+  return _mm512_maskz_expand_epi8(LoadMask(mask), Load(p));
 }
 
 // Expands one sparse int4 block as unsigned nibbles (stored value + 8), with 8 (a stored zero) at the unset
 // positions: then every position carries q + 8, the block needs no bias of its own, and the offset leaves once
-// per row as 8 * sum(x), as in dense int4.
-static inline __m512i ExpandQ4Offset(uint64_t bits, const uint8_t* p) {
+// per row as 8 * sum(x), as in dense int4. The mask goes into a k register straight from memory: kmov from a
+// general register would take a slot on the shuffle port, which the unpacking and vpexpandb already saturate.
+static inline __m512i ExpandQ4Offset(const SparseBlockMask* mask, const uint8_t* p) {
   // Each byte b becomes the 16-bit word (b & 15) | (b >> 4) << 8: low nibble first, as values are numbered.
   const __m512i words = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   const __m512i nibbles =
       _mm512_ternarylogic_epi32(words, _mm512_slli_epi16(words, 4), _mm512_set1_epi16(0x0F0F), 0xA8);  // (a|b)&c
-  return _mm512_mask_expand_epi8(_mm512_set1_epi8(kQ4Offset), _cvtu64_mask64(bits), nibbles);
+  const __mmask64 k = LoadMask(mask);
+  return _mm512_mask_expand_epi8(_mm512_set1_epi8(kQ4Offset), k, nibbles);
 }
 
 static inline int32_t SumRow(const int8_t* x, size_t n) {

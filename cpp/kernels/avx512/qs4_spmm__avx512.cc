@@ -19,7 +19,7 @@ void qs4_spmm__avx512(const WeightsView& w, const int8_t* x, size_t m, size_t ro
     for (size_t i = 0; i < m; ++i) a[i] = _mm512_setzero_si512();
     for (size_t b = 0; b < blocks; ++b) {
       const uint64_t bits = masks[b].bits;
-      const __m512i wv = ExpandQ4Offset(bits, p);
+      const __m512i wv = ExpandQ4Offset(&masks[b], p);
       p += SparseBlockBytes(Format::kSparseQ4, static_cast<unsigned>(std::popcount(bits)));
       for (size_t i = 0; i < m; ++i) a[i] = Dpbusd(a[i], wv, Load(x + i * kp + b * kBlockCols));
     }

@@ -21,7 +21,7 @@ void qs8_spmm__avx512(const WeightsView& w, const int8_t* x, size_t m, size_t ro
     for (size_t b = 0; b < blocks; ++b) {
       const uint64_t bits = masks[b].bits;
       if (bits == 0) continue;
-      const __m512i wv = ExpandQ8(bits, p);
+      const __m512i wv = ExpandQ8(&masks[b], p);
       p += SparseBlockBytes(Format::kSparseQ8, static_cast<unsigned>(std::popcount(bits)));
       bias = BiasDot(bias, wv);
       for (size_t i = 0; i < m; ++i) a[i] = Dot(a[i], Load(xb + i * kp + b * kBlockCols), wv);

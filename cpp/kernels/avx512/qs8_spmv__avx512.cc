@@ -15,7 +15,7 @@ struct RowCursor {
   void Step(size_t b, __m512i xv) {
     using namespace avx512;
     const uint64_t bits = masks[b].bits;
-    const __m512i wv = ExpandQ8(bits, p);
+    const __m512i wv = ExpandQ8(&masks[b], p);
     p += SparseBlockBytes(Format::kSparseQ8, static_cast<unsigned>(std::popcount(bits)));
     acc = Dot(acc, xv, wv);
     bias = BiasDot(bias, wv);
