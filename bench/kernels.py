@@ -512,10 +512,23 @@ def markdown(report: dict) -> str:
     if not run["our_isas"]:
         lines.append("- **No edgeasr SIMD kernel set is built here** (supported: "
                      f"{', '.join(m['edgeasr_supported_isas'])}); edgeasr rows are missing (scalar only in --quick).")
+    lines += ["", "## Summary: edgeasr speed relative to ONNX Runtime int8 (× ORT int8)", "", _summary(report)]
     for shape in run["shapes"]:
         rows = [r for r in report["measurements"] if r["shape"] == shape]
         lines += ["", f"## {shape}", "", _table(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _summary(report: dict) -> str:
+    """One row per edgeasr format and kernel set, one column per shape: the figures the targets are about."""
+    shapes = report["run"]["shapes"]
+    ours = [r for r in report["measurements"] if r["family"] == "edgeasr" and r["status"] == "ok"]
+    ratio = {(r["impl"], r["shape"]): r.get("x_ort_int8") for r in ours}
+    out = ["| edgeasr | " + " | ".join(shapes) + " |", "|" + "---|" * (len(shapes) + 1)]
+    for impl in dict.fromkeys(r["impl"] for r in ours):
+        cells = [f"{ratio[(impl, s)]:.2f}" if ratio.get((impl, s)) is not None else "" for s in shapes]
+        out.append(f"| {impl.removeprefix('edgeasr ')} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def _size_text(nbytes: int) -> str:
