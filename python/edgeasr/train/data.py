@@ -1,0 +1,51 @@
+"""From a built corpus to training utterances: BPE tokens trained on the training text, features from the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from edgeasr.tokens import TokenTable
+from edgeasr.train.batching import Utterance
+from edgeasr.train.config import TrainConfig
+from edgeasr.train.corpus import load_cuts, load_features
+from edgeasr.train.tokens import Tokenizer, train_bpe
+
+
+def corpus_texts(name: str, split: str) -> list[tuple[str, str, str]]:
+    """(uid, voice, text) for every cut of a built corpus split."""
+    out = []
+    for cut in load_cuts(name, split):
+        sup = cut.supervisions[0]
+        out.append((cut.id, sup.speaker, sup.text))
+    return out
+
+
+def tokenizer_for(cfg: TrainConfig) -> Tokenizer:
+    """The run's BPE model: trained once on the training split's text, then reused (and checkpointed with it)."""
+    model = cfg.run.path / "bpe.model"
+    if not model.exists():
+        cfg.run.path.mkdir(parents=True, exist_ok=True)
+        texts = [t for _, _, t in corpus_texts(cfg.data.corpus, cfg.data.train_split)]
+        train_bpe(texts, cfg.data.vocab_size, model_prefix=cfg.run.path / "bpe")
+    return Tokenizer(model)
+
+
+def utterances(name: str, split: str, tokenizer: Tokenizer | None) -> list[Utterance]:
+    """A split's utterances with their cached features; without a tokenizer (evaluation) tokens stay empty."""
+    feats = load_features(name, split)
+    out = []
+    for uid, voice, text in corpus_texts(name, split):
+        out.append(Utterance(uid=uid, voice=voice, text=text, num_frames=feats.num_frames(uid),
+                             tokens=tokenizer.encode(text) if tokenizer else [],
+                             load_features=lambda u=uid: feats[u]))
+    return out
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[Sequence[Utterance], Sequence[Utterance], TokenTable]:
+    tok = tokenizer_for(cfg)
+    if len(tok.table) != cfg.model.vocab_size:
+        raise ValueError(f"{tok.model_path}: {len(tok.table)} tokens, but the model expects {cfg.model.vocab_size}")
+    train = utterances(cfg.data.corpus, cfg.data.train_split, tok)
+    dev = utterances(cfg.data.corpus, cfg.data.dev_split, tok)
+    return train, dev, tok.table

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Trains (or resumes) a run in the background: waits until the corpus it needs is built, then runs
+# `edgeasr train`, restarting from the latest checkpoint each time it is started again.
+# Usage: scripts/train.sh configs/student.toml   (log: ~/.cache/edgeasr/logs/train-<config>.log)
+set -euo pipefail
+CONFIG="$1"
+cd "$(dirname "$0")/.."
+CACHE="${EDGEASR_CACHE:-$HOME/.cache/edgeasr}"
+LOG="$CACHE/logs/train-$(basename "$CONFIG" .toml).log"
+mkdir -p "$CACHE/logs"
+CORPUS=$(python -c "from edgeasr.train.config import load_config as l; c = l('$CONFIG'); print(c.data.corpus)")
+for split in train dev; do
+  until [ -f "$CACHE/corpora/$CORPUS/$split/feats_index.json" ]; do sleep 30; done
+done
+nohup python -m edgeasr.train.train --config "$CONFIG" >> "$LOG" 2>&1 &
+echo "training in the background (pid $!); log: $LOG"

@@ -1,0 +1,111 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edgeasr.features import FbankConfig, compute_fbank
+from edgeasr.train import corpus
+from edgeasr.train.corpus import build_corpus, corpus_dir, load_cuts, load_features
+from edgeasr.train.voices import voices_for
+
+
+@dataclass(frozen=True)
+class Req:  # the fields build_corpus reads from edgeasr.train.text.Request
+    uid: str
+    text: str
+    kind: str
+    names: tuple[str, ...]
+
+
+REQUESTS = [
+    Req("train-000000", "computer call maria jones", "call", ("maria jones",)),
+    Req("train-000001", "set a timer for five minutes", "timer", ()),
+    Req("train-000002", "turn off the kitchen lights", "smart_home", ("kitchen lights",)),
+    Req("train-000003", "what is the weather tomorrow", "weather", ()),
+]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEASR_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def last_build(name, split):
+    return json.loads((corpus_dir(name, split) / "build_log.jsonl").read_text().splitlines()[-1])
+
+
+def test_tiny_corpus_manifests_features_and_cache(cache):
+    build_corpus("tiny", "train", 4, seed=0, workers=2, requests=REQUESTS)
+    d = cache / "corpora" / "tiny" / "train"
+    assert corpus_dir("tiny", "train") == d
+    assert last_build("tiny", "train")["rendered"] == 4
+
+    cuts = load_cuts("tiny", "train")
+    assert [c.id for c in cuts] == [r.uid for r in REQUESTS]
+    train_voices = {v.name for v in voices_for("train")}
+    feats = load_features("tiny", "train")
+    for cut, req in zip(cuts, REQUESTS):
+        sup = cut.supervisions[0]
+        assert sup.text == req.text and sup.speaker in train_voices and sup.speaker == sup.custom["voice"]
+        assert sup.custom["kind"] == req.kind and tuple(sup.custom["names"]) == req.names
+        assert 0 < sup.custom["speech_start"] < sup.custom["speech_end"] < cut.duration
+        assert cut.duration - sup.custom["speech_end"] >= 0.3 - 1e-3
+        assert {"gain_db", "noise", "reverb", "speed", "bandlimit_8k"} <= set(sup.custom["augment"])
+        audio = cut.load_audio()
+        assert audio.shape == (1, cut.recording.num_samples) and cut.sampling_rate == 16000
+        assert np.abs(audio).max() > 0.01
+        f = feats[cut.id]
+        assert f.shape == (FbankConfig().num_frames(cut.recording.num_samples), 80)
+        x, sr = sf.read(cut.recording.sources[0].source, dtype="float32")
+        np.testing.assert_array_equal(f, compute_fbank(x, sr))
+    # Voices go round-robin: four utterances, four different voices.
+    assert len({c.supervisions[0].speaker for c in cuts}) == 4
+
+    flacs = sorted((d / "audio").glob("*.flac"))
+    assert len(flacs) == 4 and not list(d.rglob(".tmp*"))
+    before = {p: p.stat().st_mtime_ns for p in flacs}
+    build_corpus("tiny", "train", 4, seed=0, workers=1, requests=REQUESTS)
+    assert last_build("tiny", "train") | {"time": 0, "wall_s": 0} == {
+        "time": 0, "wall_s": 0, "rendered": 0, "cached": 4, "failed": 0, "rendered_audio_s": 0, "workers": 1}
+    assert {p: p.stat().st_mtime_ns for p in flacs} == before
+
+    # A changed request under the same uid is rendered again; the others stay cached.
+    changed = [Req(REQUESTS[0].uid, "computer call maria smith", "call", ("maria smith",))]
+    build_corpus("tiny", "train", 4, seed=0, workers=1, requests=changed + REQUESTS[1:])
+    assert last_build("tiny", "train")["rendered"] == 1
+    assert load_cuts("tiny", "train")[0].supervisions[0].text == "computer call maria smith"
+
+
+def test_test_split_is_spoken_by_held_out_voices_from_the_generator(cache):
+    cuts = build_corpus("gen", "test", 3, seed=1, workers=1, features=False)
+    held_out = {v.name for v in voices_for("test")}
+    assert len(cuts) == 3 and {c.supervisions[0].speaker for c in cuts} <= held_out
+    assert all(c.id.startswith("test-") for c in cuts)
+    assert not (corpus_dir("gen", "test") / "feats.npy").exists()
+
+
+def test_invalid_arguments(cache):
+    with pytest.raises(ValueError, match="split"):
+        corpus_dir("v1", "eval")
+    with pytest.raises(ValueError, match="name"):
+        corpus_dir("../up", "train")
+    with pytest.raises(ValueError, match="unique"):
+        build_corpus("x", "train", 2, requests=[REQUESTS[0], REQUESTS[0]])
+    with pytest.raises(ValueError, match="requests"):
+        build_corpus("x", "train", 3, requests=REQUESTS[:2])
+    with pytest.raises(FileNotFoundError, match="not built"):
+        load_cuts("never", "dev")
+
+
+def test_voice_assignment_is_balanced_and_seeded():
+    vs = voices_for("train")
+    uids = [f"u{i}" for i in range(3 * len(vs) + 2)]
+    a = corpus.assign_voices(uids, vs, seed=5)
+    counts = {v.name: 0 for v in vs}
+    for v in a:
+        counts[v.name] += 1
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert a == corpus.assign_voices(uids, vs, seed=5) != corpus.assign_voices(uids, vs, seed=6)
