@@ -12,5 +12,7 @@ CORPUS=$(python -c "from edgeasr.train.config import load_config as l; c = l('$C
 for split in train dev; do
   until [ -f "$CACHE/corpora/$CORPUS/$split/feats_index.json" ]; do sleep 30; done
 done
-nohup python -m edgeasr.train.train --config "$CONFIG" >> "$LOG" 2>&1 &
+# OMP_NUM_THREADS (default 2 here): torch threads spin at barriers, so on a machine shared with other work a
+# single thread can beat two by a wide margin.
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" nohup python -m edgeasr.train.train --config "$CONFIG" >> "$LOG" 2>&1 &
 echo "training in the background (pid $!); log: $LOG"
