@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -178,3 +180,20 @@ def test_config_validation():
         model.encoder(torch.zeros(1, 8, 12), torch.tensor([9]))
     with pytest.raises(ValueError, match="states"):
         model.encoder(torch.zeros(1, 8, 12), torch.tensor([8]), model.encoder.init_states(2))
+
+
+def test_ctc_head_adds_an_encoder_loss():
+    cfg = ModelConfig(num_features=16, d_model=32, hidden=64, num_layers=1, decoder_dim=32, joiner_dim=32,
+                      vocab_size=6, dropout=0.0)
+    torch.manual_seed(0)
+    plain = Transducer(cfg)
+    torch.manual_seed(0)
+    with_ctc = Transducer(dataclasses.replace(cfg, ctc_weight=0.5))
+    assert plain.ctc_head is None and with_ctc.ctc_head is not None
+    x, lengths = torch.randn(2, 40, 16), torch.tensor([40, 32])
+    y, y_lengths = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2])
+    base = plain(x, lengths, y, y_lengths, reduction="none")
+    total = with_ctc(x, lengths, y, y_lengths, reduction="none")
+    ctc = with_ctc._ctc_loss(*with_ctc.encoder(x, lengths)[:2], y, y_lengths, "none")
+    assert torch.all(ctc > 0)
+    torch.testing.assert_close(total, base + 0.5 * ctc)

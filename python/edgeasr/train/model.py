@@ -45,6 +45,7 @@ class ModelConfig:
     joiner_dim: int = 256
     vocab_size: int = 256       # id 0 is the blank
     dropout: float = 0.1
+    ctc_weight: float = 0.0     # > 0 adds a CTC head on the encoder, trained alongside (unused in decoding)
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot build a model."""
@@ -60,6 +61,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.vocab_size must be an int >= 2 (blank + a token), got {self.vocab_size!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.ctc_weight:
+            raise ValueError(f"ModelConfig.ctc_weight must be >= 0, got {self.ctc_weight!r}")
 
 
 def student_config(vocab_size: int = 256) -> ModelConfig:
@@ -217,6 +220,10 @@ class Transducer(nn.Module):
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         self.joiner = Joiner(cfg)
+        # An auxiliary CTC head makes the encoder align audio with tokens from the start: without it, a transducer
+        # with a strong prediction network can settle for a while on emitting its language model's guess at the
+        # first frames and ignoring the audio.
+        self.ctc_head = nn.Linear(cfg.d_model, cfg.vocab_size) if cfg.ctc_weight > 0 else None
 
     def forward(self, features: Tensor, feature_lengths: Tensor, targets: Tensor, target_lengths: Tensor,
                 reduction: str = "mean", chunk_frames: int | None = None) -> Tensor:
@@ -229,10 +236,22 @@ class Transducer(nn.Module):
         enc, enc_lengths, _ = self.encoder(features, feature_lengths)
         dec = self.decoder(make_context(targets, target_lengths, self.cfg.context_size))
         if chunk_frames is not None:
-            return rnnt_loss_from_parts(self.joiner, enc, dec, targets, enc_lengths, target_lengths,
+            loss = rnnt_loss_from_parts(self.joiner, enc, dec, targets, enc_lengths, target_lengths,
                                         blank=BLANK, reduction=reduction, chunk_frames=chunk_frames)
-        logits = self.joiner(enc.unsqueeze(2), dec.unsqueeze(1))
-        return rnnt_loss(logits, targets, enc_lengths, target_lengths, blank=BLANK, reduction=reduction)
+        else:
+            logits = self.joiner(enc.unsqueeze(2), dec.unsqueeze(1))
+            loss = rnnt_loss(logits, targets, enc_lengths, target_lengths, blank=BLANK, reduction=reduction)
+        if self.ctc_head is None:
+            return loss
+        return loss + self.cfg.ctc_weight * self._ctc_loss(enc, enc_lengths, targets, target_lengths, reduction)
+
+    def _ctc_loss(self, enc: Tensor, enc_lengths: Tensor, targets: Tensor, target_lengths: Tensor,
+                  reduction: str) -> Tensor:
+        """CTC loss per utterance (summed over its tokens, like the transducer loss), reduced the same way."""
+        log_probs = self.ctc_head(enc).log_softmax(-1).transpose(0, 1)  # [T, N, V]
+        per_utt = nn.functional.ctc_loss(log_probs, targets.clamp(min=0), enc_lengths, target_lengths, blank=BLANK,
+                                         reduction="none", zero_infinity=True)
+        return {"mean": per_utt.mean(), "sum": per_utt.sum(), "none": per_utt}[reduction]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
