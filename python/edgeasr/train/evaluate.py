@@ -62,7 +62,7 @@ def wer_by_voice(refs: Sequence[str], hyps: Sequence[str], voices: Sequence[str]
     report = {}
     for voice, idx in sorted(groups.items()):
         r = [refs[i] for i in idx]
-        h = [hyps[i] if hyps[i].strip() else "<empty>" for i in idx]
+        h = [hyps[i] for i in idx]  # an empty hypothesis counts as deletions
         report[voice] = {"wer": jiwer.wer(r, h), "words": sum(len(x.split()) for x in r), "utterances": len(idx)}
     return report
 
