@@ -15,6 +15,7 @@
 
 #include "../avx512/avx512_common.h"
 #include "edgeasr/formats.h"
+#include "edgeasr/kernels.h"
 
 namespace edgeasr {
 namespace amx {
@@ -112,20 +113,35 @@ static inline void DecodedGemm(Decoder& decoder, const WeightsView& w, const int
   }
 }
 
-// Per-row cursors into a sparse value stream, for decoders that walk 16 rows block by block.
-template <typename T>
-struct SparseRows {
-  const WeightsView& w;
-  size_t blocks, block = 0, row = 0;
-  const T* p[kTileM] = {};
-  explicit SparseRows(const WeightsView& view) : w(view), blocks(view.padded_cols / kBlockCols) {}
-  void Start(size_t r) {
-    row = r, block = 0;
-    for (size_t i = 0; i < kTileM; ++i) p[i] = static_cast<const T*>(w.values) + w.row_offsets[r + i];
-  }
-  const SparseBlockMask* Mask(size_t i) const { return &w.masks[(row + i) * blocks + block]; }
-  uint64_t Bits(size_t i) const { return Mask(i)->bits; }
-};
+// The AMX GEMM of a sparse format: 16 per-row cursors walk the value stream block by block, and `expand(mask, p)`
+// turns one block of one row into 64 int8 weights (zeros in place) for the tile. Rows past the last full group
+// of 16 go to `tail` (the AVX-512 kernel of the same format).
+template <Format F, typename T, class Expand>
+static inline void SparseGemm(const WeightsView& w, const int8_t* x, size_t m, size_t row_begin, size_t row_end,
+                              int32_t* acc, Expand expand, MatmulKernel tail) {
+  struct Tiles {
+    const WeightsView& w;
+    Expand expand;
+    size_t blocks, block = 0, row = 0;
+    const T* p[kTileM] = {};
+    void Start(size_t r) {
+      row = r, block = 0;
+      for (size_t i = 0; i < kTileM; ++i) p[i] = static_cast<const T*>(w.values) + w.row_offsets[r + i];
+    }
+    void Next(int8_t* tile) {
+      for (size_t i = 0; i < kTileM; ++i) {
+        const SparseBlockMask* mask = &w.masks[(row + i) * blocks + block];
+        _mm512_store_si512(tile + i * kTileBytes, expand(mask, p[i]));
+        p[i] += SparseBlockBytes(F, static_cast<unsigned>(std::popcount(mask->bits)));
+      }
+      ++block;
+    }
+  };
+  const size_t groups = (row_end - row_begin) / kTileM, full_end = row_begin + groups * kTileM;
+  Tiles tiles{w, expand, w.padded_cols / kBlockCols};
+  if (groups) DecodedGemm(tiles, w, x, m, row_begin, groups, acc);
+  if (full_end < row_end) tail(w, x, m, full_end, row_end, acc);
+}
 
 }  // namespace amx
 }  // namespace edgeasr

@@ -1,36 +1,18 @@
 // Sparse int4 GEMM on AMX tiles for up to 32 activation rows: vpexpandb reconstitutes each 16 x 64 weight
-// tile's zeros in L1, and the tile serves every activation tile. Rows past the last full group of 16 go to the
-// AVX-512 kernel.
+// tile's zeros in L1 (nibbles back to signed int8), and the tile serves every activation tile (see SparseGemm).
 #include "amx_common.h"
 #include "edgeasr/kernels.h"
 
 namespace edgeasr {
 
-namespace {
-
-struct SparseQ4Tiles {
-  amx::SparseRows<uint8_t> rows;
-
-  void Start(size_t r) { rows.Start(r); }
-  void Next(int8_t* tile) {
-    for (size_t i = 0; i < amx::kTileM; ++i) {
-      const uint64_t bits = rows.Bits(i);
-      _mm512_store_si512(tile + i * amx::kTileBytes,
-                         _mm512_sub_epi8(avx512::ExpandQ4Offset(rows.Mask(i), rows.p[i]), _mm512_set1_epi8(kQ4Offset)));
-      rows.p[i] += SparseBlockBytes(Format::kSparseQ4, static_cast<unsigned>(std::popcount(bits)));
-    }
-    ++rows.block;
-  }
-};
-
-}  // namespace
-
 void qs4_spmm__amx(const WeightsView& w, const int8_t* x, size_t m, size_t row_begin, size_t row_end,
                    int32_t* acc) {
-  const size_t groups = (row_end - row_begin) / amx::kTileM, full_end = row_begin + groups * amx::kTileM;
-  SparseQ4Tiles decoder{amx::SparseRows<uint8_t>(w)};
-  if (groups) amx::DecodedGemm(decoder, w, x, m, row_begin, groups, acc);
-  if (full_end < row_end) qs4_spmm__avx512(w, x, m, full_end, row_end, acc);
+  amx::SparseGemm<Format::kSparseQ4, uint8_t>(
+      w, x, m, row_begin, row_end, acc,
+      [](const SparseBlockMask* mask, const uint8_t* p) {
+        return _mm512_sub_epi8(avx512::ExpandQ4Offset(mask, p), _mm512_set1_epi8(kQ4Offset));
+      },
+      &qs4_spmm__avx512);
 }
 
 }  // namespace edgeasr

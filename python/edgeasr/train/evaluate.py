@@ -11,7 +11,7 @@ import torch
 
 from edgeasr.tokens import TokenTable
 from edgeasr.train.batching import Utterance, collate
-from edgeasr.train.model import Transducer
+from edgeasr.train.model import ModelConfig, Transducer
 
 BLANK = 0
 
@@ -72,8 +72,6 @@ FSDD_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 
 def load_run_model(checkpoint: Path) -> tuple[Transducer, TokenTable]:
     """The model and token table a training checkpoint holds."""
-    from edgeasr.train.model import ModelConfig
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = Transducer(ModelConfig(**state["config"]["model"]))
     model.load_state_dict(state["model"])
