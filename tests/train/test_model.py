@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -197,3 +199,33 @@ def test_ctc_head_adds_an_encoder_loss():
     ctc = with_ctc._ctc_loss(*with_ctc.encoder(x, lengths)[:2], y, y_lengths, "none")
     assert torch.all(ctc > 0)
     torch.testing.assert_close(total, base + 0.5 * ctc)
+
+
+def test_feature_normalization_is_applied_before_stacking():
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=8, hidden=12, num_layers=1, decoder_dim=8, joiner_dim=8, vocab_size=5, dropout=0.0)
+    model = Transducer(cfg).eval()
+    x = torch.randn(2, 16, cfg.num_features) * 3 - 7
+    lengths = torch.tensor([16, 12])
+    mean, std = x.mean((0, 1)), x.std((0, 1))
+    plain, _, _ = model.encoder((x - mean) / std, lengths)
+    model.encoder.set_normalization(mean, std)
+    normalized, _, _ = model.encoder(x, lengths)
+    torch.testing.assert_close(normalized, plain)
+    assert "encoder.feature_mean" in model.state_dict()  # checkpoints carry the statistics
+    with pytest.raises(ValueError, match="mean and std"):
+        model.encoder.set_normalization(mean[:3], std)
+
+
+def test_feature_statistics_of_training_utterances():
+    from edgeasr.train.batching import Utterance
+    from edgeasr.train.train import feature_statistics
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(-5.0, 2.0, size=(40, 80)).astype(np.float32) for _ in range(6)]
+    utts = [Utterance(uid=str(i), voice="v", text="a", num_frames=40, tokens=[1], load_features=lambda f=f: f)
+            for i, f in enumerate(feats)]
+    mean, std = feature_statistics(utts, max_utterances=3)  # every 2nd utterance
+    chosen = np.concatenate(feats[::2])
+    np.testing.assert_allclose(mean.numpy(), chosen.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std.numpy(), chosen.std(0, ddof=1), rtol=1e-4)

@@ -86,6 +86,11 @@ class Encoder(nn.Module):
         self.num_features = cfg.num_features
         self.d_model = cfg.d_model
         self.hidden = cfg.hidden
+        # Global feature normalization (per mel bin), set from training data before training starts; export folds
+        # it into input_proj, so the runtime never sees it. Unnormalized log-mels (mean about -7, std about 3)
+        # bury the frame-to-frame variation under a constant offset and slow learning down.
+        self.register_buffer("feature_mean", torch.zeros(cfg.num_features))
+        self.register_buffer("feature_std", torch.ones(cfg.num_features))
         self.input_proj = nn.Linear(cfg.num_features * cfg.stack, cfg.d_model)
         self.input_norm = nn.LayerNorm(cfg.d_model)
         # One module per layer, so that each layer's input can be added to its output.
@@ -93,6 +98,14 @@ class Encoder(nn.Module):
             nn.LSTM(cfg.d_model, cfg.hidden, proj_size=cfg.d_model, batch_first=True) for _ in range(cfg.num_layers)
         )
         self.dropout = nn.Dropout(cfg.dropout)
+
+    def set_normalization(self, mean: Tensor, std: Tensor) -> None:
+        """Per-bin mean and standard deviation of the training features; std is floored at 1e-3."""
+        if mean.shape != (self.num_features,) or std.shape != (self.num_features,):
+            raise ValueError(f"mean and std must have shape [{self.num_features}], got {tuple(mean.shape)}, "
+                             f"{tuple(std.shape)}")
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp(min=1e-3))
 
     def init_states(self, batch_size: int, device: torch.device | str | None = None,
                     dtype: torch.dtype | None = None) -> States:
@@ -126,6 +139,7 @@ class Encoder(nn.Module):
                              f"{self.hidden}], got {tuple(h0.shape)} and {tuple(c0.shape)}")
 
         t_out = t_in // self.stack
+        features = (features - self.feature_mean) / self.feature_std
         x = features[:, : t_out * self.stack].reshape(n, t_out, self.stack * self.num_features)
         x = self.input_norm(self.input_proj(x))
         out_lengths = torch.div(lengths, self.stack, rounding_mode="floor")

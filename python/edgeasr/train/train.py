@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -46,6 +47,16 @@ def setup_distributed() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def feature_statistics(utts: Sequence[Utterance], max_utterances: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and standard deviation of the features of up to ``max_utterances`` evenly spaced utterances
+    (the same in every process: the list order is the corpus order)."""
+    step = max(1, len(utts) // max_utterances)
+    frames = torch.cat([torch.from_numpy(np.array(u.load_features(), dtype=np.float32)) for u in utts[::step]])
+    if frames.shape[0] < 2:
+        raise ValueError("feature_statistics: fewer than 2 frames of training features")
+    return frames.mean(0), frames.std(0)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -80,7 +91,11 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
     model = Transducer(cfg.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     latest = out / "checkpoint-latest.pt"
-    progress = load_checkpoint(latest, model, optimizer) if latest.exists() else Progress()
+    if latest.exists():
+        progress = load_checkpoint(latest, model, optimizer)
+    else:
+        progress = Progress()
+        model.encoder.set_normalization(*feature_statistics(train_utts))
     if rank == 0:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         log(f"model: {model.num_parameters():,} parameters; {len(train_utts)} training utterances; "
