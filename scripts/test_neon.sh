@@ -22,6 +22,10 @@ cmake -S . -B "$BUILD_DIR" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_EXE_LINKER_FLAGS=-static \
   -DEDGEASR_PYTHON=OFF -DEDGEASR_NATIVE_TESTS=ON
-cmake --build "$BUILD_DIR" --target edgeasr_kernel_tests -j "$(nproc)"
+cmake --build "$BUILD_DIR" --target edgeasr_kernel_tests edgeasr_runtime_tests -j "$(nproc)"
 
-exec qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_kernel_tests" "$@"
+# The runtime tests run the network (float and every quantized format) on the NEON kernels too.
+status=0
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_kernel_tests" "$@" || status=1
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_runtime_tests" "$@" || status=1
+exit "$status"

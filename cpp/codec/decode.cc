@@ -16,6 +16,11 @@ WeightsView QuantizedMatrix::view() const {
                      row_offsets_.empty() ? nullptr : row_offsets_.data()};
 }
 
+std::span<const uint8_t> QuantizedMatrix::values() const {
+  const size_t stream = IsSparse(format_) ? row_offsets_.back() : values_.size();  // padding is not stored
+  return {values_.data(), stream};
+}
+
 size_t QuantizedMatrix::nbytes() const {
   const size_t stream = IsSparse(format_) ? row_offsets_.back() : values_.size();  // padding is not storage
   return stream + masks_.size() * sizeof(SparseBlockMask) + row_offsets_.size() * sizeof(uint32_t) +

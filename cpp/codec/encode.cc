@@ -1,5 +1,6 @@
-// Encoding integer or float weights into the storage formats.
+// Encoding integer or float weights into the storage formats, and rebuilding a matrix from stored parts.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -85,7 +86,151 @@ void EncodeSparse(Format f, const int8_t* q, size_t rows, size_t cols, Values& v
   values.resize(values.size() + kValuePadding, 0);
 }
 
+std::string Str(size_t v) { return std::to_string(v); }
+
+// Column (within its block) of the j-th set bit of `bits`, for error messages.
+size_t NthSetBit(uint64_t bits, unsigned j) {
+  for (unsigned i = 0; i < j; ++i) bits &= bits - 1;
+  return static_cast<size_t>(std::countr_zero(bits));
+}
+
+// The checks of FromParts on dense values; returns the nonzero count.
+size_t CheckDenseValues(Format f, size_t rows, size_t cols, std::span<const uint8_t> values) {
+  const size_t kp = PaddedCols(cols);
+  size_t nonzeros = 0;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < kp; ++c) {
+      int v;
+      if (f == Format::kDenseQ8) {
+        v = static_cast<int8_t>(values[r * kp + c]);
+        if (v < -kQ8Max)
+          throw std::invalid_argument("values: row " + Str(r) + ", column " + Str(c) +
+                                      " holds -128, outside the int8 weight range [-127, 127]");
+      } else {
+        const size_t i = c % kBlockCols;
+        const uint8_t byte = values[r * kp / 2 + (c / kBlockCols) * sizeof(BlockQ4) + i % (kBlockCols / 2)];
+        const int nib = i < kBlockCols / 2 ? (byte & 0x0F) : (byte >> 4);
+        if (nib == 0)
+          throw std::invalid_argument("values: row " + Str(r) + ", column " + Str(c) +
+                                      " holds nibble 0 (weight -8), outside the int4 weight range [-7, 7]");
+        v = nib - kQ4Offset;
+      }
+      if (c >= cols && v != 0)
+        throw std::invalid_argument("values: row " + Str(r) + ", padding column " + Str(c) + " (cols is " +
+                                    Str(cols) + ") holds weight " + std::to_string(v) + "; padding must be zero");
+      nonzeros += v != 0;
+    }
+  return nonzeros;
+}
+
+// The checks of FromParts on sparse masks and row offsets: together they must account for every stream byte.
+void CheckSparseLayout(Format f, size_t rows, size_t cols, std::span<const uint64_t> masks,
+                       std::span<const uint32_t> row_offsets, size_t num_values) {
+  const size_t blocks = PaddedCols(cols) / kBlockCols;
+  if (masks.size() != rows * blocks)
+    throw std::invalid_argument("masks: expected " + Str(rows * blocks) + " (rows " + Str(rows) + " x blocks " +
+                                Str(blocks) + "), got " + Str(masks.size()));
+  if (row_offsets.size() != rows + 1)
+    throw std::invalid_argument("row_offsets: expected rows + 1 = " + Str(rows + 1) + " entries, got " +
+                                Str(row_offsets.size()));
+  if (row_offsets[0] != 0)
+    throw std::invalid_argument("row_offsets: must start at 0, got " + Str(row_offsets[0]));
+  const size_t tail = cols - (blocks - 1) * kBlockCols;  // columns in use in the last block: 1..64
+  const uint64_t beyond = tail == kBlockCols ? 0 : ~uint64_t{0} << tail;
+  for (size_t r = 0; r < rows; ++r) {
+    size_t need = 0;
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint64_t bits = masks[r * blocks + b];
+      if (b + 1 == blocks && (bits & beyond))
+        throw std::invalid_argument("masks: row " + Str(r) + " sets the bit of column " +
+                                    Str(b * kBlockCols + std::countr_zero(bits & beyond)) +
+                                    ", at or past cols (" + Str(cols) + ")");
+      need += SparseBlockBytes(f, static_cast<unsigned>(std::popcount(bits)));
+    }
+    const uint32_t begin = row_offsets[r], end = row_offsets[r + 1];
+    if (end < begin || end - begin != need)
+      throw std::invalid_argument("row_offsets: row " + Str(r) + " spans bytes [" + Str(begin) + ", " + Str(end) +
+                                  ") but its masks need " + Str(need) + " bytes");
+  }
+  if (num_values != row_offsets[rows])
+    throw std::invalid_argument("values: the stream must hold row_offsets[rows] = " + Str(row_offsets[rows]) +
+                                " bytes (without padding), got " + Str(num_values));
+}
+
+// The checks of FromParts on a sparse value stream whose layout CheckSparseLayout accepted; returns the nonzeros.
+size_t CheckSparseValues(Format f, size_t rows, size_t cols, std::span<const uint64_t> masks,
+                         std::span<const uint32_t> row_offsets, std::span<const uint8_t> values) {
+  const size_t blocks = PaddedCols(cols) / kBlockCols;
+  size_t nonzeros = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* p = values.data() + row_offsets[r];
+    for (size_t b = 0; b < blocks; ++b) {
+      const uint64_t bits = masks[r * blocks + b];
+      const unsigned n = static_cast<unsigned>(std::popcount(bits));
+      for (unsigned j = 0; j < n; ++j) {
+        const int nib = (p[j / 2] >> (4 * (j % 2))) & 0x0F;
+        const int v = f == Format::kSparseQ8 ? static_cast<int8_t>(p[j]) : nib - kQ4Offset;
+        const std::string where = "values: row " + Str(r) + ", column " + Str(b * kBlockCols + NthSetBit(bits, j));
+        if (v == 0) throw std::invalid_argument(where + " holds zero under a set mask bit");
+        if (f == Format::kSparseQ8 && v < -kQ8Max)
+          throw std::invalid_argument(where + " holds -128, outside the int8 weight range [-127, 127]");
+        if (f == Format::kSparseQ4 && nib == 0)
+          throw std::invalid_argument(where + " holds nibble 0 (weight -8), outside the int4 weight range [-7, 7]");
+      }
+      if (f == Format::kSparseQ4 && n % 2 == 1 && (p[n / 2] >> 4) != 0)
+        throw std::invalid_argument("values: row " + Str(r) + ", block " + Str(b) +
+                                    ": the unused high nibble of its last byte must be zero");
+      p += SparseBlockBytes(f, n);
+      nonzeros += n;
+    }
+  }
+  return nonzeros;
+}
+
 }  // namespace
+
+QuantizedMatrix QuantizedMatrix::FromParts(Format format, size_t rows, size_t cols, std::span<const float> scales,
+                                           std::span<const uint8_t> values, std::span<const uint64_t> masks,
+                                           std::span<const uint32_t> row_offsets) {
+  CheckFormat(format);
+  if (rows == 0 || cols == 0 || rows > kMaxPartsDim || cols > kMaxPartsDim)
+    throw std::invalid_argument("shape: rows and cols must lie in [1, " + Str(kMaxPartsDim) + "], got " + Str(rows) +
+                                " x " + Str(cols));
+  if (scales.size() != rows)
+    throw std::invalid_argument("scales: expected one per row (" + Str(rows) + "), got " + Str(scales.size()));
+  for (size_t r = 0; r < rows; ++r)
+    if (!std::isfinite(scales[r]) || scales[r] <= 0.0f)
+      throw std::invalid_argument("scales: row " + Str(r) + " has scale " + std::to_string(scales[r]) +
+                                  "; scales must be finite and > 0");
+  QuantizedMatrix m;
+  m.format_ = format;
+  m.rows_ = rows;
+  m.cols_ = cols;
+  m.scales_.assign(scales.begin(), scales.end());
+  if (!IsSparse(format)) {
+    if (!masks.empty() || !row_offsets.empty())
+      throw std::invalid_argument(std::string("masks: the dense format ") + FormatName(format) +
+                                  " has no masks or row_offsets, got " + Str(masks.size()) + " and " +
+                                  Str(row_offsets.size()));
+    const size_t row_bytes = format == Format::kDenseQ8 ? PaddedCols(cols) : PaddedCols(cols) / 2;
+    if (values.size() != rows * row_bytes)
+      throw std::invalid_argument(std::string("values: ") + FormatName(format) + " needs " + Str(rows) + " rows x " +
+                                  Str(row_bytes) + " bytes = " + Str(rows * row_bytes) + ", got " +
+                                  Str(values.size()));
+    m.nonzeros_ = CheckDenseValues(format, rows, cols, values);
+    m.values_.assign(values.begin(), values.end());
+    return m;
+  }
+  CheckSparseLayout(format, rows, cols, masks, row_offsets, values.size());
+  m.nonzeros_ = CheckSparseValues(format, rows, cols, masks, row_offsets, values);
+  m.masks_.resize(masks.size());
+  for (size_t i = 0; i < masks.size(); ++i) m.masks_[i].bits = masks[i];
+  m.row_offsets_.assign(row_offsets.begin(), row_offsets.end());
+  m.values_.reserve(values.size() + kValuePadding);
+  m.values_.assign(values.begin(), values.end());
+  m.values_.resize(values.size() + kValuePadding, 0);  // the kernels' over-read room
+  return m;
+}
 
 QuantizedMatrix QuantizedMatrix::FromInt(Format format, const int8_t* q, size_t rows, size_t cols,
                                          const float* scales) {

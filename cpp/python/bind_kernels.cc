@@ -69,6 +69,42 @@ void PybindKernels(py::module& m) {
             return QuantizedMatrix::FromFloat(f, wd, w.shape(0), w.shape(1), kd);
           },
           py::arg("format"), py::arg("w"), py::arg("keep") = py::none())
+      .def_static(
+          "from_parts",
+          [](const std::string& format, size_t rows, size_t cols, const CArray<float>& scales,
+             const CArray<uint8_t>& values, const CArray<uint64_t>& masks, const CArray<uint32_t>& row_offsets) {
+            const float* sd = CheckedData(scales, "scales", 1);
+            const uint8_t* vd = CheckedData(values, "values", 1);
+            const uint64_t* md = CheckedData(masks, "masks", 1);
+            const uint32_t* od = CheckedData(row_offsets, "row_offsets", 1);
+            const Format f = ParseFormat(format);
+            py::gil_scoped_release release;
+            return QuantizedMatrix::FromParts(f, rows, cols, {sd, static_cast<size_t>(scales.shape(0))},
+                                              {vd, static_cast<size_t>(values.shape(0))},
+                                              {md, static_cast<size_t>(masks.shape(0))},
+                                              {od, static_cast<size_t>(row_offsets.shape(0))});
+          },
+          py::arg("format"), py::arg("rows"), py::arg("cols"), py::arg("scales"), py::arg("values"),
+          py::arg("masks"), py::arg("row_offsets"),
+          "Rebuilds a matrix from untrusted stored parts; any inconsistency raises ValueError.")
+      .def(
+          "to_parts",
+          [](const QuantizedMatrix& q) {
+            // Copies: the arrays stay valid after q is gone.
+            const auto values = q.values();
+            const auto masks = q.masks();
+            const auto offsets = q.row_offsets();
+            CArray<uint64_t> m(static_cast<py::ssize_t>(masks.size()));
+            uint64_t* md = m.mutable_data();
+            for (size_t i = 0; i < masks.size(); ++i) md[i] = masks[i].bits;
+            py::dict d;
+            d["scales"] = CArray<float>(static_cast<py::ssize_t>(q.rows()), q.scales().data());
+            d["values"] = CArray<uint8_t>(static_cast<py::ssize_t>(values.size()), values.data());
+            d["masks"] = m;
+            d["row_offsets"] = CArray<uint32_t>(static_cast<py::ssize_t>(offsets.size()), offsets.data());
+            return d;
+          },
+          "The stored parts: scales, values (without padding), masks and row_offsets (empty when dense).")
       .def_property_readonly("format", [](const QuantizedMatrix& q) { return std::string(FormatName(q.format())); })
       .def_property_readonly("rows", &QuantizedMatrix::rows)
       .def_property_readonly("cols", &QuantizedMatrix::cols)
@@ -166,6 +202,7 @@ void PybindKernels(py::module& m) {
   });
   m.attr("BLOCK_COLS") = kBlockCols;
   m.attr("MAX_GEMM_ROWS") = kMaxGemmRows;
+  m.attr("MAX_PARTS_DIM") = QuantizedMatrix::kMaxPartsDim;
 }
 
 }  // namespace edgeasr

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "edgeasr/formats.h"
@@ -23,12 +24,31 @@ class QuantizedMatrix {
   // 127 * FLT_MIN), is stored as zeros with scale 1.
   static QuantizedMatrix FromFloat(Format format, const float* w, size_t rows, size_t cols, const uint8_t* keep);
 
+  // Rebuilds a matrix from its stored parts (those of values(), masks(), row_offsets() and scales()), which may
+  // come from a hostile file: every invariant the kernels and decoders rely on is checked, and any violation
+  // throws std::invalid_argument. Dense formats take empty masks and row_offsets. `values` is the value stream
+  // without kValuePadding; FromParts adds the padding itself. Beyond the format's rules it demands the canonical
+  // form the encoders write: rows and cols in [1, kMaxPartsDim]; no -128; int4 nibbles in [1, 15] (zero is 8);
+  // dense padding columns zero; sparse: no mask bit at or past cols, no stored zero under a set bit, and the
+  // unused high nibble of an int4 block with an odd count zero.
+  static QuantizedMatrix FromParts(Format format, size_t rows, size_t cols, std::span<const float> scales,
+                                   std::span<const uint8_t> values, std::span<const uint64_t> masks,
+                                   std::span<const uint32_t> row_offsets);
+  // Bound on rows and cols in FromParts: keeps every size product far from overflow and the kernels' int offsets.
+  static constexpr size_t kMaxPartsDim = size_t{1} << 24;
+
   Format format() const { return format_; }
   size_t rows() const { return rows_; }
   size_t cols() const { return cols_; }
   size_t padded_cols() const { return PaddedCols(cols_); }
   const std::vector<float>& scales() const { return scales_; }
   WeightsView view() const;
+
+  // The stored parts, as FromParts takes them. values: dense blocks, or the sparse stream without its padding.
+  // masks and row_offsets are empty for dense formats.
+  std::span<const uint8_t> values() const;
+  std::span<const SparseBlockMask> masks() const { return {masks_.data(), masks_.size()}; }
+  std::span<const uint32_t> row_offsets() const { return {row_offsets_.data(), row_offsets_.size()}; }
 
   // Weights that are not zero (padding excluded).
   size_t nonzeros() const { return nonzeros_; }

@@ -1,0 +1,288 @@
+// Python view of the search: context graph, greedy and beam search over any TransducerScorer, results as dicts.
+#include "bind_search.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edgeasr/beam_search.h"
+#include "edgeasr/context_graph.h"
+#include "edgeasr/greedy_search.h"
+#include "edgeasr/table_scorer.h"
+#include "edgeasr/transducer_scorer.h"
+
+namespace py = pybind11;
+
+namespace edgeasr {
+namespace {
+
+std::string TypeName(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
+// The scorer inside `obj`, kept alive (and its Python object with it) for as long as a search holds it. Works
+// whatever holder the scorer's binding uses (TransducerModel and TableScorer are bound with TransducerScorer as base).
+std::shared_ptr<const TransducerScorer> ScorerFrom(const py::object& obj) {
+  const TransducerScorer* scorer = nullptr;
+  try {
+    scorer = obj.cast<const TransducerScorer*>();
+  } catch (const py::cast_error&) {
+  }
+  if (!scorer)
+    throw py::value_error("scorer: expected a TransducerScorer (TransducerModel, TableScorer), got " + TypeName(obj));
+  PyObject* ref = obj.inc_ref().ptr();
+  return std::shared_ptr<const TransducerScorer>(scorer, [ref](const TransducerScorer*) {
+    py::gil_scoped_acquire gil;
+    Py_DECREF(ref);
+  });
+}
+
+std::vector<BiasPhrase> PhrasesFrom(const py::iterable& phrases) {
+  std::vector<BiasPhrase> out;
+  size_t i = 0;
+  for (const py::handle item : phrases) {
+    const std::string where = "phrases[" + std::to_string(i++) + "]";
+    if (!py::isinstance<py::sequence>(item) || py::isinstance<py::str>(item) || py::len(item) != 2)
+      throw py::value_error(where + ": expected a (token ids, weight) pair, got " + TypeName(item));
+    const auto pair = py::reinterpret_borrow<py::sequence>(item);
+    BiasPhrase p;
+    try {
+      p.tokens = pair[0].cast<std::vector<int32_t>>();
+      p.weight = pair[1].cast<float>();
+    } catch (const py::cast_error&) {
+      throw py::value_error(where + ": expected (list of int, float)");
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+py::dict ToDict(const SearchResult& r) {
+  py::list words, nbest, nodes, arcs;
+  for (const WordResult& w : r.words)
+    words.append(py::dict(py::arg("word") = w.word, py::arg("start_frame") = w.start_frame,
+                          py::arg("end_frame") = w.end_frame, py::arg("confidence") = w.confidence));
+  for (const NbestEntry& e : r.nbest)
+    nbest.append(py::dict(py::arg("text") = e.text, py::arg("tokens") = e.tokens,
+                          py::arg("token_frames") = e.token_frames, py::arg("score") = e.score,
+                          py::arg("acoustic") = e.acoustic, py::arg("bias") = e.bias,
+                          py::arg("lattice_final") = e.lattice_final));
+  const WordLattice& lat = r.lattice;
+  for (int32_t v = 0; v < lat.num_nodes(); ++v)
+    nodes.append(py::dict(py::arg("id") = v, py::arg("frame") = lat.node_frames[size_t(v)]));
+  for (const WordArc& a : lat.arcs) {
+    py::dict d;
+    d["from"] = a.from;
+    d["to"] = a.to;
+    d["word"] = a.word;
+    d["start_frame"] = a.start_frame;
+    d["end_frame"] = a.end_frame;
+    d["acoustic"] = a.acoustic;
+    d["bias"] = a.bias;
+    d["posterior"] = a.posterior;
+    arcs.append(std::move(d));
+  }
+  py::list blank_logprob, trailing;
+  for (const FrameSignal& s : r.frame_signals) {
+    blank_logprob.append(s.blank_logprob);
+    trailing.append(s.trailing_blank_frames);
+  }
+  py::dict lattice(py::arg("nodes") = nodes, py::arg("arcs") = arcs, py::arg("start") = lat.start,
+                   py::arg("finals") = lat.finals, py::arg("beam") = lat.beam, py::arg("num_paths") = lat.CountPaths(),
+                   py::arg("serialized_size") = lat.SerializedSize());
+  return py::dict(py::arg("text") = r.text, py::arg("tokens") = r.tokens, py::arg("token_frames") = r.token_frames,
+                  py::arg("words") = words, py::arg("score") = r.score, py::arg("acoustic") = r.acoustic,
+                  py::arg("bias") = r.bias, py::arg("nbest") = nbest, py::arg("lattice") = lattice,
+                  py::arg("frame_signals") = py::dict(py::arg("blank_logprob") = blank_logprob,
+                                                      py::arg("trailing_blank_frames") = trailing),
+                  py::arg("final") = r.final);
+}
+
+// The methods both searches share; every call into the search runs without the GIL.
+template <typename Search, typename Class>
+void DefStreamMethods(Class& c) {
+  c.def(
+       "accept_frames",
+       [](Search& s, const py::object& enc) {
+         const int joiner_dim = s.scorer().joiner_dim();
+         if (!py::isinstance<py::array>(enc))
+           throw py::value_error("enc: expected a numpy array, got " + TypeName(enc));
+         const auto a = py::reinterpret_borrow<py::array>(enc);
+         if (!a.dtype().is(py::dtype::of<float>()))
+           throw py::value_error("enc: expected dtype float32, got " + std::string(py::str(a.dtype())));
+         if (a.ndim() != 2 || a.shape(1) != joiner_dim)
+           throw py::value_error("enc: expected shape [t, " + std::to_string(joiner_dim) + "]");
+         if (!(a.flags() & py::array::c_style)) throw py::value_error("enc: must be C-contiguous");
+         const float* data = static_cast<const float*>(a.data());
+         const size_t t = size_t(a.shape(0));
+         py::gil_scoped_release release;
+         s.AcceptFrames(data, t);
+       },
+       py::arg("enc"), "enc float32 [t, joiner_dim]: projected encoder frames continuing the utterance.")
+      .def("settle", &Search::Settle, py::call_guard<py::gil_scoped_release>(),
+           "End-point: remove every pending biasing bonus; phrase matching restarts. Decoding may go on.")
+      .def("finalize", &Search::Finalize, py::call_guard<py::gil_scoped_release>(),
+           "End of the utterance: settle; no more frames until reset().")
+      .def("reset", &Search::Reset, py::call_guard<py::gil_scoped_release>(), "Start a new utterance.")
+      .def(
+          "result",
+          [](const Search& s) {
+            SearchResult r;
+            {
+              py::gil_scoped_release release;
+              r = s.Result();
+            }
+            return ToDict(r);
+          },
+          "The result so far as a dict (before finalize(), scores include pending biasing bonuses).")
+      .def(
+          "frame_signals",
+          [](const Search& s) {
+            const std::vector<FrameSignal>& f = s.FrameSignals();
+            py::array_t<float> blank(py::ssize_t(f.size()));
+            py::array_t<int32_t> trailing(py::ssize_t(f.size()));
+            for (size_t t = 0; t < f.size(); ++t) {
+              blank.mutable_data()[t] = f[t].blank_logprob;
+              trailing.mutable_data()[t] = f[t].trailing_blank_frames;
+            }
+            return py::dict(py::arg("blank_logprob") = blank, py::arg("trailing_blank_frames") = trailing);
+          },
+          "Per frame: blank_logprob float32 [T], trailing_blank_frames int32 [T].")
+      .def_property_readonly("num_frames", &Search::NumFrames)
+      .def_property_readonly("finalized", &Search::Finalized)
+      .def_property_readonly("config", &Search::config);
+}
+
+}  // namespace
+
+void PybindSearch(py::module& m) {
+  py::class_<TransducerScorer>(m, "TransducerScorer",
+                                 "What a search needs from the network (abstract): TransducerModel, TableScorer.")
+        .def_property_readonly("vocab_size", &TransducerScorer::vocab_size)
+        .def_property_readonly("blank_id", &TransducerScorer::blank_id)
+        .def_property_readonly("context_size", &TransducerScorer::context_size)
+        .def_property_readonly("joiner_dim", &TransducerScorer::joiner_dim);
+
+  py::class_<TableScorer, TransducerScorer>(
+      m, "TableScorer",
+      "A scorer of tables for tests: log-softmax of logits set per (frame, context), else pseudo-random ones. "
+      "Encoder rows carry the frame index (encoder_frames makes them).")
+      .def(py::init([](int vocab_size, int blank_id, int context_size, uint64_t seed, float scale, float blank_bias) {
+             TableScorerOptions o;
+             o.vocab_size = vocab_size;
+             o.blank_id = blank_id;
+             o.context_size = context_size;
+             o.seed = seed;
+             o.scale = scale;
+             o.blank_bias = blank_bias;
+             return std::make_unique<TableScorer>(o);
+           }),
+           py::arg("vocab_size"), py::arg("blank_id") = 0, py::arg("context_size") = 2, py::arg("seed") = 0,
+           py::arg("scale") = 1.0f, py::arg("blank_bias") = 0.0f)
+      .def("set", &TableScorer::Set, py::arg("frame"), py::arg("context"), py::arg("logits"),
+           "Logits [vocab_size] at (frame, context); set them up before decoding.")
+      .def(
+          "encoder_frames",
+          [](const TableScorer& t, int32_t first_frame, int32_t count) {
+            if (count < 0) throw py::value_error("count: must be >= 0");
+            const std::vector<float> enc = t.EncoderFrames(first_frame, count);
+            py::array_t<float> out({py::ssize_t(count), py::ssize_t(t.joiner_dim())});
+            std::copy(enc.begin(), enc.end(), out.mutable_data());
+            return out;
+          },
+          py::arg("first_frame"), py::arg("count"), "float32 [count, joiner_dim] for frames first_frame, ...")
+      .def(
+          "log_probs",
+          [](const TableScorer& t, int32_t frame, const std::vector<int32_t>& context) {
+            const std::vector<float> lp = t.LogProbs(frame, context);
+            py::array_t<float> out(py::ssize_t(lp.size()));
+            std::copy(lp.begin(), lp.end(), out.mutable_data());
+            return out;
+          },
+          py::arg("frame"), py::arg("context"), "What the joiner returns at (frame, context): float32 [vocab_size].");
+
+  py::class_<ContextGraph, std::shared_ptr<ContextGraph>>(
+      m, "ContextGraph",
+      "Shallow-fusion biasing phrases (Aho-Corasick over token ids). Per-token bonus bonus_per_token * weight; a "
+      "complete phrase keeps bonus * length; partial matches are refunded when they fail or at settle. Immutable; "
+      "share one between streams.")
+      .def(py::init([](const py::iterable& phrases, float bonus_per_token) {
+             std::vector<BiasPhrase> p = PhrasesFrom(phrases);
+             py::gil_scoped_release release;
+             return std::make_shared<ContextGraph>(p, ContextGraphConfig{bonus_per_token});
+           }),
+           py::arg("phrases"), py::arg("bonus_per_token") = 1.5f,
+           "phrases: iterable of (token ids, weight); weight >= 0, weight 0 drops the phrase.")
+      .def_property_readonly_static("root", [](const py::object&) { return ContextGraph::kRoot; })
+      .def(
+          "forward",
+          [](const ContextGraph& g, int32_t state, int32_t token) {
+            if (state < 0 || state >= g.num_states()) throw py::value_error("state: out of range");
+            const ContextGraph::Step s = g.Forward(state, token);
+            return py::make_tuple(s.state, s.bonus);
+          },
+          py::arg("state"), py::arg("token"), "(next state, bonus) after one token.")
+      .def(
+          "pending",
+          [](const ContextGraph& g, int32_t state) {
+            if (state < 0 || state >= g.num_states()) throw py::value_error("state: out of range");
+            return g.Pending(state);
+          },
+          py::arg("state"), "The partial-match bonus a settle would refund.")
+      .def("score", &ContextGraph::Score, py::arg("tokens"), py::arg("settle") = true,
+           "Bias of a token sequence from the root (settled: complete matches only).")
+      .def_property_readonly("num_states", &ContextGraph::num_states)
+      .def_property_readonly("num_phrases", &ContextGraph::num_phrases)
+      .def_property_readonly("bonus_per_token", [](const ContextGraph& g) { return g.config().bonus_per_token; });
+
+  py::class_<GreedySearchConfig>(m, "GreedySearchConfig")
+      .def(py::init([](float blank_penalty) { return GreedySearchConfig{blank_penalty}; }),
+           py::arg("blank_penalty") = 0.0f)
+      .def_readwrite("blank_penalty", &GreedySearchConfig::blank_penalty)
+      .def("validate", &GreedySearchConfig::Validate)
+      .def("__repr__", &GreedySearchConfig::ToString);
+
+  py::class_<BeamSearchConfig>(m, "BeamSearchConfig")
+      .def(py::init([](int32_t beam, float blank_penalty, float lattice_beam, int32_t decoder_cache_size,
+                       int32_t max_lattice_arcs) {
+             return BeamSearchConfig{beam, blank_penalty, lattice_beam, decoder_cache_size, max_lattice_arcs};
+           }),
+           py::arg("beam") = 4, py::arg("blank_penalty") = 0.0f, py::arg("lattice_beam") = 8.0f,
+           py::arg("decoder_cache_size") = 1024, py::arg("max_lattice_arcs") = 20000)
+      .def_readwrite("beam", &BeamSearchConfig::beam)
+      .def_readwrite("blank_penalty", &BeamSearchConfig::blank_penalty)
+      .def_readwrite("lattice_beam", &BeamSearchConfig::lattice_beam)
+      .def_readwrite("decoder_cache_size", &BeamSearchConfig::decoder_cache_size)
+      .def_readwrite("max_lattice_arcs", &BeamSearchConfig::max_lattice_arcs)
+      .def("validate", &BeamSearchConfig::Validate)
+      .def("__repr__", &BeamSearchConfig::ToString);
+
+  py::class_<GreedySearch> greedy(m, "GreedySearch",
+                                  "Greedy search, one symbol per frame at most; one per stream.");
+  greedy.def(py::init([](const py::object& scorer, std::vector<std::string> tokens, const GreedySearchConfig& config,
+                         std::shared_ptr<ContextGraph> context_graph) {
+               return std::make_unique<GreedySearch>(ScorerFrom(scorer), std::move(tokens), config,
+                                                     std::move(context_graph));
+             }),
+             py::arg("scorer"), py::arg("tokens"), py::arg("config") = GreedySearchConfig{},
+             py::arg("context_graph") = py::none(),
+             "tokens: the token table's pieces by id (len == scorer.vocab_size).");
+  DefStreamMethods<GreedySearch>(greedy);
+
+  py::class_<BeamSearch> beam(m, "BeamSearch",
+                              "Modified beam search with biasing and a word lattice; one per stream.");
+  beam.def(py::init([](const py::object& scorer, std::vector<std::string> tokens, const BeamSearchConfig& config,
+                       std::shared_ptr<ContextGraph> context_graph) {
+             return std::make_unique<BeamSearch>(ScorerFrom(scorer), std::move(tokens), config,
+                                                 std::move(context_graph));
+           }),
+           py::arg("scorer"), py::arg("tokens"), py::arg("config") = BeamSearchConfig{},
+           py::arg("context_graph") = py::none(),
+           "tokens: the token table's pieces by id (len == scorer.vocab_size).")
+      .def_property_readonly("num_active", &BeamSearch::NumActive);
+  DefStreamMethods<BeamSearch>(beam);
+}
+
+}  // namespace edgeasr

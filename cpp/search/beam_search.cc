@@ -1,0 +1,350 @@
+#include "edgeasr/beam_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "token_lattice.h"
+
+namespace edgeasr {
+
+void BeamSearchConfig::Validate() const {
+  if (beam < 1) throw std::invalid_argument("beam: must be >= 1, got " + std::to_string(beam));
+  if (!std::isfinite(blank_penalty)) throw std::invalid_argument("blank_penalty: must be finite");
+  if (std::isnan(lattice_beam) || lattice_beam < 0.f)
+    throw std::invalid_argument("lattice_beam: must be >= 0 (infinity keeps everything), got " +
+                                std::to_string(lattice_beam));
+  if (decoder_cache_size < beam)
+    throw std::invalid_argument("decoder_cache_size: must be >= beam (" + std::to_string(beam) + "), got " +
+                                std::to_string(decoder_cache_size));
+  if (max_lattice_arcs < 1)
+    throw std::invalid_argument("max_lattice_arcs: must be >= 1, got " + std::to_string(max_lattice_arcs));
+}
+
+std::string BeamSearchConfig::ToString() const {
+  char buf[240];
+  std::snprintf(buf, sizeof buf,
+                "BeamSearchConfig(beam=%d, blank_penalty=%g, lattice_beam=%g, decoder_cache_size=%d, "
+                "max_lattice_arcs=%d)",
+                beam, static_cast<double>(blank_penalty), static_cast<double>(lattice_beam), decoder_cache_size,
+                max_lattice_arcs);
+  return buf;
+}
+
+namespace {
+
+struct Hyp {
+  std::vector<int32_t> context;  // last context_size tokens, oldest first
+  int32_t state = ContextGraph::kRoot;
+  double acoustic = 0, bias = 0;
+  int32_t seq = search::SequenceTrie::kEmpty;
+  int32_t node = 0;        // lattice node
+  int32_t last_emit = -1;  // frame of the last token on its best alignment
+
+  double total() const { return acoustic + bias; }
+};
+
+// What decides a hypothesis's future: its context and its biasing state.
+struct Key {
+  std::vector<int32_t> context;
+  int32_t state;
+};
+
+struct ContextHash {
+  size_t operator()(const std::vector<int32_t>& v) const {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int32_t t : v) h = (h ^ uint32_t(t)) * 0x100000001B3ull;
+    return size_t(h);
+  }
+};
+
+void SortByTotal(std::vector<Hyp>& hyps) {
+  std::stable_sort(hyps.begin(), hyps.end(), [](const Hyp& a, const Hyp& b) { return a.total() > b.total(); });
+}
+
+}  // namespace
+
+struct BeamSearch::State {
+  int32_t vocab = 0, dim = 0, blank = 0;
+  std::vector<Hyp> hyps;  // best first
+  search::TokenLattice lattice;
+  search::SequenceTrie trie;
+  std::vector<FrameSignal> signals;
+  int32_t frames = 0;
+  bool finalized = false;
+  // Projected decoder outputs by context; rows are numbered in insertion order.
+  std::unordered_map<std::vector<int32_t>, int32_t, ContextHash> cache;
+  std::vector<float> cache_rows;
+  // Scratch, reused across frames.
+  std::vector<float> dec, logp, bonus;
+  std::vector<int32_t> next, order;
+  std::vector<double> scores;
+};
+
+BeamSearch::BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
+                       const BeamSearchConfig& config, std::shared_ptr<const ContextGraph> context_graph)
+    : scorer_(std::move(scorer)),
+      tokens_(search::MakeTokenTable(scorer_.get(), std::move(pieces))),
+      config_(config),
+      graph_(std::move(context_graph)),
+      s_(std::make_unique<State>()) {
+  config_.Validate();
+  search::CheckSearchInputs(scorer_.get(), tokens_, graph_.get());
+  s_->vocab = scorer_->vocab_size();
+  s_->dim = scorer_->joiner_dim();
+  s_->blank = scorer_->blank_id();
+  Reset();
+}
+
+BeamSearch::~BeamSearch() = default;
+
+void BeamSearch::Reset() {
+  State& s = *s_;
+  s.lattice.Clear();
+  s.trie.Clear();
+  s.signals.clear();
+  s.frames = 0;
+  s.finalized = false;
+  Hyp start;
+  start.context.assign(size_t(scorer_->context_size()), s.blank);
+  start.node = s.lattice.AddNode(0);
+  s.hyps.assign(1, std::move(start));
+}
+
+void BeamSearch::AcceptFrames(const float* enc, size_t num_frames) {
+  if (s_->finalized) throw std::logic_error("AcceptFrames: the utterance is finalized; call Reset() first");
+  if (num_frames > 0 && !enc) throw std::invalid_argument("enc: null");
+  for (size_t t = 0; t < num_frames; ++t) ProcessFrame(enc + t * size_t(s_->dim));
+}
+
+void BeamSearch::ProcessFrame(const float* enc_frame) {
+  State& s = *s_;
+  const std::vector<Hyp>& hyps = s.hyps;
+  const size_t n = hyps.size(), V = size_t(s.vocab), J = size_t(s.dim);
+  const int32_t blank = s.blank;
+
+  // Decoder outputs: cached per context, the missing ones in one batched call.
+  if (s.cache.size() + n > size_t(config_.decoder_cache_size)) {
+    s.cache.clear();
+    s.cache_rows.clear();
+  }
+  std::vector<int32_t> rows(n), missing_contexts, missing_rows;
+  for (size_t i = 0; i < n; ++i) {
+    const auto [it, inserted] = s.cache.try_emplace(hyps[i].context, static_cast<int32_t>(s.cache.size()));
+    rows[i] = it->second;
+    if (inserted) {
+      missing_contexts.insert(missing_contexts.end(), hyps[i].context.begin(), hyps[i].context.end());
+      missing_rows.push_back(it->second);
+    }
+  }
+  if (!missing_rows.empty()) {
+    s.cache_rows.resize(s.cache.size() * J);
+    std::vector<float> fresh(missing_rows.size() * J);
+    try {
+      scorer_->DecoderProjected(missing_contexts.data(), missing_rows.size(), fresh.data());
+    } catch (...) {
+      s.cache.clear();
+      s.cache_rows.clear();
+      throw;
+    }
+    for (size_t m = 0; m < missing_rows.size(); ++m)
+      std::copy_n(fresh.data() + m * J, J, s.cache_rows.data() + size_t(missing_rows[m]) * J);
+  }
+  s.dec.resize(n * J);
+  for (size_t i = 0; i < n; ++i) std::copy_n(s.cache_rows.data() + size_t(rows[i]) * J, J, s.dec.data() + i * J);
+
+  s.logp.resize(n * V);
+  scorer_->JointLogProbs(enc_frame, s.dec.data(), n, s.logp.data());
+  const float raw_blank = s.logp[size_t(blank)];
+  for (size_t i = 0; i < n; ++i) s.logp[i * V + size_t(blank)] -= config_.blank_penalty;
+
+  // Candidates: hypothesis i followed by blank or token k, scored with the biasing bonus (inside the beam).
+  s.bonus.assign(n * V, 0.f);
+  s.next.assign(n * V, ContextGraph::kRoot);
+  if (graph_)
+    for (size_t i = 0; i < n; ++i)
+      graph_->ForwardAll(hyps[i].state, s.vocab, s.next.data() + i * V, s.bonus.data() + i * V);
+  s.scores.resize(n * V);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < V; ++k) {
+      const size_t c = i * V + k;
+      const double local = double(s.logp[c]) + (int32_t(k) != blank ? double(s.bonus[c]) : 0.0);
+      const double score = hyps[i].total() + local;
+      s.scores[c] = std::isnan(score) ? search::kNegInf : score;
+    }
+
+  auto key_of = [&](size_t i, int32_t k) {
+    if (k == blank) return Key{hyps[i].context, hyps[i].state};
+    Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)]};
+    key.context.push_back(k);
+    return key;
+  };
+  auto matches = [&](const Key& key, size_t i, int32_t k) {
+    const Hyp& h = hyps[i];
+    if (k == blank) return h.state == key.state && h.context == key.context;
+    if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state) return false;
+    return std::equal(h.context.begin() + 1, h.context.end(), key.context.begin());
+  };
+
+  // The `beam` keys whose best candidates score highest, found in score order (ties: lower hypothesis, lower id,
+  // so beam 1 picks what greedy search picks).
+  const size_t total = n * V;
+  s.order.resize(total);
+  std::iota(s.order.begin(), s.order.end(), 0);
+  auto better = [&](int32_t a, int32_t b) {
+    return s.scores[size_t(a)] > s.scores[size_t(b)] || (s.scores[size_t(a)] == s.scores[size_t(b)] && a < b);
+  };
+  size_t sorted = std::min(total, size_t(config_.beam) * 4 + 8);
+  std::nth_element(s.order.begin(), s.order.begin() + std::ptrdiff_t(sorted) - 1, s.order.end(), better);
+  std::sort(s.order.begin(), s.order.begin() + std::ptrdiff_t(sorted), better);
+  std::vector<Key> keys;
+  for (size_t pos = 0; pos < total && keys.size() < size_t(config_.beam); ++pos) {
+    if (pos == sorted) {
+      std::sort(s.order.begin() + std::ptrdiff_t(pos), s.order.end(), better);
+      sorted = total;
+    }
+    const size_t c = size_t(s.order[pos]);
+    if (s.scores[c] == search::kNegInf) break;
+    const size_t i = c / V;
+    const int32_t k = int32_t(c % V);
+    if (std::none_of(keys.begin(), keys.end(), [&](const Key& key) { return matches(key, i, k); }))
+      keys.push_back(key_of(i, k));
+  }
+  if (keys.empty())
+    throw std::runtime_error("JointLogProbs: no finite log-probability at frame " + std::to_string(s.frames));
+
+  // Per key: every candidate reaching it (blank from a hypothesis with that key, or its last token from one whose
+  // shifted context and next state match). Same token sequence: one group, log-added; the best group survives.
+  struct Candidate {
+    size_t i;
+    int32_t k;
+    int32_t seq;  // -1: a sequence no hypothesis holds yet, so it is alone in its group
+    double acoustic, bias;
+  };
+  struct Group {
+    int32_t seq;
+    size_t best;  // candidate with the best total
+    double acoustic, bias;
+    double total() const { return acoustic + bias; }
+  };
+  std::vector<Hyp> next_hyps;
+  next_hyps.reserve(keys.size());
+  std::vector<Candidate> cands;
+  std::vector<Group> groups;
+  for (const Key& key : keys) {
+    cands.clear();
+    groups.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const Hyp& h = hyps[i];
+      const size_t cb = i * V + size_t(blank);
+      if (s.scores[cb] != search::kNegInf && matches(key, i, blank))
+        cands.push_back({i, blank, h.seq, h.acoustic + double(s.logp[cb]), h.bias});
+      const int32_t k = key.context.back();
+      const size_t ck = i * V + size_t(k);
+      if (k != blank && s.scores[ck] != search::kNegInf && matches(key, i, k))
+        cands.push_back({i, k, s.trie.Find(h.seq, k), h.acoustic + double(s.logp[ck]), h.bias + double(s.bonus[ck])});
+    }
+    for (size_t c = 0; c < cands.size(); ++c) {
+      const Candidate& x = cands[c];
+      auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return x.seq >= 0 && g.seq == x.seq; });
+      if (g == groups.end()) {
+        groups.push_back({x.seq, c, x.acoustic, x.bias});
+        continue;
+      }
+      const Candidate& b = cands[g->best];
+      if (x.acoustic + x.bias > b.acoustic + b.bias) {
+        g->best = c;
+        g->bias = x.bias;
+      }
+      g->acoustic = search::LogAdd(g->acoustic, x.acoustic);
+    }
+    size_t win = 0;
+    for (size_t g = 1; g < groups.size(); ++g)
+      if (groups[g].total() > groups[win].total()) win = g;
+
+    const Group& w = groups[win];
+    const Candidate& wc = cands[w.best];
+    const Hyp& parent = hyps[wc.i];
+    Hyp h;
+    h.context = key.context;
+    h.state = key.state;
+    h.acoustic = w.acoustic;
+    h.bias = w.bias;
+    h.seq = wc.k == blank ? parent.seq : s.trie.Insert(parent.seq, wc.k);
+    h.last_emit = wc.k == blank ? parent.last_emit : s.frames;
+    h.node = s.lattice.AddNode(s.frames + 1);
+    s.lattice.AddArc({parent.node, h.node, wc.k, s.frames, h.acoustic - parent.acoustic, h.bias - parent.bias}, true);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (g == win || !(groups[g].total() >= w.total() - double(config_.lattice_beam))) continue;
+      const Candidate& lc = cands[groups[g].best];
+      const Hyp& lp = hyps[lc.i];
+      s.lattice.AddArc({lp.node, h.node, lc.k, s.frames, groups[g].acoustic - lp.acoustic, groups[g].bias - lp.bias},
+                       false);
+    }
+    next_hyps.push_back(std::move(h));
+  }
+  SortByTotal(next_hyps);
+  s.hyps = std::move(next_hyps);
+  s.signals.push_back({raw_blank, s.frames - s.hyps.front().last_emit});
+  ++s.frames;
+}
+
+void BeamSearch::Settle() {
+  State& s = *s_;
+  if (!graph_ || std::all_of(s.hyps.begin(), s.hyps.end(), [](const Hyp& h) { return h.state == ContextGraph::kRoot; }))
+    return;
+  // Refund every pending bonus. States all become the root, so hypotheses alike in context now recombine.
+  std::vector<Hyp> settled = s.hyps;
+  for (Hyp& h : settled) {
+    h.bias += graph_->Settle(h.state).bonus;
+    h.state = ContextGraph::kRoot;
+  }
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i < settled.size(); ++i) {
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const std::vector<size_t>& g) { return settled[g[0]].context == settled[i].context; });
+    if (g == groups.end()) groups.push_back({i});
+    else g->push_back(i);
+  }
+  std::vector<Hyp> next_hyps;
+  for (const std::vector<size_t>& g : groups) {
+    size_t win = g[0];
+    for (size_t i : g)
+      if (settled[i].total() > settled[win].total()) win = i;
+    Hyp h = settled[win];
+    h.node = s.lattice.AddNode(s.frames);
+    for (size_t i : g) {
+      if (i != win && !(settled[i].total() >= h.total() - double(config_.lattice_beam))) continue;
+      const Hyp& parent = s.hyps[i];
+      s.lattice.AddArc({parent.node, h.node, search::kSettleLabel, s.frames, 0.0, settled[i].bias - parent.bias},
+                       i == win);
+    }
+    next_hyps.push_back(std::move(h));
+  }
+  SortByTotal(next_hyps);
+  s.hyps = std::move(next_hyps);
+}
+
+void BeamSearch::Finalize() {
+  Settle();
+  s_->finalized = true;
+}
+
+SearchResult BeamSearch::Result() const {
+  const State& s = *s_;
+  std::vector<search::FinalHyp> finals;
+  for (const Hyp& h : s.hyps) finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
+  return search::BuildResult(s.lattice, finals, tokens_, double(config_.lattice_beam),
+                             size_t(config_.max_lattice_arcs), search::Confidence::kPosterior, s.signals, s.finalized);
+}
+
+const std::vector<FrameSignal>& BeamSearch::FrameSignals() const { return s_->signals; }
+int32_t BeamSearch::NumFrames() const { return s_->frames; }
+bool BeamSearch::Finalized() const { return s_->finalized; }
+int32_t BeamSearch::NumActive() const { return static_cast<int32_t>(s_->hyps.size()); }
+
+}  // namespace edgeasr
