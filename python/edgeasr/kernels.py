@@ -11,18 +11,22 @@ variable ``EDGEASR_ISA`` before importing to force one (an unsupported name rais
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Optional, Union
 
 import numpy as np
 
 from edgeasr import _core
 
-__all__ = ["QuantizedMatrix", "isa", "supported_isas", "quantize_activations", "BLOCK_COLS", "MAX_GEMM_ROWS"]
+__all__ = ["QuantizedMatrix", "isa", "supported_isas", "quantize_activations", "BLOCK_COLS", "MAX_GEMM_ROWS",
+           "FORMATS"]
 
 BLOCK_COLS: int = _core.BLOCK_COLS
 MAX_GEMM_ROWS: int = _core.MAX_GEMM_ROWS
 
 Sparsity = Union[None, float, np.ndarray]
+
+FORMATS = ("dense_q8", "dense_q4", "sparse_q8", "sparse_q4")
 
 
 def isa() -> str:
@@ -75,6 +79,11 @@ class QuantizedMatrix:
     def __init__(self, native: "_core.QuantizedMatrix"):
         self._m = native
 
+    @property
+    def native(self) -> "_core.QuantizedMatrix":
+        """The extension's object, for native code that takes it (``_core.TransducerModel``)."""
+        return self._m
+
     # --- construction -------------------------------------------------------------------------------------------
     @classmethod
     def from_float(cls, w: np.ndarray, bits: int = 8, sparsity: Sparsity = None) -> "QuantizedMatrix":
@@ -118,6 +127,47 @@ class QuantizedMatrix:
         if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
             raise ValueError("scales: every scale must be finite and > 0 (found NaN, infinity or <= 0)")
         return cls(_core.QuantizedMatrix.from_int(_format_name(bits, sparse), q, scales))
+
+    @classmethod
+    def from_parts(cls, format: str, rows: int, cols: int, scales: np.ndarray, values: np.ndarray,
+                   masks: Optional[np.ndarray] = None, row_offsets: Optional[np.ndarray] = None) -> "QuantizedMatrix":
+        """Rebuild a matrix from the parts :meth:`to_parts` returns, e.g. read from a model file.
+
+        The parts are not trusted: anything inconsistent (counts, ranges, a mask bit past ``cols``, row offsets that
+        disagree with the masks, non-finite or non-positive scales) raises ValueError naming the part. Dtypes must be
+        exactly those of :meth:`to_parts`; sparse formats need ``masks`` and ``row_offsets``, dense ones take neither.
+        """
+        if not isinstance(format, str) or format not in FORMATS:
+            raise ValueError(f"format: expected one of {list(FORMATS)}, got {format!r}")
+        rows, cols = _check_dim(rows, "rows"), _check_dim(cols, "cols")
+        scales = _check_array(scales, "scales", np.float32, 1)
+        values = _check_array(values, "values", np.int8 if format.endswith("q8") else np.uint8, 1)
+        sparse = format.startswith("sparse")
+        if sparse:
+            if masks is None or row_offsets is None:
+                raise ValueError(f"masks: the sparse format {format} needs masks and row_offsets")
+            masks = _check_array(masks, "masks", np.uint64, 1)
+            row_offsets = _check_array(row_offsets, "row_offsets", np.uint32, 1)
+        else:
+            if masks is not None or row_offsets is not None:
+                raise ValueError(f"masks: the dense format {format} takes no masks or row_offsets")
+            masks, row_offsets = _NO_MASKS, _NO_OFFSETS
+        return cls(_core.QuantizedMatrix.from_parts(format, rows, cols, scales, values.view(np.uint8), masks,
+                                                    row_offsets))
+
+    def to_parts(self) -> dict:
+        """The stored form: ``format``, ``rows``, ``cols``, ``scales`` (float32 [rows]) and ``values``: int8 for
+        the q8 formats, uint8 (packed nibbles, each weight + 8) for q4; dense: the blocks, rows * padded_cols
+        weights; sparse: the nonzeros, packed per row and block. Sparse formats add ``masks`` (uint64, one per
+        row and 64-column block, bit i = column 64 b + i is nonzero) and ``row_offsets`` (uint32 [rows + 1],
+        byte offset of each row's values). Arrays are copies."""
+        parts = self._m.to_parts()
+        out = {"format": self.format, "rows": self.shape[0], "cols": self.shape[1], "scales": parts["scales"],
+               "values": parts["values"].view(np.int8) if self.bits == 8 else parts["values"]}
+        if self.sparse:
+            out["masks"] = parts["masks"]
+            out["row_offsets"] = parts["row_offsets"]
+        return out
 
     # --- description --------------------------------------------------------------------------------------------
     @property
@@ -193,6 +243,22 @@ class QuantizedMatrix:
         if xq.size and xq.min() < -127:
             raise ValueError("xq: -128 is outside the activation range [-127, 127]")
         return self._m.matmul_int32(xq, _check_isa(isa))
+
+
+_NO_MASKS = np.zeros(0, dtype=np.uint64)
+_NO_OFFSETS = np.zeros(0, dtype=np.uint32)
+
+
+def _check_dim(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name}: expected a positive int, got {type(value).__name__}") from None
+    if not 1 <= n <= _core.MAX_PARTS_DIM:
+        raise ValueError(f"{name}: must lie in [1, {_core.MAX_PARTS_DIM}], got {n}")
+    return n
 
 
 def _format_name(bits: int, sparse: bool) -> str:

@@ -1,18 +1,32 @@
-"""A trained model as one small file for the next stages: weights (float16 by default) in a safetensors
-container, with the model configuration and the token table in its metadata. The recognizer's own model file
-(kernel formats, quantized) is built from this."""
+"""Trained models out of training.
+
+Two exports:
+  ``export_checkpoint``  the model as one small file for the next stages: weights (float16 by default) in a
+                         safetensors container, with the model configuration and the token table in its metadata.
+  ``export_model``       the recognizer's model file (``edgeasr.model_file``): kernel formats (int8 or int4, dense
+                         or sparse, or float32), the feature normalization folded into the input projection, the
+                         training-only CTC head dropped, and the token table with its BPE piece scores.
+"""
 
 from __future__ import annotations
 
 import json
+import numbers
+import os
 from pathlib import Path
+from typing import Optional, Union
 
 import torch
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
+from edgeasr.features import FbankConfig
+from edgeasr.kernels import QuantizedMatrix
+from edgeasr.model_file import Architecture, ModelFile, save_model
 from edgeasr.tokens import TokenTable
 from edgeasr.train.model import ModelConfig, Transducer
+
+__all__ = ["export_checkpoint", "load_exported", "load_trained", "folded_input_proj", "export_model"]
 
 FORMAT = "edgeasr.train.export"
 VERSION = 1
@@ -25,7 +39,8 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype = torch.fl
     tensors = {k: v.to(dtype).contiguous() for k, v in state["model"].items()}
     progress = state.get("progress", {})
     metadata = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(vars(cfg)),
-                "tokens": TokenTable(state["tokens"]).to_json(), "trained_steps": str(progress.get("step", "")),
+                "tokens": _with_scores_if_beside(_checkpoint_table(state["tokens"]), checkpoint).to_json(),
+                "trained_steps": str(progress.get("step", "")),
                 "trained_epochs": str(progress.get("epoch", ""))}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out), metadata=metadata)
@@ -34,11 +49,130 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype = torch.fl
 
 def load_exported(path: Path) -> tuple[Transducer, TokenTable]:
     """The float32 model (eval mode) and token table of an exported file."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("format") != FORMAT or meta.get("version") != str(VERSION):
-        raise ValueError(f"{path}: not an {FORMAT} v{VERSION} file (metadata {sorted(meta)})")
-    model = Transducer(ModelConfig(**json.loads(meta["config"])))
-    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    model.eval()
-    return model, TokenTable.from_json(meta["tokens"])
+    if Path(path).is_file() and not _is_safetensors(Path(path)):
+        raise ValueError(f"{path}: not an {FORMAT} v{VERSION} file (not a safetensors file)")
+    return load_trained(path)
+
+
+# ---- the recognizer's model file
+
+WEIGHTS = ("int8", "int4", "float32")
+
+
+def load_trained(path: Union[str, os.PathLike]) -> tuple[Transducer, TokenTable]:
+    """The float32 model (eval mode) and token table of a training checkpoint or of an ``export_checkpoint`` file.
+
+    Checkpoints from before the encoder had its normalization buffers were trained on raw features: they load with
+    the identity normalization. A checkpoint's "tokens" may be a list of pieces or a TokenTable JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: {str(path)!r} is not a file")
+    if _is_safetensors(path):
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != FORMAT or meta.get("version") != str(VERSION):
+            raise ValueError(f"{path}: not an {FORMAT} v{VERSION} file (metadata {sorted(meta)})")
+        cfg = ModelConfig(**json.loads(meta["config"]))
+        weights = {k: v.float() for k, v in load_file(str(path)).items()}
+        table = TokenTable.from_json(meta["tokens"])
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or not {"model", "config", "tokens"} <= state.keys():
+            raise ValueError(f"{path}: not a training checkpoint (a dict with model, config and tokens)")
+        cfg = ModelConfig(**state["config"]["model"])
+        weights = {k: v.float() for k, v in state["model"].items()}
+        table = _checkpoint_table(state["tokens"])
+    model = Transducer(cfg)
+    for name, value in (("encoder.feature_mean", 0.0), ("encoder.feature_std", 1.0)):
+        weights.setdefault(name, torch.full((cfg.num_features,), value))
+    model.load_state_dict(weights)
+    return model.eval(), table
+
+
+def _checkpoint_table(tokens) -> TokenTable:
+    """A checkpoint's "tokens": a list of pieces (train.py) or a TokenTable JSON."""
+    return TokenTable.from_json(tokens) if isinstance(tokens, (str, bytes)) else TokenTable(tokens)
+
+
+def _with_scores_if_beside(table: TokenTable, checkpoint: Path) -> TokenTable:
+    """``table`` with the scores of the run's bpe.model beside ``checkpoint``, when it lacks them and one is there."""
+    if table.scores is None and (Path(checkpoint).parent / "bpe.model").is_file():
+        return _scored_tokens(table, Path(checkpoint), None)
+    return table
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file starts with its header's length and then the JSON header; a torch checkpoint is a zip."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def folded_input_proj(model: Transducer) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_proj with the feature normalization folded in, in float64.
+
+    The encoder computes W ((x - m) / s) + b over the stacked input, frame-major (stack frames of num_features
+    bins each, so m and s repeat once per frame): that is (W / s) x + (b - (W / s) m)."""
+    enc = model.encoder
+    with torch.no_grad():
+        mean = enc.feature_mean.double().repeat(enc.stack)
+        std = enc.feature_std.double().repeat(enc.stack)
+        weight = enc.input_proj.weight.double() / std
+        return weight, enc.input_proj.bias.double() - weight @ mean
+
+
+def _scored_tokens(table: TokenTable, source: Path, bpe_model: Optional[Path]) -> TokenTable:
+    """``table`` with BPE scores: its own, or those of ``bpe_model``, or of the bpe.model beside ``source``."""
+    if bpe_model is None and table.scores is not None:
+        return table
+    candidate = Path(bpe_model) if bpe_model is not None else source.parent / "bpe.model"
+    if not candidate.is_file():
+        raise ValueError(f"bpe_model: {source} carries no BPE piece scores and {str(candidate)!r} is not a file; "
+                         "pass the run's sentencepiece model (bpe.model in the run directory)")
+    from edgeasr.train.tokens import Tokenizer
+
+    scored = Tokenizer(candidate).table
+    if scored.pieces != table.pieces:
+        raise ValueError(f"bpe_model: the pieces of {candidate} differ from the model's token table")
+    return scored
+
+
+def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Union[str, os.PathLike],
+                 weights: str = "int8", sparsity: float = 0.0, *, bpe_model: Optional[Union[str, os.PathLike]] = None,
+                 features: Optional[FbankConfig] = None) -> Path:
+    """Write the recognizer's model file for a training checkpoint or an ``export_checkpoint`` file.
+
+    ``weights``: storage of the matrices the runtime multiplies by ("int8", "int4" or "float32"; the rest stays
+    float32). ``sparsity`` in [0, 1): the fraction of each matrix's smallest-magnitude weights dropped; above 0 the
+    matrices are stored sparse (int8 or int4 only). ``bpe_model``: where the token table's piece scores come from
+    when the checkpoint has none (default: bpe.model beside the checkpoint). ``features``: the fbank settings the
+    model was trained on (default: ``FbankConfig`` with the model's number of bins).
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights: expected one of {list(WEIGHTS)}, got {weights!r}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity: expected a number in [0, 1), got {sparsity!r}")
+    if sparsity > 0 and weights == "float32":
+        raise ValueError("sparsity: float32 weights have no sparse storage; choose weights='int8' or 'int4'")
+    source = Path(checkpoint_or_exported_path)
+    model, table = load_trained(source)
+    table = _scored_tokens(table, source, None if bpe_model is None else Path(bpe_model))
+    arch = Architecture.from_config(model.cfg)
+    if features is None:
+        features = FbankConfig(num_bins=model.cfg.num_features)
+
+    state = {k: v.detach() for k, v in model.state_dict().items()
+             if not k.startswith("ctc_head.") and k not in ("encoder.feature_mean", "encoder.feature_std")}
+    weight, bias = folded_input_proj(model)
+    state["encoder.input_proj.weight"], state["encoder.input_proj.bias"] = weight, bias
+    tensors: dict = {name: t.to(torch.float32).contiguous().numpy() for name, t in state.items()}
+    if weights != "float32":
+        bits = 8 if weights == "int8" else 4
+        for name in arch.matrices():
+            tensors[name] = QuantizedMatrix.from_float(tensors[name], bits=bits,
+                                                       sparsity=float(sparsity) if sparsity > 0 else None)
+    label = f"{source.name}, weights {weights}" + (f", sparsity {float(sparsity):g}" if sparsity > 0 else "")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(out, ModelFile(arch, features, table, tensors, source=label))

@@ -13,11 +13,9 @@ from typing import Iterable, Union
 
 import sentencepiece as spm
 
-from edgeasr.tokens import BLANK, TokenTable
+from edgeasr.tokens import BLANK, UNK, TokenTable
 
 __all__ = ["train_bpe", "Tokenizer"]
-
-UNK = "<unk>"
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 256, *,
@@ -70,7 +68,9 @@ class Tokenizer:
             raise ValueError(f"model_path: {str(path)!r} is not a file")
         self.model_path = path
         self._sp = spm.SentencePieceProcessor(model_file=str(path))
-        self.table = TokenTable([self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())])
+        n = self._sp.get_piece_size()
+        # The scores let TokenTable.encode reproduce this model's encoding at inference, without sentencepiece.
+        self.table = TokenTable([self._sp.id_to_piece(i) for i in range(n)], [self._sp.get_score(i) for i in range(n)])
         self._unk_id = self._sp.unk_id()
 
     def __len__(self) -> int:

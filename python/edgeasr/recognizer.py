@@ -1,0 +1,252 @@
+"""Streaming recognition in the shape sherpa-onnx users know: one shared :class:`Recognizer`, one :class:`Stream`
+per utterance (or per microphone).
+
+    rec = Recognizer()                                   # the bundled default model
+    stream = rec.create_stream(context=["siobhan oyelaran", "kitchen lights"])
+    stream.accept_waveform(samples, sample_rate)         # any number of times; decodes what is ready
+    stream.input_finished()                              # end of audio: decode the rest, settle the biasing
+    stream.result().text, stream.nbest(4), stream.lattice()
+
+The recognizer holds the model (native network, token table, feature settings) and is immutable, so any number of
+streams may decode at once on different threads: native work (encoder, search) runs without the GIL. A stream
+belongs to one thread at a time.
+
+Audio: mono, float32 in [-1, 1] (int16/int32/float64 are converted); another sample rate than the model's is
+resampled on the fly with :class:`edgeasr.audio.StreamingResampler` (windowed sinc, the same result as resampling
+the whole clip). NaN, empty, stereo or other dtypes raise ValueError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+import numpy as np
+
+from edgeasr import _core
+from edgeasr.audio import StreamingResampler, to_mono_float32
+from edgeasr.features import StreamingFbank
+from edgeasr.kernels import QuantizedMatrix
+from edgeasr.model_file import ModelFile, load_model
+
+__all__ = ["RecognizerConfig", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
+
+SEARCHES = ("modified_beam_search", "greedy_search")
+Phrase = Union[str, tuple[str, float]]
+
+
+def default_model_path() -> Path:
+    """The model shipped in the package (the trained student, int8)."""
+    return Path(str(importlib.resources.files("edgeasr") / "data" / "default_model.safetensors"))
+
+
+@dataclass
+class RecognizerConfig:
+    decoding: str = "modified_beam_search"  # or "greedy_search" (one symbol per frame)
+    beam: int = 4                  # live hypotheses in modified beam search
+    chunk_frames: int = 16         # feature frames (10 ms) per encoder call; a multiple of the model's subsampling
+    context_score: float = 1.5     # biasing bonus per matched token (log-prob units) for a phrase of weight 1
+    blank_penalty: float = 0.0     # subtracted from the blank's log-prob: > 0 favours emitting
+    lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
+
+    def validate(self, subsampling: int = 1) -> None:
+        """Raise ValueError naming the first bad field."""
+        if self.decoding not in SEARCHES:
+            raise ValueError(f"decoding: expected one of {SEARCHES}, got {self.decoding!r}")
+        if isinstance(self.beam, bool) or not isinstance(self.beam, int) or not 1 <= self.beam <= 256:
+            raise ValueError(f"beam: expected an int in [1, 256], got {self.beam!r}")
+        if (isinstance(self.chunk_frames, bool) or not isinstance(self.chunk_frames, int) or self.chunk_frames < 1
+                or self.chunk_frames % subsampling):
+            raise ValueError(f"chunk_frames: expected a positive multiple of the model's subsampling "
+                             f"({subsampling}), got {self.chunk_frames!r}")
+        for name in ("context_score", "blank_penalty", "lattice_beam"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+
+
+@dataclass
+class Word:
+    word: str
+    start: float        # seconds from the start of the stream
+    end: float
+    confidence: float   # in [0, 1]
+
+
+@dataclass
+class Hypothesis:
+    text: str
+    score: float        # acoustic + bias (log domain)
+    acoustic: float
+    bias: float
+    tokens: list[int]
+
+
+@dataclass
+class Result:
+    text: str
+    words: list[Word]
+    tokens: list[int]
+    timestamps: list[float]  # seconds, one per token
+    score: float
+    final: bool              # input finished: no pending biasing bonus is left in any score
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Recognizer:
+    """The shared, immutable part: model file, native network, search settings."""
+
+    def __init__(self, model: Union[str, os.PathLike, ModelFile, None] = None,
+                 config: Optional[RecognizerConfig] = None):
+        self.model = model if isinstance(model, ModelFile) else load_model(model or default_model_path())
+        config = dataclasses.replace(config) if config is not None else RecognizerConfig()  # a private copy
+        config.validate(self.model.subsampling)
+        self.config = config
+        arch = self.model.architecture
+        native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}
+        tensors = {name: t.native if isinstance(t, QuantizedMatrix) else t for name, t in self.model.tensors.items()}
+        self.network = _core.TransducerModel(native_config, tensors)
+        self.tokens = self.model.tokens
+        # Encoder steps are stack frames of frame_shift_ms each.
+        self.seconds_per_step = self.model.subsampling * self.model.frame_shift_ms / 1000.0
+        self._pieces = list(self.tokens.pieces)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.sample_rate
+
+    def context_graph(self, phrases: Iterable[Phrase]) -> Optional[_core.ContextGraph]:
+        """Biasing phrases (text, or (text, weight)) tokenized with the model's tokens; None when there are none.
+        Build one per list and pass it to several streams: it is immutable and shareable."""
+        items = []
+        for i, item in enumerate(phrases):
+            text, weight = (item, 1.0) if isinstance(item, str) else item
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"context[{i}]: expected a non-empty phrase, got {item!r}")
+            tokens = self.tokens.encode(text.strip().lower())
+            if not tokens:
+                raise ValueError(f"context[{i}]: {text!r} has no tokens")
+            if self.tokens.unk_id in tokens:
+                raise ValueError(f"context[{i}]: the model's tokens cannot spell {text!r} (it maps to <unk>)")
+            items.append((tokens, float(weight)))
+        if not items:
+            return None
+        return _core.ContextGraph(items, bonus_per_token=float(self.config.context_score))
+
+    def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
+        graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
+        return Stream(self, graph)
+
+    def transcribe(self, samples: np.ndarray, sample_rate: int,
+                   context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
+        """Decodes a whole clip; returns the finished stream (``.result()``, ``.nbest()``, ``.lattice()``)."""
+        stream = self.create_stream(context)
+        stream.accept_waveform(samples, sample_rate)
+        stream.input_finished()
+        return stream
+
+    def _search(self, graph) -> object:
+        c = self.config
+        if c.decoding == "greedy_search":
+            return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
+        return _core.BeamSearch(self.network, self._pieces,
+                                _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam), graph)
+
+
+class Stream:
+    """One utterance stream: audio in, features, encoder chunks, search. Use from one thread at a time."""
+
+    def __init__(self, recognizer: Recognizer, context_graph=None):
+        self._rec = recognizer
+        self._fbank = StreamingFbank(recognizer.model.features)
+        self._state = recognizer.network.init_state()
+        self._search = recognizer._search(context_graph)
+        self._resampler: Optional[StreamingResampler] = None
+        self._finished = False
+
+    def accept_waveform(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Appends mono audio at ``sample_rate`` Hz and decodes every chunk that is complete."""
+        if self._finished:
+            raise ValueError("samples: input_finished() was called on this stream; create a new stream")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 0 < sample_rate <= 10**6:
+            raise ValueError(f"sample_rate: expected a positive int in Hz, got {sample_rate!r}")
+        samples = to_mono_float32(samples) if np.asarray(samples).size else _empty_checked(samples)
+        rate = self._rec.sample_rate
+        if sample_rate != rate or self._resampler is not None:
+            if self._resampler is None:
+                self._resampler = StreamingResampler(sample_rate, rate)
+            elif sample_rate != self._resampler.from_rate:
+                raise ValueError(f"sample_rate: this stream's audio is at {self._resampler.from_rate} Hz, "
+                                 f"got {sample_rate}")
+            samples = self._resampler.accept(samples)
+        self._fbank.accept_waveform(samples, rate)
+        self.decode()
+
+    def input_finished(self) -> None:
+        """No more audio: decodes what is left and finalizes the search (biasing settled)."""
+        if self._finished:
+            return
+        if self._resampler is not None:
+            self._fbank.accept_waveform(self._resampler.flush(), self._rec.sample_rate)
+        self._fbank.input_finished()
+        self._finished = True
+        self.decode()
+        self._search.finalize()
+
+    def decode(self) -> None:
+        """Runs the encoder and the search over every complete chunk of ready frames (all of them once the input
+        is finished). accept_waveform and input_finished call it."""
+        chunk = self._rec.config.chunk_frames
+        while self._fbank.frames_ready >= chunk or (self._finished and self._fbank.frames_ready):
+            frames = self._fbank.get_new_frames(chunk)
+            enc = self._rec.network.encode(frames, self._state)
+            if enc.shape[0]:
+                self._search.accept_frames(self._rec.network.project_encoder(enc))
+
+    @property
+    def num_frames(self) -> int:
+        """Encoder steps decoded so far."""
+        return self._search.num_frames
+
+    def result(self) -> Result:
+        r = self._search.result()
+        step = self._rec.seconds_per_step
+        words = [Word(w["word"], w["start_frame"] * step, (w["end_frame"] + 1) * step, w["confidence"])
+                 for w in r["words"]]
+        return Result(text=r["text"], words=words, tokens=list(r["tokens"]),
+                      timestamps=[f * step for f in r["token_frames"]], score=r["score"], final=r["final"])
+
+    def nbest(self, n: int = 4) -> list[Hypothesis]:
+        """Up to ``n`` distinct hypotheses, best first."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n: expected a positive int, got {n!r}")
+        return [Hypothesis(e["text"], e["score"], e["acoustic"], e["bias"], list(e["tokens"]))
+                for e in self._search.result()["nbest"][:n]]
+
+    def lattice(self) -> dict:
+        """The word lattice: nodes (id, time), arcs (from, to, word, start, end, acoustic, bias, posterior),
+        start node and final nodes; times in seconds."""
+        lat = self._search.result()["lattice"]
+        step = self._rec.seconds_per_step
+        arcs = [{**a, "start": a["start_frame"] * step, "end": (a["end_frame"] + 1) * step} for a in lat["arcs"]]
+        nodes = [{"id": v["id"], "time": v["frame"] * step} for v in lat["nodes"]]
+        return {"nodes": nodes, "arcs": arcs, "start": lat["start"], "finals": list(lat["finals"]),
+                "num_paths": lat["num_paths"]}
+
+    def frame_signals(self) -> dict:
+        """Per encoder step: the best hypothesis's blank log-prob and its trailing blank steps (for end-pointers)."""
+        return self._search.frame_signals()
+
+
+def _empty_checked(samples) -> np.ndarray:
+    """An empty chunk is fine mid-stream (a microphone callback may deliver nothing) if its type is right."""
+    arr = np.asarray(samples)
+    if arr.dtype not in (np.float32, np.float64, np.int16, np.int32):
+        raise ValueError(f"samples: unsupported dtype {arr.dtype}")
+    return np.zeros(0, np.float32)

@@ -1,0 +1,260 @@
+"""The streaming recognizer end to end on a small random model: native results equal PyTorch's, streaming equals
+whole-clip decoding, resampling, biasing, threads, and clear errors on bad audio."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from edgeasr.audio import resample
+from edgeasr.features import compute_fbank
+from edgeasr.recognizer import Recognizer, RecognizerConfig
+from edgeasr.tokens import TokenTable
+from edgeasr.train.config import TrainConfig
+from edgeasr.train.evaluate import greedy_decode
+from edgeasr.train.export import export_model, load_trained
+from edgeasr.train.model import ModelConfig, Transducer
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+
+# Characters only: TokenTable.encode follows sentencepiece's BPE, which can only build a longer piece through
+# shorter ones in the vocabulary.
+PIECES = ["<blk>", "<unk>", "▁", "a", "c", "e", "g", "h", "i", "l", "n", "o", "s", "t"]
+CONFIG = ModelConfig(num_features=80, stack=4, d_model=24, hidden=40, num_layers=2, decoder_dim=16, context_size=2,
+                     joiner_dim=20, vocab_size=len(PIECES))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A random model that emits varied tokens (strong joiner, blank and unk held back), exported three ways."""
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(3)
+    model = Transducer(CONFIG)
+    with torch.no_grad():
+        model.joiner.output.weight.mul_(6.0)
+        model.joiner.output.bias.zero_()
+        model.joiner.output.bias[0] = 0.5
+        model.joiner.output.bias[1] = -100.0
+        model.encoder.set_normalization(torch.full((80,), -8.0), torch.full((80,), 3.0))
+    table = TokenTable(PIECES, [0.0] * len(PIECES))
+    torch.save({"model": model.state_dict(), "config": TrainConfig(model=CONFIG).to_dict(),
+                "tokens": table.to_json()}, d / "ckpt.pt")
+    paths = {w: export_model(d / "ckpt.pt", d / f"{w}.safetensors", weights=w) for w in ("float32", "int8")}
+    paths["sparse_int4"] = export_model(d / "ckpt.pt", d / "sparse_int4.safetensors", weights="int4", sparsity=0.5)
+    torch_model, torch_table = load_trained(d / "ckpt.pt")
+    return paths, torch_model, torch_table
+
+
+def clip(seed: int, seconds: float = 2.0, rate: int = 16000) -> np.ndarray:
+    """Noise bursts and tones: features that change, so the random model's outputs change."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    x = np.zeros(n)
+    for _ in range(6):
+        a, b = sorted(rng.integers(0, n, size=2))
+        x[a:b] += rng.uniform(0.05, 0.3) * np.sin(2 * np.pi * rng.uniform(100, 3000) * t[a:b])
+        x[a:b] += rng.uniform(0.0, 0.1) * rng.standard_normal(b - a)
+    return x.astype(np.float32)
+
+
+def torch_greedy(model, samples):
+    feats = torch.from_numpy(compute_fbank(samples, 16000))[None]
+    return greedy_decode(model, feats, torch.tensor([feats.shape[1]]), max_symbols_per_frame=1)[0]
+
+
+def test_native_greedy_equals_pytorch_greedy(models):
+    paths, torch_model, _ = models
+    rec = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search"))
+    emitted = 0
+    for seed in range(6):
+        samples = clip(seed)
+        want = torch_greedy(torch_model, samples)
+        got = rec.transcribe(samples, 16000).result().tokens
+        assert got == want
+        emitted += len(want)
+    assert emitted > 20  # the comparison is about real token sequences, not empty ones
+
+
+def test_quantized_models_decode_close_to_float(models):
+    paths, _, _ = models
+    ref = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search"))
+    rec = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
+    same = total = 0
+    for seed in range(4):
+        a = ref.transcribe(clip(seed), 16000).result().tokens
+        b = rec.transcribe(clip(seed), 16000).result().tokens
+        total += max(len(a), len(b))
+        same += sum(x == y for x, y in zip(a, b))
+    assert total and same / total > 0.8
+    # Half the weights of a random model pruned changes what it says; here it only has to load and run.
+    sparse = Recognizer(paths["sparse_int4"]).transcribe(clip(0), 16000)
+    assert sparse.result().final and sparse.lattice()["num_paths"] >= 1
+
+
+def test_streaming_in_pieces_equals_the_whole_clip(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(beam=4, chunk_frames=8))
+    samples = clip(11, 3.0)
+    whole = rec.transcribe(samples, 16000)
+    stream = rec.create_stream()
+    rng = np.random.default_rng(0)
+    i = 0
+    while i < samples.size:
+        n = int(rng.integers(0, 3000))
+        stream.accept_waveform(samples[i:i + n], 16000)
+        i += n
+    stream.input_finished()
+    assert stream.result() == whole.result()
+    assert stream.lattice() == whole.lattice()
+    assert stream.result().final
+
+
+def test_other_sample_rates_are_resampled(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
+    at16 = clip(5)
+    at8 = resample(at16, 16000, 8000)
+    want = rec.transcribe(resample(at8, 8000, 16000), 16000).result()
+    stream = rec.create_stream()
+    for i in range(0, at8.size, 777):
+        stream.accept_waveform(at8[i:i + 777], 8000)
+    stream.input_finished()
+    assert stream.result() == want
+    with pytest.raises(ValueError, match="sample_rate"):
+        s = rec.create_stream()
+        s.accept_waveform(at8[:100], 8000)
+        s.accept_waveform(at8[:100], 16000)
+
+
+def test_integer_audio_is_scaled(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
+    samples = clip(2)
+    pcm = np.round(samples * 32768).clip(-32768, 32767).astype(np.int16)
+    assert (rec.transcribe(pcm, 16000).result().tokens ==
+            rec.transcribe(pcm.astype(np.float32) / 32768, 16000).result().tokens)
+
+
+def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
+    paths, _, _ = models
+    greedy = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
+    beam1 = Recognizer(paths["int8"], RecognizerConfig(beam=1))
+    beam4 = Recognizer(paths["int8"], RecognizerConfig(beam=4))
+    for seed in range(3):
+        samples = clip(seed)
+        assert beam1.transcribe(samples, 16000).result().tokens == greedy.transcribe(samples, 16000).result().tokens
+        s = beam4.transcribe(samples, 16000)
+        nbest = s.nbest(4)
+        assert nbest[0].text == s.result().text
+        assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
+        lat = s.lattice()
+        assert lat["num_paths"] >= len(nbest)
+        for w in s.result().words:
+            assert 0.0 <= w.confidence <= 1.0 and w.start < w.end
+
+
+def test_biasing_pulls_in_a_phrase_and_weight_zero_changes_nothing(models):
+    paths, _, _ = models
+    samples = clip(4)
+    plain = Recognizer(paths["int8"], RecognizerConfig(beam=4))
+    base = plain.transcribe(samples, 16000).result()
+    assert plain.transcribe(samples, 16000, context=[("light on", 0.0)]).result() == base
+    phrase = "light on"
+    assert phrase not in base.text
+    strong = Recognizer(paths["int8"], RecognizerConfig(beam=4, context_score=30.0))
+    biased = strong.transcribe(samples, 16000, context=[phrase]).result()
+    assert phrase in biased.text
+    assert biased.final
+
+
+def test_streams_decode_in_parallel_threads(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(beam=4))
+    clips = [clip(s) for s in range(4)]
+    serial = [rec.transcribe(c, 16000).result() for c in clips]
+    results = [None] * len(clips)
+
+    def work(i):
+        for _ in range(3):
+            results[i] = rec.transcribe(clips[i], 16000).result()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(clips))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == serial
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([0.1, np.nan], np.float32), "NaN"),
+    (np.zeros((100, 2), np.float32), "channel"),
+    (np.zeros(100, np.uint8), "dtype"),
+    ("not audio", "samples"),
+])
+def test_bad_audio_raises_a_clear_error(models, bad, match):
+    paths, _, _ = models
+    stream = Recognizer(paths["int8"]).create_stream()
+    with pytest.raises(ValueError, match=match):
+        stream.accept_waveform(bad, 16000)
+
+
+def test_bad_configs_and_finished_streams(models):
+    paths, _, _ = models
+    with pytest.raises(ValueError, match="chunk_frames"):
+        Recognizer(paths["int8"], RecognizerConfig(chunk_frames=6))
+    with pytest.raises(ValueError, match="decoding"):
+        Recognizer(paths["int8"], RecognizerConfig(decoding="beam"))
+    rec = Recognizer(paths["int8"])
+    with pytest.raises(ValueError, match="context"):
+        rec.create_stream(context=[""])
+    with pytest.raises(ValueError, match="cannot spell"):
+        rec.create_stream(context=["light", "xylophone"])  # no piece for "x" in this vocabulary
+    stream = rec.transcribe(clip(0), 16000)
+    with pytest.raises(ValueError, match="input_finished"):
+        stream.accept_waveform(clip(1), 16000)
+    with pytest.raises(ValueError, match="sample_rate"):
+        rec.create_stream().accept_waveform(clip(0), 0)
+
+
+def test_inference_never_imports_torch(models, tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    paths, _, _ = models
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, clip(1), 16000)
+    code = ("import sys, edgeasr.cli as c; c.main(['transcribe', sys.argv[1], '--model', sys.argv[2]]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    run = subprocess.run([sys.executable, "-c", code, str(wav), str(paths["int8"])], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_cli_transcribe_json_and_context(models, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from edgeasr.cli import main
+
+    paths, _, _ = models
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, (clip(4) * 32767).astype(np.int16), 16000, subtype="PCM_16")
+    ctx = tmp_path / "contacts.txt"
+    ctx.write_text("# contacts\nlight on\t2\n\ncoat\n")
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--json", "--context", str(ctx),
+                 "--nbest", "3"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) >= {"text", "words", "nbest"}
+    assert record["text"] == record["nbest"][0]["text"] and len(record["nbest"]) <= 3
+    for w in record["words"]:
+        assert set(w) == {"word", "start", "end", "confidence"} and w["start"] < w["end"]
+    ctx.write_text("light on\tloud\n")
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--context", str(ctx)]) == 1
+    assert "not a number" in capsys.readouterr().err
+    assert main(["transcribe", str(tmp_path / "missing.wav"), "--model", str(paths["int8"])]) == 1
