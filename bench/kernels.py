@@ -23,14 +23,11 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import gc  # noqa: E402
-import importlib.metadata  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -40,6 +37,8 @@ from pathlib import Path  # noqa: E402
 from typing import Callable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 import edgeasr  # noqa: E402
 from edgeasr import QuantizedMatrix, _core  # noqa: E402
@@ -396,41 +395,6 @@ def _parse_size(text: str) -> int:
     return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
 
 
-def cpu_description() -> dict:
-    model, flags = platform.processor(), []
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() in ("flags", "Features") and not flags:
-                flags = value.split()
-    simd = sorted(f for f in flags if f in ("avx", "avx2", "fma", "avx_vnni") or f.startswith(("avx512", "amx")))
-    return {"model": model, "simd_flags": simd, "logical_cpus": os.cpu_count(),
-            "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "torch", "onnx", "onnxruntime", "edgeasr"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def git_revision() -> Optional[str]:
-    try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
-                               text=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None  # no git, or no commit yet
-
-
 def thread_report() -> dict:
     report = {"env_at_start": _ENV_AT_START, "env_now": {k: os.environ.get(k) for k in _THREAD_VARS},
               "torch_threads": torch.get_num_threads() if torch else None}
@@ -460,7 +424,8 @@ def transparent_hugepage() -> str:
 
 
 def machine_info(caches: dict) -> dict:
-    return {"cpu": cpu_description(), "caches": caches, "versions": versions(), "git": git_revision(),
+    return {"cpu": cpu_description(), "caches": caches, "versions": package_versions(("numpy", "torch", "onnx", "onnxruntime", "edgeasr")),
+            "git": git_revision(),
             "transparent_hugepage": transparent_hugepage(),
             "edgeasr_isa": edgeasr.kernels.isa(), "edgeasr_supported_isas": edgeasr.kernels.supported_isas(),
             "threads": thread_report(), "numpy_blas": numpy_blas(),

@@ -28,14 +28,12 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
-import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -43,6 +41,8 @@ from pathlib import Path  # noqa: E402
 from typing import Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -339,29 +339,11 @@ def run_setup_check(sphinx: Sphinx, folder: Path = PEER_TEST_DATA) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 def machine_info() -> dict:
-    model = platform.processor()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-                break
-    versions = {"python": platform.python_version()}
-    for pkg in ("pocketsphinx", "jiwer", "numpy", "soundfile", "lhotse", "torch", "edgeasr"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
-                               text=True).stdout.strip()
-        git = rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        git = None  # no git, or no commit yet
-    return {"cpu": model, "logical_cpus": os.cpu_count(), "platform": platform.platform(), "versions": versions,
-            "git": git, "nice": os.nice(0)}
+    cpu = cpu_description()
+    return {"cpu": cpu["model"], "logical_cpus": cpu["logical_cpus"], "platform": platform.platform(),
+            "versions": package_versions(("pocketsphinx", "jiwer", "numpy", "soundfile", "lhotse", "torch",
+                                          "edgeasr")),
+            "git": git_revision(), "nice": os.nice(0)}
 
 
 def _pct(x: float) -> str:
