@@ -16,9 +16,10 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from edgeasr.train.evaluate import evaluate_corpus, evaluate_fsdd, load_run_model
+    from edgeasr.train.evaluate import evaluate_corpus, evaluate_fsdd
+    from edgeasr.train.export import load_trained
 
-    model, table = load_run_model(args.checkpoint)
+    model, table = load_trained(args.checkpoint)
     report: dict = {"checkpoint": str(args.checkpoint)}
     if args.corpus:
         report["corpus"] = {"name": args.corpus, "split": args.split,

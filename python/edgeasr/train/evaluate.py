@@ -11,7 +11,7 @@ import torch
 
 from edgeasr.tokens import TokenTable
 from edgeasr.train.batching import Utterance, collate
-from edgeasr.train.model import ModelConfig, Transducer
+from edgeasr.train.model import Transducer
 
 BLANK = 0
 
@@ -69,14 +69,6 @@ def wer_by_voice(refs: Sequence[str], hyps: Sequence[str], voices: Sequence[str]
 
 FSDD_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
-
-def load_run_model(checkpoint: Path) -> tuple[Transducer, TokenTable]:
-    """The model and token table a training checkpoint holds."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = Transducer(ModelConfig(**state["config"]["model"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, TokenTable(state["tokens"])
 
 
 def evaluate_corpus(model: Transducer, table: TokenTable, corpus: str, split: str,

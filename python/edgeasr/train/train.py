@@ -68,7 +68,7 @@ def save_checkpoint(path: Path, model: Transducer, optimizer, progress: Progress
                     table: TokenTable) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "progress": vars(progress),
-                "config": cfg.to_dict(), "tokens": list(table.pieces), "torch_rng": torch.get_rng_state()}, tmp)
+                "config": cfg.to_dict(), "tokens": table.to_json(), "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)  # atomic: a crash never leaves half a checkpoint
 
 
