@@ -1,5 +1,7 @@
 #include "edgeasr/lstm_encoder.h"
 
+#include "lstm_cell.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -14,7 +16,6 @@ constexpr float kLayerNormEps = 1e-5f;  // nn.LayerNorm's default
 // whatever the call's length. Results do not depend on it (every row is computed on its own).
 constexpr size_t kStepsPerBlock = kMaxGemmRows;
 
-float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 std::vector<float> SumOf(std::vector<float> a, const std::vector<float>& b) {
   for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
@@ -122,14 +123,8 @@ void LstmEncoder::EncodeSteps(const float* steps, size_t n, EncoderState& state,
     for (size_t t = 0; t < n; ++t) {
       layer.recurrent.Apply(h, 1, rec.data(), *kernels_);
       const float* g = pre.data() + t * gates;
-      for (size_t j = 0; j < hid; ++j) {
-        const float in_gate = Sigmoid(g[j] + rec[j]);
-        const float forget = Sigmoid(g[hid + j] + rec[hid + j]);
-        const float cand = std::tanh(g[2 * hid + j] + rec[2 * hid + j]);
-        const float out_gate = Sigmoid(g[3 * hid + j] + rec[3 * hid + j]);
-        c[j] = forget * c[j] + in_gate * cand;
-        cell_out[j] = out_gate * std::tanh(c[j]);
-      }
+      for (size_t j = 0; j < gates; ++j) rec[j] += g[j];
+      LstmCellUpdate(rec.data(), hid, c, cell_out.data());
       layer.project.Apply(cell_out.data(), 1, h_new.data(), *kernels_);
       std::copy(h_new.begin(), h_new.end(), h);
       float* x = out + t * d;
