@@ -258,3 +258,20 @@ def test_cli_transcribe_json_and_context(models, tmp_path, capsys):
     assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--context", str(ctx)]) == 1
     assert "not a number" in capsys.readouterr().err
     assert main(["transcribe", str(tmp_path / "missing.wav"), "--model", str(paths["int8"])]) == 1
+
+
+def test_lattice_posteriors_flow_from_start_to_finals(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(beam=4))
+    for seed in range(3):
+        lat = rec.transcribe(clip(seed), 16000).lattice()
+        out_flow, in_flow = {}, {}
+        for a in lat["arcs"]:
+            assert 0.0 <= a["posterior"] <= 1.0 + 1e-5 and a["start"] <= a["end"]
+            out_flow[a["from"]] = out_flow.get(a["from"], 0.0) + a["posterior"]
+            in_flow[a["to"]] = in_flow.get(a["to"], 0.0) + a["posterior"]
+        assert out_flow[lat["start"]] == pytest.approx(1.0, abs=1e-4)
+        assert sum(in_flow.get(f, 0.0) for f in lat["finals"]) == pytest.approx(1.0, abs=1e-4)
+        for node in out_flow:  # what flows into a node flows out of it
+            if node != lat["start"] and node not in lat["finals"]:
+                assert out_flow[node] == pytest.approx(in_flow.get(node, 0.0), abs=1e-4)
