@@ -379,6 +379,9 @@ def save_model(path: Union[str, os.PathLike], model: ModelFile) -> Path:
         metadata["source"] = model.source
     tmp = path.with_name(path.name + ".tmp")
     save_file(_stored_tensors(model), str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates its files owner-only; a model file is for everyone to read
     os.replace(tmp, path)
     return path
 
