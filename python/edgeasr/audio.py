@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-__all__ = ["to_mono_float32", "resample", "StreamingResampler", "load_audio"]
+__all__ = ["to_mono_float32", "check_sample_rate", "resample", "StreamingResampler", "load_audio"]
 
 _INT_SCALE = {np.dtype(np.int16): 1.0 / 32768.0, np.dtype(np.int32): 1.0 / 2147483648.0}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -41,11 +41,12 @@ _KAISER_BETA = 0.1102 * (80.0 - 8.7)
 _MAX_RATE = 1_000_000
 
 
-def to_mono_float32(samples: np.ndarray) -> np.ndarray:
+def to_mono_float32(samples: np.ndarray, allow_empty: bool = False) -> np.ndarray:
     """Mono float32 samples from a 1-D array (or a [frames, 1] array) of float32, float64, int16 or int32.
 
     Integers are scaled to [-1, 1) (int16 by 1/32768, int32 by 1/2**31); floats are taken as already in [-1, 1].
-    Raises ValueError for several channels, NaN or infinity, an empty array or another dtype.
+    Raises ValueError for several channels, NaN or infinity, another dtype, or an empty array unless
+    ``allow_empty`` (a streaming chunk may be empty; a whole clip may not).
     """
     if not isinstance(samples, np.ndarray):
         raise ValueError(f"samples: expected a numpy array, got {type(samples).__name__}")
@@ -60,7 +61,7 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
         samples = samples[:, 0]
     elif samples.ndim != 1:
         raise ValueError(f"samples: expected 1-D mono audio or [frames, channels], got shape {samples.shape}")
-    if samples.size == 0:
+    if samples.size == 0 and not allow_empty:
         raise ValueError("samples: empty")
     if samples.dtype in _INT_SCALE:
         return (samples.astype(np.float64) * _INT_SCALE[samples.dtype]).astype(np.float32)
@@ -69,7 +70,8 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def _check_rate(rate, name: str) -> int:
+def check_sample_rate(rate, name: str = "sample_rate") -> int:
+    """``rate`` as an int if it is a plausible sample rate in Hz; ValueError naming ``name`` otherwise."""
     if isinstance(rate, bool) or not isinstance(rate, numbers.Integral):
         raise ValueError(f"{name}: expected an integer sample rate in Hz, got {rate!r}")
     if not 1 <= int(rate) <= _MAX_RATE:
@@ -104,38 +106,8 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if samples.dtype != np.float32 or samples.ndim != 1:
         raise ValueError(f"samples: expected 1-D float32 audio, got {samples.dtype} of shape {samples.shape} "
                          "(convert with to_mono_float32 first)")
-    if samples.size and not np.isfinite(samples).all():
-        raise ValueError("samples: contains NaN or infinity")
-    from_rate = _check_rate(from_rate, "from_rate")
-    to_rate = _check_rate(to_rate, "to_rate")
-    n = samples.size
-    n_out = round(Fraction(n * to_rate, from_rate))
-    if from_rate == to_rate:
-        return samples.copy()
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
-    g = math.gcd(from_rate, to_rate)
-    up, down = to_rate // g, from_rate // g
-    taps, k = _phases(up, down)
-    # Output j sits at input time j * down / up = q + p / up.
-    j = np.arange(n_out, dtype=np.int64)
-    q, p = np.divmod(j * down, up)
-    padded = np.concatenate([np.zeros(k, np.float64), samples.astype(np.float64), np.zeros(k + 1, np.float64)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k)  # row s: input samples s - k .. s + k - 1
-    out = np.empty(n_out, dtype=np.float64)
-    # One phase at a time: its outputs are every up-th, and their windows every down-th row (a strided view).
-    # Chunks bound the memory a product may copy.
-    chunk = max(1, (1 << 20) // (2 * k))
-    for j0 in range(min(up, n_out)):
-        # Outputs j0, j0 + up, ... share the phase p[j0]; q steps by down between them.
-        first = int(q[j0]) + 1  # window row for input samples q - k + 1 .. q + k
-        h = taps[p[j0]]
-        count = len(range(j0, n_out, up))
-        for start in range(0, count, chunk):
-            stop = min(count, start + chunk)
-            rows = windows[first + start * down:first + (stop - 1) * down + 1:down]
-            out[j0 + start * up:j0 + (stop - 1) * up + 1:up] = rows @ h
-    return out.astype(np.float32)
+    resampler = StreamingResampler(from_rate, to_rate)
+    return np.concatenate([resampler.accept(samples), resampler.flush()])
 
 
 class StreamingResampler:
@@ -147,8 +119,8 @@ class StreamingResampler:
     """
 
     def __init__(self, from_rate: int, to_rate: int):
-        self.from_rate = _check_rate(from_rate, "from_rate")
-        self.to_rate = _check_rate(to_rate, "to_rate")
+        self.from_rate = check_sample_rate(from_rate, "from_rate")
+        self.to_rate = check_sample_rate(to_rate, "to_rate")
         g = math.gcd(self.from_rate, self.to_rate)
         self._up, self._down = self.to_rate // g, self.from_rate // g
         self._taps, self._k = _phases(self._up, self._down) if self._up != self._down else (None, 0)
@@ -194,10 +166,14 @@ class StreamingResampler:
             stop = min(stop, total)
         if stop <= self._n_out:
             return np.zeros(0, np.float32)
-        j = np.arange(self._n_out, stop, dtype=np.int64)
-        q, p = np.divmod(j * down, up)
-        rows = (q - k + 1 - self._buf_start)[:, None] + np.arange(2 * k)[None, :]
-        out = np.einsum("ij,ij->i", self._buf[rows], self._taps[p])
+        out = np.empty(stop - self._n_out, np.float64)
+        block = max(1, (1 << 20) // (2 * k))  # outputs per gather: bounds the [block, 2k] window copy
+        for first in range(self._n_out, stop, block):
+            j = np.arange(first, min(stop, first + block), dtype=np.int64)
+            q, p = np.divmod(j * down, up)
+            rows = (q - k + 1 - self._buf_start)[:, None] + np.arange(2 * k)[None, :]
+            out[first - self._n_out:first - self._n_out + j.size] = np.einsum("ij,ij->i", self._buf[rows],
+                                                                              self._taps[p])
         self._n_out = stop
         # Keep only the input the next outputs can still need.
         next_q = (stop * down) // up
@@ -218,7 +194,7 @@ def load_audio(path: Union[str, os.PathLike], sample_rate: Optional[int] = None)
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path: expected a file path, got {type(path).__name__}")
     if sample_rate is not None:
-        sample_rate = _check_rate(sample_rate, "sample_rate")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
     try:
         data, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:

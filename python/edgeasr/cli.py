@@ -105,10 +105,7 @@ def _transcribe(args) -> int:
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     for path in args.audio:
-        try:
-            samples, rate = load_audio(path)
-        except (OSError, RuntimeError) as e:  # soundfile's errors for missing or unreadable files
-            raise ValueError(f"{path}: cannot read audio ({e})") from None
+        samples, rate = load_audio(path)  # ValueError naming the file when it cannot be read
         stream = rec.transcribe(samples, rate, context)
         result = stream.result()
         if not args.json:

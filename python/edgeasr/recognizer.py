@@ -28,7 +28,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from edgeasr import _core
-from edgeasr.audio import StreamingResampler, to_mono_float32
+from edgeasr.audio import StreamingResampler, check_sample_rate, to_mono_float32
 from edgeasr.features import StreamingFbank
 from edgeasr.kernels import QuantizedMatrix
 from edgeasr.model_file import ModelFile, load_model
@@ -169,14 +169,20 @@ class Stream:
         self._search = recognizer._search(context_graph)
         self._resampler: Optional[StreamingResampler] = None
         self._finished = False
+        self._result: Optional[dict] = None  # the search's result dict until the search moves on
+
+    def _search_result(self) -> dict:
+        """result(), nbest() and lattice() share one native Result(): it rebuilds the lattice each time."""
+        if self._result is None:
+            self._result = self._search.result()
+        return self._result
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int) -> None:
         """Appends mono audio at ``sample_rate`` Hz and decodes every chunk that is complete."""
         if self._finished:
             raise ValueError("samples: input_finished() was called on this stream; create a new stream")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 0 < sample_rate <= 10**6:
-            raise ValueError(f"sample_rate: expected a positive int in Hz, got {sample_rate!r}")
-        samples = to_mono_float32(samples) if np.asarray(samples).size else _empty_checked(samples)
+        sample_rate = check_sample_rate(sample_rate)
+        samples = to_mono_float32(samples, allow_empty=True)
         rate = self._rec.sample_rate
         if sample_rate != rate or self._resampler is not None:
             if self._resampler is None:
@@ -198,6 +204,7 @@ class Stream:
         self._finished = True
         self.decode()
         self._search.finalize()
+        self._result = None
 
     def decode(self) -> None:
         """Runs the encoder and the search over every complete chunk of ready frames (all of them once the input
@@ -208,6 +215,7 @@ class Stream:
             enc = self._rec.network.encode(frames, self._state)
             if enc.shape[0]:
                 self._search.accept_frames(self._rec.network.project_encoder(enc))
+                self._result = None
 
     @property
     def num_frames(self) -> int:
@@ -215,7 +223,7 @@ class Stream:
         return self._search.num_frames
 
     def result(self) -> Result:
-        r = self._search.result()
+        r = self._search_result()
         step = self._rec.seconds_per_step
         words = [Word(w["word"], w["start_frame"] * step, (w["end_frame"] + 1) * step, w["confidence"])
                  for w in r["words"]]
@@ -227,12 +235,12 @@ class Stream:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n: expected a positive int, got {n!r}")
         return [Hypothesis(e["text"], e["score"], e["acoustic"], e["bias"], list(e["tokens"]))
-                for e in self._search.result()["nbest"][:n]]
+                for e in self._search_result()["nbest"][:n]]
 
     def lattice(self) -> dict:
         """The word lattice: nodes (id, time), arcs (from, to, word, start, end, acoustic, bias, posterior),
         start node and final nodes; times in seconds."""
-        lat = self._search.result()["lattice"]
+        lat = self._search_result()["lattice"]
         step = self._rec.seconds_per_step
         arcs = [{**a, "start": a["start_frame"] * step, "end": (a["end_frame"] + 1) * step} for a in lat["arcs"]]
         nodes = [{"id": v["id"], "time": v["frame"] * step} for v in lat["nodes"]]
@@ -243,10 +251,3 @@ class Stream:
         """Per encoder step: the best hypothesis's blank log-prob and its trailing blank steps (for end-pointers)."""
         return self._search.frame_signals()
 
-
-def _empty_checked(samples) -> np.ndarray:
-    """An empty chunk is fine mid-stream (a microphone callback may deliver nothing) if its type is right."""
-    arr = np.asarray(samples)
-    if arr.dtype not in (np.float32, np.float64, np.int16, np.int32):
-        raise ValueError(f"samples: unsupported dtype {arr.dtype}")
-    return np.zeros(0, np.float32)

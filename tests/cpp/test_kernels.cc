@@ -16,6 +16,7 @@
 
 #include "edgeasr/kernels.h"
 #include "edgeasr/quantized_matrix.h"
+#include "test_harness.h"
 
 namespace edgeasr {
 namespace {
@@ -32,10 +33,6 @@ const std::map<MatmulKernel, std::string>& KernelNames() {
 
 constexpr int32_t kSentinel = -0x21524111;  // 0xDEADBEEF: what acc holds wherever a kernel must not write
 constexpr size_t kGuard = 16;               // sentinel entries past the last row of acc
-
-struct Counts {
-  size_t passed = 0, failed = 0;
-};
 
 enum class WeightValues { kRandom, kMax };                     // uniform in [-qmax, qmax], or all +qmax
 enum class Activations { kRandom, kRandomExtreme, kMax, kMin };  // uniform, random ±127, all +127, all -127
@@ -190,14 +187,7 @@ std::vector<std::pair<size_t, size_t>> RowRanges(size_t rows) {
 int main(int argc, char** argv) {
   using namespace edgeasr;
   bool quick = false;
-  for (int a = 1; a < argc; ++a) {
-    if (std::strcmp(argv[a], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  if (!ParseTestArgs(argc, argv, &quick)) return 2;
 
   std::vector<size_t> gemm_rows;  // m values for GEMM
   if (quick) gemm_rows = {1, 2, 3, 4, 5, 8, 13, 16, 17, 31, 32};
@@ -264,6 +254,5 @@ int main(int argc, char** argv) {
 #include "edgeasr/kernels.inc"
 #undef EDGEASR_KERNEL
 
-  std::printf("%zu passed, %zu failed\n", counts.passed, counts.failed);
-  return counts.failed == 0 ? 0 : 1;
+  return counts.Report();
 }

@@ -19,6 +19,7 @@
 
 #include "edgeasr/quantized_matrix.h"
 #include "edgeasr/transducer_model.h"
+#include "test_harness.h"
 
 namespace edgeasr {
 namespace {
@@ -33,19 +34,9 @@ constexpr double kActivationQuantTol = 0.02;
 constexpr double kDenseQ8Tol = 0.02;
 constexpr double kDenseQ4Tol = 0.15;
 
-struct Counts {
-  size_t passed = 0, failed = 0;
-};
 Counts counts;
 
-void Check(bool ok, const std::string& what) {
-  if (ok) {
-    ++counts.passed;
-    return;
-  }
-  ++counts.failed;
-  std::printf("FAIL %s\n", what.c_str());
-}
+void Check(bool ok, const std::string& what) { counts.Check(ok, what); }
 
 // --- Random networks -------------------------------------------------------------------------------------------
 
@@ -632,14 +623,7 @@ void TestThreads(const TransducerConfig& c, const NamedTensors& t, const char* l
 int main(int argc, char** argv) {
   using namespace edgeasr;
   bool quick = false;
-  for (int a = 1; a < argc; ++a) {
-    if (std::strcmp(argv[a], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  if (!ParseTestArgs(argc, argv, &quick)) return 2;
   std::printf("isas:");
   for (Isa isa : SupportedIsas()) std::printf(" %s", IsaName(isa));
   std::printf("%s\n", quick ? " (quick)" : "");
@@ -682,6 +666,5 @@ int main(int argc, char** argv) {
     TestThreads(c, Quantize(c, t, Format::kSparseQ8).quantized, "sparse_q8");
   }
 
-  std::printf("%zu passed, %zu failed\n", counts.passed, counts.failed);
-  return counts.failed == 0 ? 0 : 1;
+  return counts.Report();
 }

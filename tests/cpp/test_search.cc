@@ -26,22 +26,14 @@
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
 #include "edgeasr/token_table.h"
+#include "test_harness.h"
 
 namespace edgeasr {
 namespace {
 
-struct Counts {
-  size_t passed = 0, failed = 0;
-} g_counts;
+Counts g_counts;
 
-bool Expect(bool ok, const std::string& what) {
-  if (ok) ++g_counts.passed;
-  else {
-    ++g_counts.failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-  return ok;
-}
+bool Expect(bool ok, const std::string& what) { return g_counts.Check(ok, what); }
 
 bool Near(double got, double want, double tol, const std::string& what) {
   char buf[128];
@@ -957,11 +949,8 @@ void TestTokenTable() {
 }  // namespace edgeasr
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) != "--quick") {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
+  bool quick = false;  // every check here is quick
+  if (!edgeasr::ParseTestArgs(argc, argv, &quick)) return 2;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // failures stay in order with anything a crash leaves
   using namespace edgeasr;
   try {
@@ -980,9 +969,7 @@ int main(int argc, char** argv) {
     TestResetAndLifecycle();
     TestValidation();
   } catch (const std::exception& e) {
-    std::printf("FAIL: unexpected exception: %s\n", e.what());
-    ++g_counts.failed;
+    g_counts.Check(false, std::string("unexpected exception: ") + e.what());
   }
-  std::printf("%zu passed, %zu failed\n", g_counts.passed, g_counts.failed);
-  return g_counts.failed == 0 ? 0 : 1;
+  return g_counts.Report();
 }
