@@ -18,6 +18,7 @@ PACKAGES=(
   festvox-us-slt-hts             # festival cmu_us_slt_arctic_hts (held out)
   mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1  # non-free
   festvox-us1 festvox-us2 festvox-us3 festvox-en1     # festival us1..3_mbrola, en1_mbrola (held out)
+  graphviz                       # dot: renders lattice pictures (edgeasr transcribe --lattice-png; tests)
 )
 
 # The MBROLA voices live in non-free and festvox-don in contrib: add both to every Components line that lacks them.
