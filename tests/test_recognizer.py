@@ -91,7 +91,7 @@ def test_quantized_models_decode_close_to_float(models):
     assert total and same / total > 0.8
     # Half the weights of a random model pruned changes what it says; here it only has to load and run.
     sparse = Recognizer(paths["sparse_int4"]).transcribe(clip(0), 16000)
-    assert sparse.result().final and sparse.lattice()["num_paths"] >= 1
+    assert sparse.result().final and sparse.lattice().num_paths() >= 1
 
 
 def test_streaming_in_pieces_equals_the_whole_clip(models):
@@ -151,7 +151,7 @@ def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
         assert nbest[0].text == s.result().text
         assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
         lat = s.lattice()
-        assert lat["num_paths"] >= len(nbest)
+        assert lat.num_paths() >= len(nbest)
         for w in s.result().words:
             assert 0.0 <= w.confidence <= 1.0 and w.start < w.end
 
@@ -266,12 +266,12 @@ def test_lattice_posteriors_flow_from_start_to_finals(models):
     for seed in range(3):
         lat = rec.transcribe(clip(seed), 16000).lattice()
         out_flow, in_flow = {}, {}
-        for a in lat["arcs"]:
-            assert 0.0 <= a["posterior"] <= 1.0 + 1e-5 and a["start"] <= a["end"]
-            out_flow[a["from"]] = out_flow.get(a["from"], 0.0) + a["posterior"]
-            in_flow[a["to"]] = in_flow.get(a["to"], 0.0) + a["posterior"]
-        assert out_flow[lat["start"]] == pytest.approx(1.0, abs=1e-4)
-        assert sum(in_flow.get(f, 0.0) for f in lat["finals"]) == pytest.approx(1.0, abs=1e-4)
+        for a in lat.arcs:
+            assert 0.0 <= a.posterior <= 1.0 + 1e-5 and a.start <= a.end
+            out_flow[a.src] = out_flow.get(a.src, 0.0) + a.posterior
+            in_flow[a.dst] = in_flow.get(a.dst, 0.0) + a.posterior
+        assert out_flow[lat.start] == pytest.approx(1.0, abs=1e-4)
+        assert sum(in_flow.get(f, 0.0) for f in lat.finals) == pytest.approx(1.0, abs=1e-4)
         for node in out_flow:  # what flows into a node flows out of it
-            if node != lat["start"] and node not in lat["finals"]:
+            if node != lat.start and node not in lat.finals:
                 assert out_flow[node] == pytest.approx(in_flow.get(node, 0.0), abs=1e-4)

@@ -31,6 +31,7 @@ from edgeasr import _core
 from edgeasr.audio import StreamingResampler, check_sample_rate, to_mono_float32
 from edgeasr.features import StreamingFbank
 from edgeasr.kernels import QuantizedMatrix
+from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
 
 __all__ = ["RecognizerConfig", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
@@ -237,15 +238,15 @@ class Stream:
         return [Hypothesis(e["text"], e["score"], e["acoustic"], e["bias"], list(e["tokens"]))
                 for e in self._search_result()["nbest"][:n]]
 
-    def lattice(self) -> dict:
-        """The word lattice: nodes (id, time), arcs (from, to, word, start, end, acoustic, bias, posterior),
-        start node and final nodes; times in seconds."""
+    def lattice(self) -> Lattice:
+        """The word lattice (:class:`edgeasr.lattice.Lattice`): nodes (id, time), arcs (src, dst, word, start, end,
+        acoustic, bias, posterior), start node and final nodes; times in seconds on the encoder's frame grid."""
         lat = self._search_result()["lattice"]
         step = self._rec.seconds_per_step
-        arcs = [{**a, "start": a["start_frame"] * step, "end": (a["end_frame"] + 1) * step} for a in lat["arcs"]]
-        nodes = [{"id": v["id"], "time": v["frame"] * step} for v in lat["nodes"]]
-        return {"nodes": nodes, "arcs": arcs, "start": lat["start"], "finals": list(lat["finals"]),
-                "num_paths": lat["num_paths"]}
+        nodes = [Node(v["id"], v["frame"] * step) for v in lat["nodes"]]
+        arcs = [Arc(a["from"], a["to"], a["word"], a["start_frame"] * step, (a["end_frame"] + 1) * step,
+                    a["acoustic"], a["bias"], a["posterior"]) for a in lat["arcs"]]
+        return Lattice(nodes, arcs, lat["start"], lat["finals"], step)
 
     def frame_signals(self) -> dict:
         """Per encoder step: the best hypothesis's blank log-prob and its trailing blank steps (for end-pointers)."""
