@@ -95,11 +95,46 @@ def read_context_file(path: Path) -> list[tuple[str, float]]:
     return phrases
 
 
+def lattice_paths(option: str, value: Optional[Path], audio: list[Path]) -> dict[Path, Path]:
+    """Where ``--lattice-*`` writes each file's lattice: ``value`` itself for one audio file; for several,
+    ``value``'s name with the audio file's stem inserted (``out.png`` -> ``out.clip1.png``)."""
+    if value is None:
+        return {}
+    if len(audio) == 1:
+        return {audio[0]: value}
+    stems = [a.stem for a in audio]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise ValueError(f"{option}: several audio files are named {dup!r}, so their lattice files would collide; "
+                         "transcribe them separately")
+    return {a: value.with_name(f"{value.stem}.{a.stem}{value.suffix}") for a in audio}
+
+
+def write_lattice(lattice, png: Optional[Path], json_path: Optional[Path], fst: Optional[Path]) -> None:
+    """The --lattice-png/--lattice-json/--lattice-fst outputs of one file (the FST's words.txt goes beside it)."""
+    try:
+        if json_path:
+            json_path.write_text(lattice.to_json(indent=1), encoding="utf-8")
+        if fst:
+            fst.write_text(lattice.to_openfst_text(), encoding="utf-8")
+            fst.with_name(f"{fst.stem}.words.txt").write_text(lattice.openfst_symbols(), encoding="utf-8")
+        if png:
+            lattice.render(png)
+    except OSError as e:
+        raise ValueError(f"{e.filename}: cannot write the lattice ({e.strerror})") from None
+    except RuntimeError as e:  # graphviz or dot missing: the user's installation, reported as such
+        raise ValueError(f"--lattice-png: {e}") from None
+
+
 @_user_errors
 def _transcribe(args) -> int:
     from edgeasr.audio import load_audio
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
+    lattice_outputs = [lattice_paths(f"--lattice-{kind}", getattr(args, f"lattice_{kind}"), args.audio)
+                       for kind in ("png", "json", "fst")]
+    if args.lattice_png and args.lattice_png.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"--lattice-png: expected a file name ending in .png, .svg or .pdf, got {args.lattice_png}")
     config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search", beam=args.beam,
                               context_score=args.context_score)
     rec = Recognizer(args.model, config)
@@ -108,6 +143,8 @@ def _transcribe(args) -> int:
         samples, rate = load_audio(path)  # ValueError naming the file when it cannot be read
         stream = rec.transcribe(samples, rate, context)
         result = stream.result()
+        if any(lattice_outputs):
+            write_lattice(stream.lattice(), *(out.get(path) for out in lattice_outputs))
         if not args.json:
             print(result.text if len(args.audio) == 1 else f"{path}\t{result.text}")
             continue
@@ -145,6 +182,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
     r.add_argument("--json", action="store_true",
                    help="one JSON object per file: text, words (word, start, end, confidence), nbest (text, score)")
+    r.add_argument("--lattice-png", type=Path, default=None,
+                   help="draw each file's word lattice (best path in red) to this .png/.svg/.pdf (needs the lattice "
+                        "extra and Graphviz); with several files, out.png becomes out.<audio name>.png")
+    r.add_argument("--lattice-json", type=Path, default=None, help="write each file's lattice as JSON (same naming)")
+    r.add_argument("--lattice-fst", type=Path, default=None,
+                   help="write each file's lattice in OpenFST text format, with <name>.words.txt beside it")
     r.set_defaults(run=_transcribe)
     t = sub.add_parser("train", help="train an RNN-T (needs the train extra)")
     t.add_argument("--config", required=True, type=Path)

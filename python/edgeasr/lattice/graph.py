@@ -60,7 +60,7 @@ class Path:
         return " ".join(self.words)
 
 
-def _to_frame(seconds: float, frame_shift: float, what: str) -> int:
+def to_frame(seconds: float, frame_shift: float, what: str) -> int:
     ratio = seconds / frame_shift
     if not math.isfinite(ratio) or abs(ratio) > MAX_FRAME:
         raise LatticeError(f"{what}: {seconds!r} s is more than {MAX_FRAME} frames of {frame_shift!r} s")
@@ -100,8 +100,8 @@ class Lattice:
         # Snap times to the frame grid: then times are exactly frame * frame_shift, as every reader makes them.
         fs = float(frame_shift)
         self.frame_shift = fs
-        self._node_frames = tuple(_to_frame(v.time, fs, f"nodes[{v.id}].time") for v in self.nodes)
-        self._arc_frames = tuple((_to_frame(a.start, fs, f"arcs[{k}].start"), _to_frame(a.end, fs, f"arcs[{k}].end"))
+        self._node_frames = tuple(to_frame(v.time, fs, f"nodes[{v.id}].time") for v in self.nodes)
+        self._arc_frames = tuple((to_frame(a.start, fs, f"arcs[{k}].start"), to_frame(a.end, fs, f"arcs[{k}].end"))
                                  for k, a in enumerate(self.arcs))
         self.nodes = tuple(Node(int(v.id), f * fs) for v, f in zip(self.nodes, self._node_frames))
         self.arcs = tuple(Arc(int(a.src), int(a.dst), a.word, s * fs, e * fs, float(a.acoustic), float(a.bias),
@@ -127,7 +127,7 @@ class Lattice:
                 raise LatticeError(f"nodes[{i}].id: node ids must be 0..{n - 1} without gaps, got {v.id!r}")
             if not _is_num(v.time) or not math.isfinite(v.time) or v.time < 0:
                 raise LatticeError(f"nodes[{i}].time: expected finite seconds >= 0, got {v.time!r}")
-            _to_frame(v.time, fs, f"nodes[{i}].time")
+            to_frame(v.time, fs, f"nodes[{i}].time")
         if not _is_int(self.start) or not 0 <= self.start < n:
             raise LatticeError(f"start: expected a node id in [0, {n}), got {self.start!r}")
         if not isinstance(self.finals, tuple) or not self.finals:
@@ -154,8 +154,8 @@ class Lattice:
                 raise LatticeError(f"arcs[{k}].posterior: expected a probability in [0, 1], got {a.posterior!r}")
             if not 0 <= a.start <= a.end:
                 raise LatticeError(f"arcs[{k}]: expected 0 <= start <= end, got start={a.start!r} end={a.end!r}")
-            _to_frame(a.start, fs, f"arcs[{k}].start")
-            _to_frame(a.end, fs, f"arcs[{k}].end")
+            to_frame(a.start, fs, f"arcs[{k}].start")
+            to_frame(a.end, fs, f"arcs[{k}].end")
 
     # ---- frames ----------------------------------------------------------------------------------------------
     @property
@@ -313,10 +313,12 @@ class Lattice:
         return to_htk_slf(self, utterance=utterance, lmscale=lmscale)
 
     @classmethod
-    def from_htk_slf(cls, text: str, frame_shift: Optional[float] = None) -> "Lattice":
+    def from_htk_slf(cls, text: str, frame_shift: Optional[float] = None, node_words: str = "source") -> "Lattice":
+        """``node_words``: where a file puts words on nodes, a link carries its source node's word (PocketSphinx)
+        or its end node's (``"end"``, HTK's tools)."""
         from edgeasr.lattice.htk import from_htk_slf
 
-        return from_htk_slf(text, frame_shift=frame_shift)
+        return from_htk_slf(text, frame_shift=frame_shift, node_words=node_words)
 
     def to_dot(self, title: Optional[str] = None) -> str:
         from edgeasr.lattice.dot import to_dot
