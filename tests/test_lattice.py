@@ -132,6 +132,16 @@ def test_the_rules_are_checked():
     assert issubclass(LatticeError, ValueError)
 
 
+def test_numpy_numbers_are_taken_as_plain_ones():
+    import numpy as np
+
+    lat = Lattice([Node(np.int64(0), np.float32(0.0)), Node(np.int32(1), FS)],
+                  [Arc(np.int64(0), np.int64(1), "a", 0.0, FS, np.float32(-1.5), 0.0, np.float64(1.0))],
+                  0, np.array([1]), FS)
+    assert type(lat.nodes[1].id) is int and type(lat.arcs[0].acoustic) is float and lat.finals == (1,)
+    assert lat == Lattice([Node(0, 0.0), Node(1, FS)], [Arc(0, 1, "a", 0.0, FS, -1.5, 0.0, 1.0)], 0, [1], FS)
+
+
 def test_dict_round_trip_and_malformed_dicts():
     lat = diamond()
     d = lat.to_dict()
@@ -190,6 +200,9 @@ def test_real_lattices_best_path_is_the_recognizers_text(real_lattices):
         assert lat.nbest(1)[0].score == pytest.approx(sum(a.score for a in lat.best_path()))
         assert max(abs(a - b.posterior) for a, b in zip(lat.posteriors(), lat.arcs)) < 1e-5
         assert Lattice.from_dict(lat.to_dict()) == lat
+        old = lat.to_dict()  # the dict Stream.lattice() used to return: no frame_shift, which frames imply
+        del old["frame_shift"]
+        assert Lattice.from_dict(old) == lat
         pruned = lat.prune(min_posterior=0.05)
         assert pruned.text() == text and len(pruned.arcs) <= len(lat.arcs)
         assert sum(a.posterior for a in pruned.arcs if a.src == pruned.start) == pytest.approx(1.0)

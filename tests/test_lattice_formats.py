@@ -2,11 +2,12 @@
 and the transcribe CLI's --lattice-* outputs. Real lattices come from the bundled model on the example clips."""
 
 import json
-import math
 import random
 
 import kaldifst
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeasr import Recognizer, RecognizerConfig, load_audio
 from edgeasr.cli import main
@@ -179,6 +180,11 @@ def test_malformed_slf_raises_lattice_error():
     for text in bad:
         with pytest.raises(LatticeError):
             Lattice.from_htk_slf(text)
+    backwards = Lattice([Node(0, FS), Node(1, 0.0)], [Arc(0, 1, "x", 0.0, FS, -1.0, 0.0, 1.0)], 0, [1], FS)
+    with pytest.raises(LatticeError, match="cannot go back"):
+        backwards.to_htk_slf()
+    with pytest.raises(LatticeError, match="before it starts"):
+        Lattice.from_htk_slf(good.replace("t=0.04", "t=0.00").replace("I=0\tt=0.00", "I=0\tt=0.08"))
     for word in ("!NULL", "!SENT_END"):
         lat = Lattice([Node(0, 0.0), Node(1, FS)], [Arc(0, 1, word, 0.0, FS, -1.0, 0.0, 1.0)], 0, [1], FS)
         with pytest.raises(LatticeError, match="reserves"):
@@ -229,3 +235,34 @@ def test_transcribe_writes_lattice_files(tmp_path, capsys):
     assert ".png" in capsys.readouterr().err
     assert main(["transcribe", wavs[0], "--lattice-json", str(tmp_path / "missing" / "x.json")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+@st.composite
+def any_lattice(draw):
+    """Random valid lattices: any start, any finals (the start among them or not), repeated and empty words,
+    several frame shifts, arcs whose times differ from their nodes'."""
+    fs = draw(st.sampled_from([FS, 0.01, 0.03, 1 / 3]))
+    n = draw(st.integers(1, 10))
+    frames = sorted(draw(st.lists(st.integers(0, 3000), min_size=n, max_size=n)))  # time runs along arcs
+    arcs = []
+    for _ in range(draw(st.integers(0, 20)) if n > 1 else 0):
+        s = draw(st.integers(0, n - 2))
+        d = draw(st.integers(s + 1, n - 1))
+        a = draw(st.integers(0, 3000))
+        arcs.append(Arc(s, d, draw(st.sampled_from(["", "a", "on", "naïve", "日本"])), a * fs,
+                        (a + draw(st.integers(0, 40))) * fs, draw(st.floats(-50, 0)), draw(st.floats(-5, 5)),
+                        draw(st.floats(0, 1))))
+    finals = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    return Lattice([Node(i, f * fs) for i, f in enumerate(frames)], arcs, draw(st.integers(0, n - 1)), finals, fs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_lattice())
+def test_json_and_slf_round_trip_any_lattice(lat):
+    assert Lattice.from_json(lat.to_json()) == lat
+    slf = lat.to_htk_slf()
+    back = Lattice.from_htk_slf(slf)
+    assert [v.time for v in back.nodes] == [v.time for v in lat.nodes]
+    assert (back.start, back.finals, back.frame_shift) == (lat.start, lat.finals, lat.frame_shift)
+    assert [(a.src, a.dst, a.word) for a in back.arcs] == [(a.src, a.dst, a.word) for a in lat.arcs]
+    assert back.to_htk_slf() == slf

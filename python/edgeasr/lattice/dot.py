@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from edgeasr.lattice.errors import LatticeError
 
 if TYPE_CHECKING:
     from edgeasr.lattice.graph import Lattice

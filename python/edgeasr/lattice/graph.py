@@ -8,6 +8,7 @@ writes frames (the wire, JSON) gives back bit-identical times. Arcs are kept sor
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
@@ -71,11 +72,11 @@ def to_frame(seconds: float, frame_shift: float, what: str) -> int:
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)  # numpy integers too
 
 
 def _is_num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 class Lattice:
@@ -92,7 +93,7 @@ class Lattice:
         if all(isinstance(a, Arc) and _is_int(a.src) and _is_int(a.dst) for a in arcs):
             arcs.sort(key=lambda a: (a.src, a.dst))  # stable: equal (src, dst) keep their order
         self.start = start
-        self.finals = tuple(finals) if isinstance(finals, (list, tuple)) else finals
+        self.finals = tuple(finals) if not isinstance(finals, (str, bytes)) and hasattr(finals, "__iter__") else finals
         self.frame_shift = frame_shift
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.arcs: tuple[Arc, ...] = tuple(arcs)
@@ -104,7 +105,7 @@ class Lattice:
         self._arc_frames = tuple((to_frame(a.start, fs, f"arcs[{k}].start"), to_frame(a.end, fs, f"arcs[{k}].end"))
                                  for k, a in enumerate(self.arcs))
         self.nodes = tuple(Node(int(v.id), f * fs) for v, f in zip(self.nodes, self._node_frames))
-        self.arcs = tuple(Arc(int(a.src), int(a.dst), a.word, s * fs, e * fs, float(a.acoustic), float(a.bias),
+        self.arcs = tuple(Arc(int(a.src), int(a.dst), str(a.word), s * fs, e * fs, float(a.acoustic), float(a.bias),
                               float(a.posterior)) for a, (s, e) in zip(self.arcs, self._arc_frames))
         self.start = int(start)
         self.finals = tuple(int(f) for f in self.finals)
@@ -333,8 +334,9 @@ class Lattice:
 
 def _infer_frame_shift(arcs: Sequence[Any]) -> float:
     for a in arcs:
+        # Rounded to 12 decimals: 0.2 / 5 is 0.04000000000000001, the recognizer's step is 4 * 10 / 1000 = 0.04.
         if isinstance(a, dict) and _is_int(a.get("start_frame")) and _is_num(a.get("start")) and a["start_frame"] > 0:
-            return a["start"] / a["start_frame"]
+            return round(a["start"] / a["start_frame"], 12)
         if isinstance(a, dict) and _is_int(a.get("end_frame")) and _is_num(a.get("end")) and a["end_frame"] >= 0:
-            return a["end"] / (a["end_frame"] + 1)
+            return round(a["end"] / (a["end_frame"] + 1), 12)
     raise LatticeError("frame_shift: not given and no arc carries start_frame/end_frame to infer it from")

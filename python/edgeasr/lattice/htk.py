@@ -19,7 +19,8 @@ Scores: ``a`` is the acoustic part, ``l`` the biasing part (the "language model"
 ``p`` the posterior; natural logarithms (no ``base=``). SLF has one end node: when the lattice has several finals,
 the writer adds an end node reached from each by a ``W=!NULL`` link of score 0 and no duration, and the reader
 removes such an end node again. The empty word is ``!NULL``. Times live on nodes only, so a link read back spans
-its nodes' times (the recognizer's arcs carry their word's own frames, which SLF cannot hold).
+its nodes' times (the recognizer's arcs carry their word's own frames, which SLF cannot hold), and a lattice with
+an arc into an earlier node cannot be written.
 
 Read: header fields in any order (unknown ones ignored), ``#`` comments, fields ``I= t= W= J= S= E= a= l= p=``
 (long names ``NODE= time= WORD= START= END= acoustic= language= posterior=`` too); words on nodes are accepted as
@@ -62,6 +63,10 @@ def to_htk_slf(lat: "Lattice", utterance: str = "utterance", lmscale: float = 1.
     if not isinstance(utterance, str) or not utterance or any(c.isspace() for c in utterance):
         raise LatticeError(f"utterance: expected a name without whitespace, got {utterance!r}")
     n = len(lat.nodes)
+    for k, a in enumerate(lat.arcs):
+        if lat.nodes[a.dst].time < lat.nodes[a.src].time:
+            raise LatticeError(f"arcs[{k}]: node {a.dst} ({lat.nodes[a.dst].time:g} s) comes before node {a.src} "
+                               f"({lat.nodes[a.src].time:g} s); SLF times a link by its nodes, so it cannot go back")
     links = [(a.src, a.dst, _word_out(a.word), a.acoustic, a.bias, a.posterior) for a in lat.arcs]
     end = lat.finals[0]
     times = [v.time for v in lat.nodes]
@@ -164,13 +169,17 @@ def from_htk_slf(text: str, frame_shift: Optional[float] = None, node_words: str
     if "base" in header and header["base"] not in ("2.718282", "2.71828", "e"):
         raise LatticeError(f"slf: base={header['base']}: only natural logarithms are read")
     n, n_links = counts
-    if sorted(nodes) != list(range(n)):
-        raise LatticeError(f"slf: N={n} but nodes {sorted(nodes)[:10]}... are defined")
-    if sorted(links) != list(range(n_links)):
+    # Ids are unique (checked as read), so a count and a range check mean exactly 0..N-1 (no list of N is built).
+    if len(nodes) != n or any(i >= n for i in nodes):
+        raise LatticeError(f"slf: N={n} but {len(nodes)} nodes with ids up to {max(nodes, default=-1)} are defined")
+    if len(links) != n_links or any(j >= n_links for j in links):
         raise LatticeError(f"slf: L={n_links} but {len(links)} links are defined")
     for j, link in links.items():
         if not (link["S"] < n and link["E"] < n):
             raise LatticeError(f"slf line {link['line']}: link {j} joins a node that does not exist")
+        if nodes[link["E"]]["t"] < nodes[link["S"]]["t"]:
+            raise LatticeError(f"slf line {link['line']}: link {j} ends (t={nodes[link['E']]['t']}) before it "
+                               f"starts (t={nodes[link['S']]['t']})")
     if frame_shift is None:
         frame_shift = PS_FRAME_SHIFT
     start = _int(header, "start", 0) if "start" in header else _only(n, links, incoming=False)

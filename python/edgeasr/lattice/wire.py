@@ -25,10 +25,11 @@ the quantization error may swap places.
 Before sending, a device prunes with :meth:`Lattice.for_wire` (posterior >= 1e-3, at most 300 arcs);
 bench/lattice_size.py measures the size that gives against the audio it replaces.
 
-Every malformed message raises LatticeError: wrong magic or version, a CRC mismatch (any corruption of up to 3
-bits and any burst up to 32 bits is caught; other corruption with probability 1 - 2**-32), truncation, varints
-longer than 64 bits, counts larger than the bytes left could hold (checked before anything is allocated),
-indices out of range, or trailing bytes.
+Every malformed message raises LatticeError. Corruption fails the CRC (CRC-32 catches every burst of up to 32
+bits, every error of up to 3 bits in messages under 11 kB, and other corruption with probability 1 - 2**-32);
+messages built to pass it are checked field by field: magic and version, truncation, varints longer than 64 bits,
+counts larger than the bytes left could hold (checked before anything is allocated), indices and frames out of
+range, trailing bytes, then every rule of Lattice.validate.
 """
 
 from __future__ import annotations
