@@ -2,6 +2,8 @@
 
 from edgeasr import audio, kernels
 from edgeasr.audio import load_audio, resample, to_mono_float32
+from edgeasr.endpoint import (EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint,
+                              final_defaults, speculative_defaults)
 from edgeasr.kernels import QuantizedMatrix
 from edgeasr.lattice import Lattice, LatticeError
 from edgeasr.model_file import Architecture, ModelFile, ModelFileError, load_model, save_model
@@ -9,6 +11,7 @@ from edgeasr.recognizer import Recognizer, RecognizerConfig, Result, Stream
 from edgeasr.tokens import TokenTable
 
 __version__ = "0.1.0"
-__all__ = ["Architecture", "Lattice", "LatticeError", "ModelFile", "ModelFileError", "QuantizedMatrix", "Recognizer",
-           "RecognizerConfig", "Result", "Stream", "TokenTable", "audio", "kernels", "load_audio", "load_model",
-           "resample", "save_model", "to_mono_float32", "__version__"]
+__all__ = ["Architecture", "EndpointConfig", "EndpointingStream", "FinalEndpoint", "Lattice", "LatticeError",
+           "ModelFile", "ModelFileError", "QuantizedMatrix", "Recognizer", "RecognizerConfig", "Reset", "Result",
+           "SpeculativeEndpoint", "Stream", "TokenTable", "audio", "final_defaults", "kernels", "load_audio",
+           "load_model", "resample", "save_model", "speculative_defaults", "to_mono_float32", "__version__"]

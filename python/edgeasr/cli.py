@@ -157,6 +157,92 @@ def _transcribe(args) -> int:
     return 0
 
 
+def _event_line(event) -> str:
+    """One line per end-pointing event: stream time, kind, utterance, text."""
+    from edgeasr.endpoint import FinalEndpoint, Reset, SpeculativeEndpoint
+
+    if isinstance(event, SpeculativeEndpoint):
+        kind, text = "speculative", event.result.text
+    elif isinstance(event, FinalEndpoint):
+        kind, text = ("final" if event.confirmed else "final-revised"), event.result.text
+    elif isinstance(event, Reset):
+        kind, text = "reset", ""
+    else:
+        raise ValueError(f"event: unknown kind {type(event).__name__}")
+    return f"{event.time:8.2f}s  {kind:13s} #{event.utterance:<3d} {text}".rstrip()
+
+
+def _event_json(event) -> str:
+    record = {"kind": type(event).__name__, "utterance": event.utterance, "time": round(event.time, 3)}
+    if hasattr(event, "result"):
+        record.update(speech_end=round(event.speech_end, 3), text=event.result.text)
+    if hasattr(event, "confirmed"):
+        record["confirmed"] = event.confirmed
+    return json.dumps(record)
+
+
+def _microphone_chunks(rate: int, chunk: int, device):
+    """Blocks of float32 mono samples from the default (or given) input device until Ctrl-C."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as e:  # OSError: the module is there but the PortAudio library is not
+        raise ValueError(f"the microphone needs the sounddevice package and PortAudio (pip install 'edgeasr[listen]'; "
+                         f"Debian: apt-get install libportaudio2), or use --file AUDIO ({e})") from None
+    try:
+        sd.check_input_settings(device=device, channels=1, dtype="float32", samplerate=rate)
+    except Exception as e:  # sounddevice raises PortAudioError or ValueError when there is no usable input device
+        raise ValueError(f"no usable input device ({e}); list them with python -m sounddevice, or use --file AUDIO") \
+            from None
+    with sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=chunk, device=device) as mic:
+        print(f"listening on {mic.device} at {rate} Hz; Ctrl-C ends", file=sys.stderr, flush=True)
+        try:
+            while True:
+                data, _ = mic.read(chunk)
+                yield data[:, 0].copy()
+        except KeyboardInterrupt:
+            return
+
+
+def _file_chunks(path: Path, chunk_s: float, realtime: bool):
+    import time
+
+    from edgeasr.audio import load_audio
+
+    samples, rate = load_audio(path)
+    n = max(1, int(round(chunk_s * rate)))
+    start = time.monotonic()
+    for i in range(0, samples.size, n):
+        if realtime:  # as a microphone would deliver it: a chunk once its last sample has been "spoken"
+            time.sleep(max(0.0, start + (i + n) / rate - time.monotonic()))
+        yield samples[i:i + n]
+
+
+@_user_errors
+def _listen(args) -> int:
+    from edgeasr.endpoint import EndpointingStream
+    from edgeasr.recognizer import Recognizer, RecognizerConfig
+
+    if not args.chunk_ms > 0:
+        raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
+    rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames))
+    context = rec.context_graph(read_context_file(args.context)) if args.context else None
+    show = _event_json if args.json else _event_line
+    stream = EndpointingStream(rec, context=context, on_event=lambda event: print(show(event), flush=True))
+    if args.file is not None:
+        from edgeasr.audio import load_audio
+
+        rate = load_audio(args.file)[1]  # ValueError naming the file when it cannot be read
+        chunks = _file_chunks(args.file, args.chunk_ms / 1000.0, args.realtime)
+    else:
+        rate = rec.sample_rate
+        device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+        chunks = _microphone_chunks(rate, int(round(args.chunk_ms / 1000.0 * rate)), device)
+    for chunk in chunks:
+        stream.accept_waveform(chunk, rate)
+    stream.input_finished()
+    return 0
+
+
 @_user_errors
 def _export(args) -> int:
     from edgeasr.train.export import export_model
@@ -215,6 +301,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="sentencepiece model whose piece scores go into the token table, when the checkpoint lacks "
                         "them (default: bpe.model beside the checkpoint)")
     x.set_defaults(run=_export)
+    li = sub.add_parser("listen", help="speech in, end-pointing events out: a microphone (listen extra) or a file")
+    li.add_argument("--file", type=Path, default=None, help="stream this audio file instead of the microphone")
+    li.add_argument("--realtime", action="store_true", help="with --file: feed chunks at the pace of real time")
+    li.add_argument("--chunk-ms", type=float, default=160.0, help="audio per chunk fed to the stream (default 160)")
+    li.add_argument("--chunk-frames", type=int, default=4,
+                    help="encoder chunk in 10 ms feature frames (default 4: end-points are seen sooner)")
+    li.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int8)")
+    li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
+    li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
+    li.add_argument("--json", action="store_true", help="one JSON object per event")
+    li.set_defaults(run=_listen)
     c = sub.add_parser("corpus", help="build a synthesized corpus (python -m edgeasr.train.corpus --help)")
     c.add_argument("rest", nargs=argparse.REMAINDER)
     c.set_defaults(run=_corpus)

@@ -171,6 +171,7 @@ class Stream:
         self._resampler: Optional[StreamingResampler] = None
         self._finished = False
         self._result: Optional[dict] = None  # the search's result dict until the search moves on
+        self._step_offset = 0  # encoder steps of the stream before the current utterance (next_utterance)
 
     def _search_result(self) -> dict:
         """result(), nbest() and lattice() share one native Result(): it rebuilds the lattice each time."""
@@ -220,16 +221,45 @@ class Stream:
 
     @property
     def num_frames(self) -> int:
-        """Encoder steps decoded so far."""
-        return self._search.num_frames
+        """Encoder steps decoded so far in the stream (all utterances)."""
+        return self._step_offset + self._search.num_frames
+
+    @property
+    def step_offset(self) -> int:
+        """The stream's encoder step at which the current utterance began (0 until :meth:`next_utterance`)."""
+        return self._step_offset
+
+    def settle(self) -> None:
+        """At a speculative end-point: removes every pending (partial-match) biasing bonus so the result and lattice
+        are those of an ended utterance; decoding goes on, and phrase matching restarts."""
+        self._search.settle()
+        self._result = None
+
+    def finalize_utterance(self) -> None:
+        """At a final end-point inside continuous audio: ends the current utterance's search (biasing settled,
+        ``result().final``); read its result and lattice, then call :meth:`next_utterance`."""
+        if not self._search.finalized:
+            self._search.finalize()
+            self._result = None
+
+    def next_utterance(self) -> None:
+        """Starts the next utterance in the same audio: the search is finalized and reset (hypotheses, lattice and
+        frame signals start afresh; the decoder context is back to blanks), while the encoder's LSTM state, the
+        feature pipeline and the resampler carry on, because the audio is continuous. Times stay stream times."""
+        if self._finished:
+            raise ValueError("next_utterance: input_finished() was called on this stream; create a new stream")
+        self.finalize_utterance()
+        self._step_offset += self._search.num_frames
+        self._search.reset()
+        self._result = None
 
     def result(self) -> Result:
         r = self._search_result()
-        step = self._rec.seconds_per_step
-        words = [Word(w["word"], w["start_frame"] * step, (w["end_frame"] + 1) * step, w["confidence"])
+        step, off = self._rec.seconds_per_step, self._step_offset
+        words = [Word(w["word"], (w["start_frame"] + off) * step, (w["end_frame"] + 1 + off) * step, w["confidence"])
                  for w in r["words"]]
         return Result(text=r["text"], words=words, tokens=list(r["tokens"]),
-                      timestamps=[f * step for f in r["token_frames"]], score=r["score"], final=r["final"])
+                      timestamps=[(f + off) * step for f in r["token_frames"]], score=r["score"], final=r["final"])
 
     def nbest(self, n: int = 4) -> list[Hypothesis]:
         """Up to ``n`` distinct hypotheses, best first."""
@@ -242,13 +272,14 @@ class Stream:
         """The word lattice (:class:`edgeasr.lattice.Lattice`): nodes (id, time), arcs (src, dst, word, start, end,
         acoustic, bias, posterior), start node and final nodes; times in seconds on the encoder's frame grid."""
         lat = self._search_result()["lattice"]
-        step = self._rec.seconds_per_step
-        nodes = [Node(v["id"], v["frame"] * step) for v in lat["nodes"]]
-        arcs = [Arc(a["from"], a["to"], a["word"], a["start_frame"] * step, (a["end_frame"] + 1) * step,
+        step, off = self._rec.seconds_per_step, self._step_offset  # stream times, also after next_utterance()
+        nodes = [Node(v["id"], (v["frame"] + off) * step) for v in lat["nodes"]]
+        arcs = [Arc(a["from"], a["to"], a["word"], (a["start_frame"] + off) * step, (a["end_frame"] + 1 + off) * step,
                     a["acoustic"], a["bias"], a["posterior"]) for a in lat["arcs"]]
         return Lattice(nodes, arcs, lat["start"], lat["finals"], step)
 
     def frame_signals(self) -> dict:
-        """Per encoder step: the best hypothesis's blank log-prob and its trailing blank steps (for end-pointers)."""
+        """Per encoder step of the current utterance (from :attr:`step_offset`): the best hypothesis's blank log-prob
+        and its trailing blank steps (for end-pointers)."""
         return self._search.frame_signals()
 

@@ -1,0 +1,81 @@
+"""Settings of an end-pointer: one dataclass, with the defaults of the speculative and of the final end-pointer.
+
+A step (one encoder step, ``Recognizer.seconds_per_step`` long: frame shift x subsampling from the model file) is
+*speech* when the best hypothesis emits a token at it, or P(blank) at it is below ``blank_threshold``, or its audio
+energy is more than ``energy_margin_db`` above the stream's noise floor and within ``dynamic_range_db`` of the
+stream's recent peak (the loudest step, sinking 1 dB/s); otherwise it is *non-speech*. The end-pointer fires when
+the hypothesis has words and
+
+* the trailing run of non-speech steps lasts ``complete_timeout_s`` and the hypothesis looks complete
+  (P(end of request | last words) >= ``complete_threshold``, :mod:`edgeasr.endpoint.completeness`), or
+* it lasts ``incomplete_timeout_s`` whatever the words, or
+* ``max_utterance_s`` have passed since the utterance's first speech step.
+
+An utterance whose audio never rose ``energy_margin_db`` above the floor for ``min_speech_s`` in all is not one:
+its words came from silence or noise, and once ``complete_timeout_s`` of non-speech follows them the final
+end-pointer drops it (rule ``no_speech``: the search is reset, no events).
+
+Defaults were tuned on the dev split of corpus v1 (training voices) with ``bench/endpoint.py --tune`` (the final
+one: the lowest median latency at <= 1 % cut-offs on clips with pauses up to 500 ms; the speculative one: the fewest
+premature end-points among those leading the final one by >= 200 ms on median; bench/results/endpoint.tune.json),
+with the student-v2 checkpoint of 2026-11-26 and encoder chunks of 4 frames; retune for another model. The held-out
+test split is only measured. Timeouts are compared in whole steps (rounded up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+__all__ = ["EndpointConfig", "speculative_defaults", "final_defaults"]
+
+
+@dataclass
+class EndpointConfig:
+    complete_timeout_s: float = 0.28    # trailing non-speech enough when the words look like a whole request
+    incomplete_timeout_s: float = 0.72  # trailing non-speech enough in any case
+    complete_threshold: float = 0.35    # P(end | last one or two words) from which the words look complete
+    max_utterance_s: float = 15.0       # fire anyway this long after the utterance's first speech step
+    energy_margin_db: float = 6.0       # a step this much louder than the noise floor is speech ...
+    dynamic_range_db: float = 30.0      # ... unless it is this much below the stream's recent peak (clean
+                                        # audio over digital silence, reverberation tails)
+    blank_threshold: float = 0.8        # a step whose P(blank) is below this is speech
+    min_speech_s: float = 0.12          # audio louder than floor + margin an utterance needs; words without it
+                                        # (hallucinated from silence or steady noise) are dropped without events
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{f.name}: expected a finite number, got {value!r}")
+        for name in ("complete_timeout_s", "incomplete_timeout_s", "max_utterance_s", "energy_margin_db",
+                     "dynamic_range_db"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: expected > 0, got {getattr(self, name)!r}")
+        if self.min_speech_s < 0:
+            raise ValueError(f"min_speech_s: expected >= 0, got {self.min_speech_s!r}")
+        for name in ("complete_threshold", "blank_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1], got {getattr(self, name)!r}")
+        if self.complete_timeout_s > self.incomplete_timeout_s:
+            raise ValueError(f"complete_timeout_s ({self.complete_timeout_s}) must not exceed incomplete_timeout_s "
+                             f"({self.incomplete_timeout_s})")
+        if self.max_utterance_s < self.incomplete_timeout_s:
+            raise ValueError(f"max_utterance_s ({self.max_utterance_s}) must be at least incomplete_timeout_s "
+                             f"({self.incomplete_timeout_s})")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def final_defaults() -> EndpointConfig:
+    """The final (careful) end-pointer: confirms or revises the utterance."""
+    return EndpointConfig()
+
+
+def speculative_defaults() -> EndpointConfig:
+    """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
+    final end-pointer sends a revised lattice and a reset."""
+    return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5)

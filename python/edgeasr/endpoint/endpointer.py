@@ -1,0 +1,122 @@
+"""The decision of one end-pointer on per-step signals (see :mod:`edgeasr.endpoint.config` for the rules).
+
+Pure logic, no recognizer: feed it the signals of each new encoder step with :meth:`Endpointer.accept`, then ask
+:meth:`Endpointer.decide` with the current words. :class:`edgeasr.endpoint.stream.EndpointingStream` runs two of
+them (speculative and final) on a live stream; ``bench/endpoint.py`` replays recorded signals through the same class
+to sweep settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from edgeasr.endpoint.completeness import CompletenessModel, default_completeness
+from edgeasr.endpoint.config import EndpointConfig
+
+__all__ = ["Decision", "Endpointer"]
+
+Words = Union[Sequence[str], Callable[[], Sequence[str]]]
+# The peak that ``dynamic_range_db`` is measured from follows the loudest audio of the stream and sinks by this much
+# per second, so a loud moment long ago does not silence a quieter speaker now.
+PEAK_DECAY_DB_PER_S = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule: str                # "complete", "incomplete", "max_utterance", "no_speech" (drop), "end_of_input"
+    step: int                # steps accepted when it fired (utterance-relative)
+    speech_end_step: int     # first step of the trailing non-speech run: where speech ended
+    trailing_s: float        # length of that run in seconds
+    p_end: float             # completeness of the words it fired on
+
+
+class Endpointer:
+    """One end-pointer over one utterance at a time; :meth:`reset` starts the next."""
+
+    def __init__(self, config: EndpointConfig, seconds_per_step: float,
+                 completeness: Optional[CompletenessModel] = None):
+        if not isinstance(config, EndpointConfig):
+            raise ValueError(f"config: expected an EndpointConfig, got {type(config).__name__}")
+        config.validate()
+        if not isinstance(seconds_per_step, (int, float)) or not seconds_per_step > 0:
+            raise ValueError(f"seconds_per_step: expected > 0 (from the model file), got {seconds_per_step!r}")
+        self.config = config
+        self.seconds_per_step = float(seconds_per_step)
+        self.completeness = completeness if completeness is not None else default_completeness()
+        self._complete_steps = self._steps(config.complete_timeout_s)
+        self._incomplete_steps = self._steps(config.incomplete_timeout_s)
+        self.max_steps = self._steps(config.max_utterance_s)
+        self._min_speech_steps = math.ceil(config.min_speech_s / self.seconds_per_step - 1e-6)
+        self._log_blank_threshold = math.log(config.blank_threshold) if config.blank_threshold > 0 else -math.inf
+        self._peak_decay = PEAK_DECAY_DB_PER_S * self.seconds_per_step
+        self.peak_db = -math.inf        # the stream's loudest step lately (kept across utterances, decaying)
+        self.reset()
+
+    def _steps(self, seconds: float) -> int:
+        return max(1, math.ceil(seconds / self.seconds_per_step - 1e-6))
+
+    def reset(self) -> None:
+        self.steps = 0                  # steps accepted in this utterance
+        self.trailing = 0               # trailing non-speech steps
+        self.first_speech: Optional[int] = None
+        self.last_speech: Optional[int] = None
+        self.loud_steps = 0             # loud steps (see is_loud)
+
+    @property
+    def has_speech(self) -> bool:
+        """The utterance had ``min_speech_s`` of audio louder than floor + margin."""
+        return self.loud_steps >= self._min_speech_steps
+
+    def is_loud(self, energy_db: float, floor_db: float) -> bool:
+        """Above the noise floor by the margin, and within the dynamic range of the recent peak (peak_db)."""
+        c = self.config
+        return energy_db > floor_db + c.energy_margin_db and energy_db > self.peak_db - c.dynamic_range_db
+
+    def is_speech(self, blank_logprob: float, trailing_blank: int, loud: bool) -> bool:
+        return trailing_blank == 0 or blank_logprob < self._log_blank_threshold or loud
+
+    def accept(self, blank_logprob: Sequence[float], trailing_blank: Sequence[int], energy_db: Sequence[float],
+               floor_db: Sequence[float]) -> None:
+        """Signals of the next steps, in order, all four of the same length."""
+        n = len(blank_logprob)
+        if not len(trailing_blank) == len(energy_db) == len(floor_db) == n:
+            raise ValueError(f"signals: expected equal lengths, got {n}, {len(trailing_blank)}, {len(energy_db)}, "
+                             f"{len(floor_db)}")
+        for b, t, e, f in zip(np.asarray(blank_logprob, np.float64), trailing_blank, energy_db, floor_db):
+            self.peak_db = max(self.peak_db - self._peak_decay, float(e))
+            loud = self.is_loud(float(e), float(f))
+            self.loud_steps += loud
+            if self.is_speech(float(b), int(t), loud):
+                self.trailing = 0
+                self.last_speech = self.steps
+                if self.first_speech is None:
+                    self.first_speech = self.steps
+            else:
+                self.trailing += 1
+            self.steps += 1
+
+    def decide(self, words: Words) -> Optional[Decision]:
+        """Whether to fire now. ``words``: the best hypothesis's words, or a function giving them (called only when
+        a rule could fire, since building a result costs more than the rules)."""
+        max_reached = self.first_speech is not None and self.steps - self.first_speech >= self.max_steps
+        if not max_reached and self.trailing < self._complete_steps:
+            return None
+        w = list(words() if callable(words) else words)
+        if not w:
+            return None
+        p = self.completeness.p_end(w)
+        if not self.has_speech:
+            rule = "no_speech"
+        elif max_reached:
+            rule = "max_utterance"
+        elif self.trailing >= self._incomplete_steps:
+            rule = "incomplete" if p < self.config.complete_threshold else "complete"
+        elif p >= self.config.complete_threshold:
+            rule = "complete"
+        else:
+            return None
+        return Decision(rule, self.steps, self.steps - self.trailing, self.trailing * self.seconds_per_step, p)

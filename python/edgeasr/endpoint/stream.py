@@ -1,0 +1,208 @@
+"""A recognizer stream with speculative and final end-pointing: audio in, utterance events out.
+
+    stream = EndpointingStream(rec, context=["kitchen lights"], on_event=print)
+    for chunk in microphone:                       # any chunk size; any sample rate (resampled like Stream)
+        for event in stream.accept_waveform(chunk, rate):
+            ...                                    # SpeculativeEndpoint, FinalEndpoint, Reset (edgeasr.endpoint.events)
+    stream.input_finished()                        # closes the utterance in progress, if it has words
+
+    for event in EndpointingStream(rec).events(chunks, rate): ...     # the same as an iterator
+
+Per utterance (see :mod:`edgeasr.endpoint.events`): one ``SpeculativeEndpoint`` (the search's biasing is settled
+first, so its lattice holds no pending bonus; decoding goes on), then one ``FinalEndpoint``: ``confirmed`` when the
+words are unchanged and no speech-like step (as either end-pointer judges it) came after the speculative one
+fired; otherwise it carries the revised lattice and a ``Reset`` follows. If the final rule fires first, both events
+come at once (confirmed). Then the stream goes on with the next utterance in the same audio: the search is
+finalized and reset (biasing state settled, decoder context back to blanks), while the encoder's LSTM state, the
+features, the resampler, the energy and the noise floor carry over, because the audio is continuous. Times are
+seconds of stream audio; an event's ``time`` is the end of the audio fed when it fired.
+
+Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
+and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
+utterance runs into the next. Nothing said gives no events: words without enough loud audio (``min_speech_s``) are
+dropped, and after ``max_utterance_s`` without words the search is quietly reset so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator, Optional
+
+import numpy as np
+
+from edgeasr.audio import check_sample_rate, to_mono_float32
+from edgeasr.endpoint.completeness import CompletenessModel
+from edgeasr.endpoint.config import EndpointConfig, final_defaults, speculative_defaults
+from edgeasr.endpoint.endpointer import Decision, Endpointer
+from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
+from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
+
+__all__ = ["EndpointingStream"]
+
+
+class EndpointingStream:
+    """One stream of continuous audio, cut into utterances by a speculative and a final end-pointer."""
+
+    def __init__(self, recognizer, context=None, speculative: Optional[EndpointConfig] = None,
+                 final: Optional[EndpointConfig] = None, on_event: Optional[Callable[[Event], None]] = None,
+                 completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0):
+        if on_event is not None and not callable(on_event):
+            raise ValueError(f"on_event: expected a callable, got {type(on_event).__name__}")
+        step = recognizer.seconds_per_step
+        self.recognizer = recognizer
+        self.stream = recognizer.create_stream(context)
+        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
+                                      completeness)
+        self.final = Endpointer(final if final is not None else final_defaults(), step,
+                                self.speculative.completeness)
+        self._on_event = on_event
+        self._step = step
+        self._chunk_s = recognizer.config.chunk_frames * recognizer.model.frame_shift_ms / 1000.0
+        self._energy = StepEnergy(step)
+        self._floor = NoiseFloor(step, noise_floor_rise_db_per_s)
+        self._energy_base = 0                  # stream step of _energies[0]
+        self._energies: list[float] = []
+        self._floors: list[float] = []
+        self._rate: Optional[int] = None
+        self._fed = 0                          # samples fed, at the input rate
+        self._finished = False
+        self._spec: Optional[tuple[tuple[str, ...], int]] = None   # words and step when the speculative one fired
+        self._words: Optional[list[str]] = None                   # the best hypothesis's words, until it changes
+        self.utterance = 0
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._fed / self._rate if self._rate else 0.0
+
+    # -- feeding -----------------------------------------------------------------------------------------------
+    def accept_waveform(self, samples: np.ndarray, sample_rate: int) -> list[Event]:
+        """Appends mono audio; returns the events it caused, in order (each also goes to ``on_event``)."""
+        if self._finished:
+            raise ValueError("samples: input_finished() was called on this stream; create a new stream")
+        sample_rate = check_sample_rate(sample_rate)
+        samples = to_mono_float32(samples, allow_empty=True)
+        if self._rate is None:
+            self._rate = sample_rate
+        elif sample_rate != self._rate:
+            raise ValueError(f"sample_rate: this stream's audio is at {self._rate} Hz, got {sample_rate}")
+        piece = max(1, int(round(self._chunk_s * sample_rate)))
+        events: list[Event] = []
+        for i in range(0, samples.size, piece):
+            part = samples[i:i + piece]
+            self.stream.accept_waveform(part, sample_rate)
+            energies = self._energy.accept(part, sample_rate)
+            self._energies += energies.tolist()
+            self._floors += self._floor.update(energies).tolist()
+            self._fed += part.size
+            if self._accept_steps():
+                events += self._decide()
+        return events
+
+    def input_finished(self) -> list[Event]:
+        """End of audio: decodes the rest and closes the utterance in progress (rule ``end_of_input``) when it has
+        words. Returns its events."""
+        if self._finished:
+            return []
+        self._finished = True
+        self.stream.input_finished()
+        self._accept_steps()
+        self._words = None
+        if self._spec is None and (not self.final.has_speech or not self._current_words()):
+            return []
+        d = Decision("end_of_input", self.final.steps, self.final.steps - self.final.trailing,
+                     self.final.trailing * self._step, float("nan"))
+        events = [] if self._spec is not None else [self._speculative_event(d)]
+        return events + self._final_events(d, next_utterance=False)
+
+    def events(self, chunks: Iterable[np.ndarray], sample_rate: int) -> Iterator[Event]:
+        """The iterator form: feeds each chunk, yields the events as they happen, then finishes the input."""
+        for chunk in chunks:
+            yield from self.accept_waveform(chunk, sample_rate)
+        yield from self.input_finished()
+
+    # -- signals and decisions ---------------------------------------------------------------------------------
+    def _accept_steps(self) -> bool:
+        """Hands the steps the search decoded since the last call to both end-pointers; True when there were any."""
+        done = self.final.steps
+        total = self.stream.num_frames - self.stream.step_offset
+        if total <= done:
+            return False
+        sig = self.stream.frame_signals()
+        first = self.stream.step_offset + done - self._energy_base
+        energies = self._energies[first:first + total - done]
+        floors = self._floors[first:first + total - done]
+        if len(energies) < total - done:  # the energy of a decoded step is always complete; guard all the same
+            pad = total - done - len(energies)
+            last = floors[-1] if floors else (self._floor.floor if self._floor.floor is not None else -100.0)
+            energies, floors = energies + [last] * pad, floors + [last] * pad
+        blank = sig["blank_logprob"][done:total]
+        trailing = sig["trailing_blank_frames"][done:total]
+        for ep in (self.speculative, self.final):
+            ep.accept(blank, trailing, energies, floors)
+        self._words = None
+        return True
+
+    def _current_words(self) -> list[str]:
+        if self._words is None:
+            self._words = [w.word for w in self.stream.result().words]
+        return self._words
+
+    def _decide(self) -> list[Event]:
+        events: list[Event] = []
+        if self._spec is None:
+            d = self.speculative.decide(self._current_words)
+            if d is not None and d.rule != "no_speech":
+                events.append(self._speculative_event(d))
+        d = self.final.decide(self._current_words)
+        if d is not None and d.rule == "no_speech" and self._spec is None:
+            self._next_utterance(quiet=True)  # words from silence or noise: not an utterance
+        elif d is not None:
+            if self._spec is None:
+                events.append(self._speculative_event(d))
+            events += self._final_events(d)
+        elif self.final.steps >= self.final.max_steps and not self._current_words():
+            self._next_utterance(quiet=True)  # nothing said for a long time: bound the search's memory
+        return events
+
+    def _emit(self, event: Event) -> Event:
+        if self._on_event is not None:
+            self._on_event(event)
+        return event
+
+    def _speech_end(self, d: Decision) -> float:
+        return (self.stream.step_offset + d.speech_end_step) * self._step
+
+    def _speculative_event(self, d: Decision) -> Event:
+        self.stream.settle()
+        self._words = None
+        result = self.stream.result()
+        self._spec = (tuple(w.word for w in result.words), self.final.steps)
+        return self._emit(SpeculativeEndpoint(self.utterance, self.time, self._speech_end(d), self.stream.lattice(),
+                                              result))
+
+    def _final_events(self, d: Decision, next_utterance: bool = True) -> list[Event]:
+        self.stream.finalize_utterance()
+        result = self.stream.result()
+        spec_words, spec_step = self._spec
+        resumed = any(ep.last_speech is not None and ep.last_speech >= spec_step
+                      for ep in (self.speculative, self.final))
+        confirmed = tuple(w.word for w in result.words) == spec_words and not resumed
+        events = [self._emit(FinalEndpoint(self.utterance, self.time, self._speech_end(d), confirmed,
+                                           self.stream.lattice(), result))]
+        if not confirmed:
+            events.append(self._emit(Reset(self.utterance, self.time)))
+        if next_utterance:
+            self._next_utterance()
+        return events
+
+    def _next_utterance(self, quiet: bool = False) -> None:
+        self.stream.next_utterance()
+        for ep in (self.speculative, self.final):
+            ep.reset()
+        keep = self.stream.step_offset - self._energy_base
+        del self._energies[:keep], self._floors[:keep]
+        self._energy_base = self.stream.step_offset
+        self._spec = None
+        self._words = None
+        if not quiet:
+            self.utterance += 1

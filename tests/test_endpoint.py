@@ -1,0 +1,249 @@
+"""End-pointer decisions on constructed signals (exact step counts), the completeness table, per-step energy and the
+noise floor, and config validation. No recognizer here: tests/test_endpoint_stream.py runs the bundled model."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from edgeasr.endpoint import (CompletenessModel, EndpointConfig, Endpointer, NoiseFloor, StepEnergy,
+                              default_completeness, final_defaults, speculative_defaults)
+from edgeasr.endpoint.energy import BAND_HZ, band_energy_db
+
+STEP = 0.04
+FLOOR = -60.0
+QUIET, LOUD = -58.0, -20.0   # 2 dB and 40 dB above the floor
+
+
+class FixedCompleteness:
+    """P(end) looked up by the last word; unknown words 0."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def p_end(self, words):
+        return self.table.get(words[-1], 0.0) if words else 0.0
+
+
+COMPLETE = FixedCompleteness({"minutes": 0.9, "for": 0.05})
+
+
+def config(**kw):
+    base = dict(complete_timeout_s=0.08, incomplete_timeout_s=0.2, complete_threshold=0.5, max_utterance_s=2.0,
+                energy_margin_db=6.0, dynamic_range_db=30.0, blank_threshold=0.8, min_speech_s=0.12)
+    base.update(kw)
+    return EndpointConfig(**base)
+
+
+def feed(ep, kinds):
+    """kinds: a string, one letter per step: L loud (speech energy), E a token emitted in quiet audio, B a low
+    blank probability in quiet audio, q quiet non-speech."""
+    for k in kinds:
+        blank = math.log(0.3) if k == "B" else math.log(0.99)
+        trailing = 0 if k == "E" else 5
+        energy = LOUD if k == "L" else QUIET
+        ep.accept([blank], [trailing], [energy], [FLOOR])
+
+
+def first_fire(ep, words, kinds, words_from=0):
+    """Steps fed when the end-pointer first fires, one step at a time, and the decision. The hypothesis is empty
+    until ``words_from`` steps have been fed."""
+    for i, k in enumerate(kinds):
+        feed(ep, k)
+        d = ep.decide(words if i + 1 >= words_from else [])
+        if d is not None:
+            return i + 1, d
+    return None, None
+
+
+def test_complete_words_fire_after_the_short_timeout_exactly():
+    ep = Endpointer(config(), STEP, COMPLETE)
+    n, d = first_fire(ep, ["ten", "minutes"], "LLLLL" + "q" * 20)
+    assert n == 5 + 2                      # 0.08 s = 2 steps of 40 ms
+    assert d.rule == "complete" and d.speech_end_step == 5 and d.trailing_s == pytest.approx(0.08)
+    assert d.p_end == pytest.approx(0.9)
+
+
+def test_incomplete_words_wait_for_the_long_timeout():
+    ep = Endpointer(config(), STEP, COMPLETE)
+    n, d = first_fire(ep, ["timer", "for"], "LLLLL" + "q" * 20)
+    assert n == 5 + 5                      # 0.2 s = 5 steps
+    assert d.rule == "incomplete" and d.speech_end_step == 5
+
+
+def test_every_speech_signal_restarts_the_trailing_run():
+    for kind in "LEB":   # loud audio, an emitted token, a low blank posterior: each one is speech
+        ep = Endpointer(config(), STEP, COMPLETE)
+        n, d = first_fire(ep, ["minutes"], "LLLL" + "q" + kind + "qq")
+        assert n == 8 and d.speech_end_step == 6, kind
+
+
+def test_timeouts_follow_the_models_step_not_a_constant():
+    # 30 ms steps (another frame shift x subsampling): 0.2 s is ceil(6.67) = 7 steps, 0.08 s is 3.
+    ep = Endpointer(config(), 0.03, COMPLETE)
+    assert first_fire(ep, ["for"], "LLLLL" + "q" * 20)[0] == 5 + 7
+    ep = Endpointer(config(), 0.03, COMPLETE)
+    assert first_fire(ep, ["minutes"], "LLLLL" + "q" * 20)[0] == 5 + 3
+
+
+def test_no_words_never_fire_and_words_from_silence_are_dropped():
+    ep = Endpointer(config(), STEP, COMPLETE)
+    assert first_fire(ep, [], "LLLL" + "q" * 100) == (None, None)
+    ep = Endpointer(config(), STEP, COMPLETE)   # a token emitted in quiet audio, nothing loud: not an utterance
+    n, d = first_fire(ep, ["minutes"], "qqEqqqq", words_from=3)
+    assert d.rule == "no_speech" and n == 5 and not ep.has_speech
+    ep = Endpointer(config(min_speech_s=0.0), STEP, COMPLETE)
+    assert first_fire(ep, ["minutes"], "qqEqqqq", words_from=3)[1].rule == "complete"
+
+
+def test_max_utterance_length_fires_during_speech():
+    ep = Endpointer(config(max_utterance_s=0.4), STEP, COMPLETE)
+    n, d = first_fire(ep, ["for"], "qq" + "L" * 30, words_from=4)
+    assert n == 2 + 10 and d.rule == "max_utterance"   # counted from the first speech step
+
+
+def test_words_are_asked_for_only_when_a_rule_could_fire():
+    calls = []
+
+    def words():
+        calls.append(1)
+        return ["minutes"]
+
+    ep = Endpointer(config(), STEP, COMPLETE)
+    feed(ep, "LLLLq")
+    assert ep.decide(words) is None and calls == []
+    feed(ep, "q")
+    assert ep.decide(words).rule == "complete" and calls == [1]
+
+
+def test_quiet_steps_far_below_the_peak_are_not_loud():
+    ep = Endpointer(config(dynamic_range_db=30.0), STEP, COMPLETE)
+    ep.accept([0.0] * 3, [5] * 3, [-10.0, -39.0, -41.0], [-100.0] * 3)   # floor -100: digital silence
+    assert ep.loud_steps == 2 and ep.trailing == 1 and ep.last_speech == 1
+
+
+def test_reset_starts_a_new_utterance():
+    ep = Endpointer(config(), STEP, COMPLETE)
+    feed(ep, "LLLqq")
+    ep.reset()
+    assert (ep.steps, ep.trailing, ep.loud_steps, ep.first_speech, ep.last_speech) == (0, 0, 0, None, None)
+    assert first_fire(ep, ["minutes"], "LLLLqq")[0] == 6
+
+
+def test_mismatched_signal_lengths_raise():
+    ep = Endpointer(config(), STEP, COMPLETE)
+    with pytest.raises(ValueError, match="equal lengths"):
+        ep.accept([0.0, 0.0], [1], [0.0, 0.0], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("complete_timeout_s", 0.0, "complete_timeout_s"), ("incomplete_timeout_s", float("nan"), "incomplete_timeout_s"),
+    ("complete_threshold", 1.5, "complete_threshold"), ("blank_threshold", -0.1, "blank_threshold"),
+    ("energy_margin_db", -1.0, "energy_margin_db"), ("min_speech_s", -0.1, "min_speech_s"),
+    ("max_utterance_s", 0.1, "max_utterance_s"), ("complete_timeout_s", 0.5, "must not exceed"),
+    ("dynamic_range_db", True, "dynamic_range_db")])
+def test_config_validation_names_the_field(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        config(**{field: value}).validate()
+    with pytest.raises(ValueError, match=match):
+        Endpointer(config(**{field: value}), STEP, COMPLETE)
+
+
+def test_defaults_are_valid_and_the_speculative_one_is_the_earlier():
+    spec, final = speculative_defaults(), final_defaults()
+    spec.validate()
+    final.validate()
+    assert spec.complete_timeout_s < final.complete_timeout_s and spec.incomplete_timeout_s < final.incomplete_timeout_s
+    with pytest.raises(ValueError, match="seconds_per_step"):
+        Endpointer(final, 0.0)
+    with pytest.raises(ValueError, match="config"):
+        Endpointer({"complete_timeout_s": 0.1}, STEP)
+
+
+# -- completeness ---------------------------------------------------------------------------------------------------
+
+def test_bundled_completeness_table_knows_the_domain():
+    m = default_completeness()
+    assert "train" in m.source and "dev" not in m.source and "test" not in m.source
+    assert m.p_end([]) == 0.0
+    assert m.p_end(["computer"]) < 0.02                          # the wake word never ends a request
+    assert m.p_end("set a timer for".split()) < 0.05
+    assert m.p_end("set a timer for ten minutes".split()) > 0.5
+    assert m.p_end("set a timer for ten minutes".split()) > m.p_end("set a timer for ten".split())
+    # A word the table never saw counts as a rare word: a finite probability, the same for any unseen word.
+    assert 0 < m.p_end(["call", "zqxjkv"]) == m.p_end(["call", "vbnmwq"]) < 1
+    with pytest.raises(ValueError, match="words"):
+        m.p_end("set a timer")
+
+
+def test_completeness_formula_on_a_small_table(tmp_path):
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps({"format": "edgeasr.endpoint_completeness", "version": 1, "prior": [1, 4],
+                                "unigram": {"a": [0, 3], "b": [3, 4], "<unk>": [1, 2]}, "bigram": {"a b": [0, 2]}}))
+    m = CompletenessModel(path)
+    p_b = (3 + 2 * 0.25) / (4 + 2)
+    assert m.p_end(["b"]) == pytest.approx(p_b)
+    assert m.p_end(["a", "b"]) == pytest.approx((0 + 2 * p_b) / (2 + 2))
+    assert m.p_end(["x", "b"]) == pytest.approx(p_b)             # pair never seen: the word alone
+    assert m.p_end(["zzz"]) == pytest.approx((1 + 2 * 0.25) / (2 + 2))   # unknown word: <unk>
+
+
+@pytest.mark.parametrize("content,match", [
+    ("not json", "cannot read"), ('{"format": "other", "version": 1}', "not a completeness table"),
+    ('{"format": "edgeasr.endpoint_completeness", "version": 1, "prior": [1, 4], "unigram": {"a": [5, 4]}, '
+     '"bigram": {}}', "ends <= total")])
+def test_bad_completeness_files_raise(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        CompletenessModel(path)
+
+
+def test_completeness_builder_counts_train_requests():
+    pytest.importorskip("faker", reason="the builder needs the train extra")
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "build_endpoint_completeness.py"
+    spec = importlib.util.spec_from_file_location("build_endpoint_completeness", script)
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    table = builder.build(300, min_count=3)
+    assert table["prior"][0] == 300                          # one end per request
+    assert all(0 <= e <= t and t >= 3 for e, t in table["unigram"].values())
+    assert sum(e for e, _ in table["unigram"].values()) == 300   # every end is under some word (or <unk>)
+
+
+# -- energy and noise floor -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [16000, 8000, 44100])
+def test_step_energy_streams_like_one_call(rate):
+    rng = np.random.default_rng(rate)
+    x = (0.1 * rng.standard_normal(int(1.3 * rate))).astype(np.float32)
+    whole = StepEnergy(STEP).accept(x, rate)
+    parts, e = [], StepEnergy(STEP)
+    i = 0
+    while i < x.size:
+        n = int(rng.integers(1, 3000))
+        parts.append(e.accept(x[i:i + n], rate))
+        i += n
+    assert len(whole) == int(1.3 / STEP) == e.steps
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-9)
+
+
+def test_band_energy_of_tones():
+    rate = 16000
+    t = np.arange(640) / rate
+    assert band_energy_db(0.5 * np.sin(2 * np.pi * 1000 * t), rate) == pytest.approx(10 * np.log10(0.125), abs=0.05)
+    assert band_energy_db(0.5 * np.sin(2 * np.pi * 60 * t), rate) < -60       # below the band: rumble
+    assert band_energy_db(np.zeros(640), rate) == -100.0
+    assert BAND_HZ[0] < 1000 < BAND_HZ[1]
+
+
+def test_noise_floor_drops_at_once_and_rises_slowly():
+    floor = NoiseFloor(STEP, rise_db_per_s=5.0)                               # 0.2 dB per step
+    out = floor.update(np.array([-50.0, -60.0, -20.0, -20.0, -20.0, -61.0]))
+    np.testing.assert_allclose(out, [-50.0, -60.0, -59.8, -59.6, -59.4, -61.0])
+    with pytest.raises(ValueError, match="rise_db_per_s"):
+        NoiseFloor(STEP, rise_db_per_s=-1.0)

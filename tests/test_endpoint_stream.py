@@ -1,0 +1,193 @@
+"""The end-pointing protocol on real audio with the bundled model: two utterances in one stream, a premature
+speculative end-point revised and reset, end of input, silence, resampled input, errors; and `edgeasr listen`."""
+
+import json
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+from edgeasr import Lattice, Recognizer, RecognizerConfig, load_audio, resample
+from edgeasr.cli import main as cli_main
+from edgeasr.endpoint import EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint
+
+DATA = files("edgeasr") / "data"
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return Recognizer(config=RecognizerConfig(chunk_frames=4))
+
+
+@pytest.fixture(scope="module")
+def clips():
+    x, rate = load_audio(str(DATA / "example.wav"))
+    y, rate_y = load_audio(str(DATA / "example_contact.wav"))
+    assert rate == rate_y == 16000
+    return x, y, rate
+
+
+def speech_end(x, rate):
+    """The clips are clean TTS over digital silence: speech ends at the last sample above -60 dBFS."""
+    return (np.flatnonzero(np.abs(x) > 1e-3)[-1] + 1) / rate
+
+
+def noise(seconds, rate, seed=0):
+    return (1e-4 * np.random.default_rng(seed).standard_normal(int(seconds * rate))).astype(np.float32)
+
+
+def run(stream, audio, rate, chunk_s=0.1):
+    n = int(chunk_s * rate)
+    events = []
+    for i in range(0, audio.size, n):
+        events += stream.accept_waveform(audio[i:i + n], rate)
+    return events
+
+
+def check_protocol(events):
+    """Per utterance: one speculative, one final, and a reset exactly when the final is not confirmed; in order."""
+    by_utt = {}
+    for e in events:
+        by_utt.setdefault(e.utterance, []).append(e)
+    for utt, evs in by_utt.items():
+        kinds = [type(e) for e in evs]
+        final = evs[1]
+        assert kinds == [SpeculativeEndpoint, FinalEndpoint] + ([] if final.confirmed else [Reset]), (utt, kinds)
+        assert evs[0].time <= final.time and all(isinstance(e.lattice, Lattice) for e in evs[:2])
+        assert final.result.final and not evs[0].result.final
+    assert sorted(by_utt) == list(range(len(by_utt)))
+    return by_utt
+
+
+def test_two_utterances_with_silence_between(rec, clips):
+    x, y, rate = clips
+    gap = 1.5
+    audio = np.concatenate([x, noise(gap, rate), y, noise(gap, rate, 1)]) + noise(x.size / rate * 2 + 2 * gap, rate, 2)[
+        :x.size + y.size + 2 * int(gap * rate)]
+    seen = []
+    stream = EndpointingStream(rec, on_event=seen.append)
+    events = run(stream, audio, rate)
+    assert events == seen                                     # the callback gets every event, in the same order
+    by_utt = check_protocol(events)
+    assert len(by_utt) == 2
+    start_y = (x.size + int(gap * rate)) / rate
+    for utt, true_end in ((0, speech_end(x, rate)), (1, start_y + speech_end(y, rate))):
+        spec, final = by_utt[utt][:2]
+        assert true_end < final.time < true_end + 1.0, (utt, true_end, final.time)
+        assert abs(final.speech_end - true_end) < 0.25
+        assert final.result.text
+    # The first utterance is what the recognizer makes of the same audio on its own.
+    first = by_utt[0][1]
+    assert first.result.text == rec.transcribe(audio[:int(first.time * rate)], rate).result().text
+    # The second one starts afresh (search reset) and its times are stream times.
+    second = by_utt[1][1]
+    assert all(w.start >= by_utt[0][1].time - 0.2 for w in second.result.words)
+    assert all(a.start >= by_utt[0][1].time - 0.2 for a in second.lattice.arcs)
+    assert stream.stream.step_offset > 0 and stream.utterance == 2
+
+
+def test_premature_speculative_endpoint_is_revised_and_reset(rec, clips):
+    x, _, rate = clips
+    cut = int(1.28 * rate)                                    # between "timer" and "for"
+    audio = np.concatenate([x[:cut], np.zeros(int(0.5 * rate), np.float32), x[cut:]]) + noise(
+        x.size / rate + 0.5, rate)[:x.size + int(0.5 * rate)]
+    eager = EndpointConfig(complete_timeout_s=0.04, incomplete_timeout_s=0.16)
+    patient = EndpointConfig(complete_timeout_s=0.6, incomplete_timeout_s=0.8)
+    events = run(EndpointingStream(rec, speculative=eager, final=patient), audio, rate)
+    by_utt = check_protocol(events)
+    assert list(by_utt) == [0]
+    spec, final, reset = by_utt[0]
+    assert spec.time < (cut / rate) + 0.5                     # fired in the pause
+    assert not final.confirmed and isinstance(reset, Reset) and reset.time == final.time
+    assert final.time > speech_end(x, rate) + 0.5
+    assert len(final.result.words) > len(spec.result.words)
+    assert len(final.lattice.arcs) > len(spec.lattice.arcs)
+
+
+def test_the_same_pause_is_confirmed_when_nothing_changes(rec, clips):
+    x, _, rate = clips
+    audio = np.concatenate([x, noise(1.5, rate)])
+    eager = EndpointConfig(complete_timeout_s=0.04, incomplete_timeout_s=0.16)
+    by_utt = check_protocol(run(EndpointingStream(rec, speculative=eager), audio, rate))
+    spec, final = by_utt[0]
+    assert final.confirmed and spec.result.text == final.result.text and spec.time < final.time
+
+
+def test_iterator_form_and_resampled_input_give_the_same_events(rec, clips):
+    x, _, rate = clips
+    audio = np.concatenate([x, noise(1.5, rate)])
+    chunks = [audio[i:i + 1600] for i in range(0, audio.size, 1600)]
+    a = [(type(e), e.utterance, e.time) for e in EndpointingStream(rec).events(chunks, rate)]
+    b = [(type(e), e.utterance, e.time) for e in run(EndpointingStream(rec), audio, rate)]
+    assert a == b and len(a) >= 2
+    low = resample(audio, rate, 8000)
+    c = run(EndpointingStream(rec), low, 8000)
+    assert [type(e) for e in c] == [t for t, _, _ in b]
+    assert speech_end(x, rate) < c[-1].time < speech_end(x, rate) + 1.0   # 8 kHz audio: the model hears less
+
+
+def test_input_finished_closes_the_utterance(rec, clips):
+    x, _, rate = clips
+    stream = EndpointingStream(rec)
+    assert run(stream, x[:int(2.1 * rate)], rate) == []
+    events = stream.input_finished()
+    assert [type(e) for e in events] == [SpeculativeEndpoint, FinalEndpoint]
+    assert events[1].confirmed and events[1].time == pytest.approx(2.1, abs=1e-3)
+    assert stream.input_finished() == []
+    with pytest.raises(ValueError, match="input_finished"):
+        stream.accept_waveform(x[:100], rate)
+
+
+def test_silence_and_noise_give_no_events(rec):
+    rate = 16000
+    for audio in (np.zeros(5 * rate, np.float32), noise(5, rate), noise(5, rate) * 100):
+        stream = EndpointingStream(rec)
+        assert run(stream, audio, rate) == [] and stream.input_finished() == []
+
+
+def test_bad_input_raises(rec, clips):
+    x, _, rate = clips
+    with pytest.raises(ValueError, match="on_event"):
+        EndpointingStream(rec, on_event="print")
+    with pytest.raises(ValueError, match="complete_timeout_s"):
+        EndpointingStream(rec, final=EndpointConfig(complete_timeout_s=-1.0))
+    stream = EndpointingStream(rec)
+    stream.accept_waveform(x[:1000], rate)
+    with pytest.raises(ValueError, match="sample_rate"):
+        stream.accept_waveform(x[:1000], 8000)
+    with pytest.raises(ValueError):
+        stream.accept_waveform(np.full(100, np.nan, np.float32), rate)
+
+
+def test_listen_on_a_file_prints_the_events(capsys):
+    path = str(DATA / "example.wav")
+    assert cli_main(["listen", "--file", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["speculative", "final"]
+    assert all(line.split()[2] == "#0" and line.split()[0].endswith("s") for line in lines)
+    assert cli_main(["listen", "--file", path, "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["kind"] for r in records] == ["SpeculativeEndpoint", "FinalEndpoint"]
+    assert records[1]["confirmed"] and records[1]["time"] > records[1]["speech_end"] > 1.5
+    assert records[1]["text"] == lines[1].split("#0", 1)[1].strip()
+
+
+def test_listen_realtime_paces_the_file(tmp_path, capsys, clips):
+    import soundfile as sf
+    import time
+
+    x, _, rate = clips
+    short = tmp_path / "short.wav"
+    sf.write(short, x[:int(0.6 * rate)], rate)
+    t0 = time.monotonic()
+    assert cli_main(["listen", "--file", str(short), "--realtime"]) == 0
+    assert time.monotonic() - t0 >= 0.55
+
+
+def test_listen_without_a_microphone_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", None)   # as if the listen extra were missing
+    assert cli_main(["listen"]) == 1
+    err = capsys.readouterr().err
+    assert "sounddevice" in err and "--file" in err
+    assert cli_main(["listen", "--file", "/nonexistent.wav"]) == 1
+    assert "nonexistent" in capsys.readouterr().err
