@@ -1,0 +1,190 @@
+"""Lattice rescoring: the k best word sequences of a lattice, reranked with the cloud LM.
+
+    score = acoustic + bias + lm_weight * log P_lm(words) + word_bonus * len(words)
+
+``lm_weight`` (λ) and ``word_bonus`` (γ) are tuned on the dev split (:func:`tune`) and saved as JSON next to the LM
+(:func:`save_weights`, :func:`load_weights`). The LM is anything with ``score(list of word sequences) -> list of
+log-probabilities`` (:class:`edgeasr.cloud.lm.NeuralLM`), so this module imports no torch itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Protocol, Sequence, Union
+
+if TYPE_CHECKING:
+    from edgeasr.lattice import Lattice
+
+__all__ = ["RescoreWeights", "Candidate", "SentenceScorer", "Rescorer", "expand", "combine", "tune",
+           "word_errors", "save_weights", "load_weights", "DEFAULT_MAX_PATHS"]
+
+DEFAULT_MAX_PATHS = 32   # word sequences expanded per lattice
+_WEIGHTS_FORMAT = "edgeasr.rescore_weights"
+
+
+class SentenceScorer(Protocol):
+    def score(self, sentences: Sequence[Sequence[str]]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class RescoreWeights:
+    lm_weight: float = 0.5    # λ
+    word_bonus: float = 0.0   # γ, per word
+    max_paths: int = DEFAULT_MAX_PATHS
+
+    def validate(self) -> None:
+        for name in ("lm_weight", "word_bonus"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        if self.lm_weight < 0:
+            raise ValueError(f"lm_weight: expected a number >= 0, got {self.lm_weight!r}")
+        if isinstance(self.max_paths, bool) or not isinstance(self.max_paths, int) or not 1 <= self.max_paths <= 10000:
+            raise ValueError(f"max_paths: expected an int in [1, 10000], got {self.max_paths!r}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One expanded word sequence with its scores; ``device_rank`` is its place in the lattice's own N-best."""
+    words: tuple[str, ...]
+    acoustic: float
+    bias: float
+    lm: float
+    score: float
+    device_rank: int
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "words": list(self.words), "score": self.score, "acoustic": self.acoustic,
+                "bias": self.bias, "lm": self.lm, "device_rank": self.device_rank}
+
+
+def expand(lattice: "Lattice", max_paths: int = DEFAULT_MAX_PATHS) -> list[tuple[tuple[str, ...], float, float]]:
+    """Up to ``max_paths`` distinct word sequences of the lattice, best (acoustic + bias) first, as
+    (words, acoustic, bias)."""
+    return [(p.words, p.acoustic, p.bias) for p in lattice.nbest(max_paths)]
+
+
+def combine(acoustic: float, bias: float, lm: float, num_words: int, weights: RescoreWeights) -> float:
+    return acoustic + bias + weights.lm_weight * lm + weights.word_bonus * num_words
+
+
+def _rank(expanded, lm_scores, weights: RescoreWeights) -> list[Candidate]:
+    out = [Candidate(words, ac, bias, lm, combine(ac, bias, lm, len(words), weights), rank)
+           for rank, ((words, ac, bias), lm) in enumerate(zip(expanded, lm_scores))]
+    out.sort(key=lambda c: (-c.score, c.device_rank))  # ties keep the device's order
+    return out
+
+
+class Rescorer:
+    """An LM and its weights: lattice in, reranked N-best out. Thread-safe when the LM's ``score`` is."""
+
+    def __init__(self, lm: SentenceScorer, weights: Optional[RescoreWeights] = None):
+        self.lm = lm
+        self.weights = weights or RescoreWeights()
+        self.weights.validate()
+
+    def rescore(self, lattice: "Lattice") -> list[Candidate]:
+        """The lattice's expanded word sequences, best rescored first (empty when no final node is reachable)."""
+        return self.rescore_many([lattice])[0]
+
+    def rescore_many(self, lattices: Sequence["Lattice"]) -> list[list[Candidate]]:
+        """:meth:`rescore` for several lattices with one batched LM call."""
+        expanded = [expand(lat, self.weights.max_paths) for lat in lattices]
+        flat = [words for paths in expanded for (words, _, _) in paths]
+        scores = self.lm.score(flat) if flat else []
+        if len(scores) != len(flat):
+            raise RuntimeError(f"the LM returned {len(scores)} scores for {len(flat)} sentences")
+        out, i = [], 0
+        for paths in expanded:
+            out.append(_rank(paths, scores[i:i + len(paths)], self.weights))
+            i += len(paths)
+        return out
+
+
+def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Levenshtein distance between word sequences (substitutions, insertions, deletions)."""
+    prev = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
+        cur = [i] + [0] * len(hypothesis)
+        for j, h in enumerate(hypothesis, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def tune(candidates: Sequence[Sequence[Candidate]], references: Sequence[str],
+         lm_weights: Sequence[float] = tuple(x / 20 for x in range(0, 41)),
+         word_bonuses: Sequence[float] = tuple(x / 4 for x in range(-16, 17)),
+         max_paths: int = DEFAULT_MAX_PATHS) -> tuple[RescoreWeights, dict]:
+    """The (λ, γ) on the grid with the fewest word errors over the utterances (ties: the smallest |γ|, then the
+    smallest λ). ``candidates`` are rescored lists (any weights: only acoustic, bias and lm are used). Returns the
+    weights and a report: errors and words at the optimum and with λ = γ = 0."""
+    if len(candidates) != len(references):
+        raise ValueError(f"references: expected {len(candidates)} (one per utterance), got {len(references)}")
+    if not candidates:
+        raise ValueError("candidates: need at least one utterance to tune on")
+    import numpy as np
+
+    base, lm, nw, err, groups = [], [], [], [], []
+    for u, (cands, ref) in enumerate(zip(candidates, references)):
+        ref_words = ref.split()
+        for c in cands:
+            base.append(c.acoustic + c.bias)
+            lm.append(c.lm)
+            nw.append(len(c.words))
+            err.append(word_errors(ref_words, c.words))
+            groups.append(u)
+    words = sum(len(r.split()) for r in references)
+    empty = sum(len(r.split()) for r, c in zip(references, candidates) if not c)  # no path: all words deleted
+    base, lm, nw, err, groups = map(np.asarray, (base, lm, nw, err, groups))
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(groups) else np.zeros(0, int)
+
+    index = np.arange(len(groups))
+
+    def errors_at(lam: float, gam: float) -> int:
+        if not len(groups):
+            return empty
+        s = base + lam * lm + gam * nw
+        best = np.maximum.reduceat(s, starts)                        # groups are contiguous runs
+        best_of_each = np.repeat(best, np.diff(np.r_[starts, len(s)]))
+        pick = np.minimum.reduceat(np.where(s == best_of_each, index, len(s)), starts)  # first best: list order
+        return int(err[pick].sum()) + empty
+
+    grid = [(errors_at(lam, gam), abs(gam), lam, gam) for lam in lm_weights for gam in word_bonuses]
+    best_errors, _, lam, gam = min(grid)
+    weights = RescoreWeights(float(lam), float(gam), max_paths)
+    report = {"utterances": len(references), "words": words, "errors": best_errors,
+              "wer": best_errors / max(1, words), "errors_without_lm": errors_at(0.0, 0.0),
+              "wer_without_lm": errors_at(0.0, 0.0) / max(1, words), "grid_points": len(grid)}
+    return weights, report
+
+
+def save_weights(path: Union[str, os.PathLike], weights: RescoreWeights, report: Optional[dict] = None) -> Path:
+    weights.validate()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": _WEIGHTS_FORMAT, **asdict(weights), "tuning": report or {}}, indent=2))
+    return path
+
+
+def load_weights(path: Union[str, os.PathLike]) -> RescoreWeights:
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"weights: cannot read {path} ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict) or obj.get("format") != _WEIGHTS_FORMAT:
+        raise ValueError(f"weights: {path} is not an {_WEIGHTS_FORMAT} file")
+    try:
+        weights = RescoreWeights(obj["lm_weight"], obj["word_bonus"], obj.get("max_paths", DEFAULT_MAX_PATHS))
+    except KeyError as e:
+        raise ValueError(f"weights: {path} lacks {e}") from None
+    weights.validate()
+    return weights
