@@ -1,0 +1,721 @@
+"""End-pointing, side by side: edgeasr's speculative and final end-pointers, sherpa-onnx's endpoint rules (same
+weights), silero-vad and webrtcvad, on the held-out test split and on real speech (PocketSphinx's LibriVox clips).
+
+    python bench/endpoint.py                    # test split (1,200 clips) + LibriVox: bench/results/endpoint.*
+    python bench/endpoint.py --limit 200        # fewer clips (evenly over the voices)
+    python bench/endpoint.py --tune             # dev split only: grid over our settings -> endpoint.tune.json
+    python bench/endpoint.py --checkpoint CKPT [--model FILE]   # a newer model (see below)
+
+Models: the checkpoint (default ~/.cache/edgeasr/runs/student-v2/checkpoint-best.pt) is exported once, as
+bench/e2e.py does (its prepare_models, same cache), into an edgeasr int8 model file and sherpa-onnx int8 files of the
+same weights. ``--model`` replaces the edgeasr model file only (sherpa-onnx then still runs the checkpoint).
+
+Audio: each clip is fed in chunks of 160 ms (one encoder chunk: 16 feature frames) to every system, as a microphone
+would deliver it; an end-pointer's time is the end of the chunk after which it fired, and its latency is that time
+minus the true end of speech (the corpus's ``speech_end``; the last word's end in LibriVox's alignment). A **cut-off**
+is an end-point before the true end of speech; latencies are over the end-points that are not cut-offs, and clips
+with no end-point at all are counted as misses. The corpus's trailing silences are only 0.3-1.5 s, so each clip is
+extended at its end with more of its own background until 3 s follow the end of speech: the quietest 100 ms (by
+mean square, in 10 ms hops) of its leading non-speech (up to 30 ms before speech starts: the clip's noise without a
+reverberation tail) and its trailing non-speech (from 0.25 s after the end of speech, or 0.1 s when the clip ends
+sooner) is appended again and again, alternately reversed and forward (a reflection, so there is no jump at the
+joins). The noise level and colour stay the clip's own; LibriVox's short silences also hold breaths and mouth
+sounds, which would otherwise recur every few hundred ms.
+
+Systems (all at their usual settings; the sweeps show each one's trade-off between latency and cut-offs):
+  edgeasr        EndpointingStream with the default speculative and final configs (edgeasr.endpoint), modified beam
+                 search, beam 4, encoder chunks of 4 feature frames (40 ms: the LSTM encoder is exact in any chunking,
+                 so this changes when steps are ready, not what they are; the 160 ms feed is the same); sweep: the
+                 final end-pointer's two timeouts scaled together, replayed on recorded per-step signals with the
+                 rules of the Endpointer class (checked against the live stream at the defaults)
+  sherpa-onnx    OnlineRecognizer, modified_beam_search (4 paths), enable_endpoint_detection with its default rules
+                 (rule1 2.4 s trailing silence with nothing decoded, rule2 1.2 s after something decoded, rule3 20 s);
+                 sweep: rule2's trailing silence
+  silero-vad     the pip package's model and VADIterator (threshold 0.5, min_silence_duration_ms 100, speech_pad_ms
+                 30, 512-sample windows): the end-point is its first "end" after a "start"; sweep: min_silence
+  webrtcvad      mode 3, 30 ms frames, py-webrtcvad's example rule (a 300 ms ring of frames: triggered when more than
+                 90 % are voiced, ended when more than 90 % are unvoiced); sweep: the ring's length
+
+Tuning (--tune) uses only the dev split (training voices); the reported figures come from the test split (held-out
+voices) and LibriVox (real people, evaluation only) with the defaults in python/edgeasr/endpoint/config.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import datetime  # noqa: E402
+import gzip  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from edgeasr.endpoint.endpointer import PEAK_DECAY_DB_PER_S  # noqa: E402
+from e2e import DEFAULT_CACHE, BenchError, prepare_models, resolve_checkpoint  # noqa: E402
+from e2e import even_over_voices as e2e_even_over_voices  # noqa: E402
+from machine import cpu_description, git_revision, package_versions  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+LIBRIVOX = REPO.parent / "shared" / "data" / "pocketsphinx-test" / "librivox"
+RATE = 16000
+CHUNK = 2560                 # 160 ms at 16 kHz
+TRAILING_S = 3.0             # end of speech to end of the extended clip
+SKIP_TAIL_S = 0.25           # reverberation tail after the end of speech, not repeated
+LEAD_GUARD_S = 0.03          # leading non-speech used up to this before the start of speech
+BACKGROUND_S = 0.1           # the piece of background that is repeated
+PAUSE_LIMIT_S = 0.5          # the subset the targets speak of: internal pauses up to 500 ms
+
+SHERPA_RULE2 = [0.3, 0.5, 0.8, 1.2]
+SILERO_MIN_SILENCE_MS = [100, 300, 500, 800]
+WEBRTC_RING_MS = [300, 510, 810]
+OUR_SWEEP = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]  # the final end-pointer's two timeouts, times these factors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clips
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Clip:
+    uid: str
+    source: str              # "v1/test", "v1/dev" or "librivox"
+    path: str
+    text: str
+    voice: str
+    speech_start: float
+    speech_end: float
+    max_pause: float         # longest internal pause (s), 0 without pauses
+    samples: Optional[np.ndarray] = field(default=None, repr=False)
+
+
+def load_corpus(corpus: str, split: str) -> list[Clip]:
+    from edgeasr.train.corpus import corpus_dir
+
+    folder = corpus_dir(corpus, split)
+    manifest = folder / "cuts.jsonl.gz"
+    if not manifest.is_file():
+        raise BenchError(f"corpus {corpus}/{split} is not built ({folder}); see scripts/build_corpora.sh")
+    clips = []
+    with gzip.open(manifest, "rt", encoding="utf-8") as f:
+        for line in f:
+            cut = json.loads(line)
+            sup = cut["supervisions"][0]
+            custom = sup["custom"]
+            pauses = [p["end"] - p["start"] for p in custom.get("pauses", [])]
+            clips.append(Clip(cut["id"], f"{corpus}/{split}", str(folder / "audio" / f"{cut['id']}.flac"), sup["text"],
+                              sup["speaker"], custom["speech_start"], custom["speech_end"], max(pauses, default=0.0)))
+    return clips
+
+
+def load_librivox(folder: Path) -> list[Clip]:
+    clips = []
+    for j in sorted(folder.glob("*.json")):
+        if j.name.endswith((".phone.json", ".state.json")) or not j.with_suffix(".wav").is_file():
+            continue
+        d = json.loads(j.read_text())
+        words = [w for w in d["w"] if not w["t"].startswith("<") and not w["t"].startswith("[")]
+        gaps = [b["b"] - (a["b"] + a["d"]) for a, b in zip(words, words[1:])]
+        clips.append(Clip(j.stem, "librivox", str(j.with_suffix(".wav")), d["t"], "librivox",
+                          words[0]["b"], words[-1]["b"] + words[-1]["d"], max(gaps, default=0.0)))
+    if not clips:
+        raise BenchError(f"no LibriVox clips with alignments in {folder}")
+    return clips
+
+
+def even_over_voices(clips: list[Clip], limit: int) -> list[Clip]:
+    """bench/e2e.py's choice of ``limit`` clips evenly over the voices."""
+    chosen = {d["uid"] for d in e2e_even_over_voices([{"uid": c.uid, "voice": c.voice} for c in clips], limit)}
+    return [c for c in clips if c.uid in chosen]
+
+
+def extend_with_background(samples: np.ndarray, speech_start: float, speech_end: float,
+                           trailing_s: float = TRAILING_S) -> np.ndarray:
+    """The clip with its own background appended until ``trailing_s`` follow the end of speech (module docstring)."""
+    need = int(round((speech_end + trailing_s) * RATE)) - samples.size
+    if need <= 0:
+        return samples
+    lead = samples[:max(0, int(round((speech_start - LEAD_GUARD_S) * RATE)))]
+    tail_start = speech_end + (SKIP_TAIL_S if samples.size / RATE - speech_end >= SKIP_TAIL_S + 0.1 else 0.1)
+    tail = samples[min(samples.size, int(round(tail_start * RATE))):]
+    win, hop = int(BACKGROUND_S * RATE), int(0.01 * RATE)
+    windows = [r[i:i + win] for r in (lead, tail) for i in range(0, r.size - win + 1, hop)]
+    if not windows:
+        raise BenchError(f"clip with {lead.size} + {tail.size} samples of background: cannot extend it")
+    background = min(windows, key=lambda r: float(np.mean(np.square(r, dtype=np.float64))))
+    pieces, n, forward = [samples], 0, False
+    while n < need:
+        pieces.append(background if forward else background[::-1])
+        n += background.size
+        forward = not forward
+    return np.concatenate(pieces)[:samples.size + need].astype(np.float32)
+
+
+def read_clips(clips: list[Clip]) -> None:
+    import soundfile as sf
+
+    for c in clips:
+        x, rate = sf.read(c.path, dtype="float32", always_2d=False)
+        if rate != RATE or x.ndim != 1:
+            raise BenchError(f"{c.path}: {rate} Hz, shape {x.shape}; expected {RATE} Hz mono")
+        c.samples = extend_with_background(x, c.speech_start, c.speech_end)
+
+
+def chunks(x: np.ndarray):
+    for i in range(0, x.size, CHUNK):
+        yield (i + min(CHUNK, x.size - i)) / RATE, x[i:i + CHUNK]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# edgeasr: the live stream, and recorded signals for replays
+# ---------------------------------------------------------------------------------------------------------------
+
+def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg) -> list[dict]:
+    from edgeasr.endpoint import EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint
+
+    rows = []
+    for c in clips:
+        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg)
+        row = {"uid": c.uid, "spec": None, "final": None, "confirmed": None, "reset": False, "text": None}
+        for t, chunk in chunks(c.samples):
+            for ev in s.accept_waveform(chunk, RATE):  # seen at the end of the chunk, t
+                if ev.utterance != 0:
+                    continue
+                if isinstance(ev, SpeculativeEndpoint):
+                    row["spec"] = t
+                elif isinstance(ev, FinalEndpoint):
+                    row["final"], row["confirmed"], row["text"] = t, ev.confirmed, ev.result.text
+                elif isinstance(ev, Reset):
+                    row["reset"] = True
+            if row["final"] is not None:
+                break
+        rows.append(row)
+    return rows
+
+
+def record_traces(rec, clips: list[Clip], completeness) -> list[dict]:
+    """Per clip, the per-step signals and, after each chunk, the steps decoded and the completeness of the words:
+    what the end-pointers see, for replays. (Without biasing phrases, settle() changes nothing, so one plain pass
+    gives the signals every setting sees until its final end-point.)"""
+    from edgeasr.endpoint import NoiseFloor, StepEnergy
+
+    traces = []
+    step = rec.seconds_per_step
+    piece = int(round(rec.config.chunk_frames * rec.model.frame_shift_ms / 1000.0 * RATE))
+    for c in clips:
+        stream = rec.create_stream()
+        energy, floor = StepEnergy(step), NoiseFloor(step)
+        e_all, f_all, times, steps, p_end, has_words = [], [], [], [], [], []
+        for t, chunk in chunks(c.samples):
+            for i in range(0, chunk.size, piece):  # as EndpointingStream feeds and decides: one encoder chunk
+                part = chunk[i:i + piece]
+                stream.accept_waveform(part, RATE)
+                e = energy.accept(part, RATE)
+                e_all += e.tolist()
+                f_all += floor.update(e).tolist()
+                words = [w.word for w in stream.result().words]
+                times.append(t)  # a decision here is seen at the end of the chunk
+                steps.append(stream.num_frames)
+                p_end.append(completeness.p_end(words))
+                has_words.append(bool(words))
+        sig = stream.frame_signals()
+        n = len(sig["blank_logprob"])
+        traces.append({"step": step, "blank": np.asarray(sig["blank_logprob"], np.float64),
+                       "tb": np.asarray(sig["trailing_blank_frames"]),
+                       "energy": np.asarray(e_all[:n]), "floor": np.asarray(f_all[:n]), "times": np.asarray(times),
+                       "steps": np.asarray(steps), "p_end": np.asarray(p_end), "has_words": np.asarray(has_words)})
+    return traces
+
+
+def speech_state(trace: dict, cfg) -> dict:
+    """Per step, as edgeasr.endpoint.Endpointer judges it with ``cfg``: the last speech step so far, the loud steps
+    so far, the first speech step."""
+    blank, tb, e, f = trace["blank"], trace["tb"], trace["energy"], trace["floor"]
+    decay = PEAK_DECAY_DB_PER_S * trace["step"]   # peak_k = max_j (e_j - decay (k - j))
+    k = np.arange(e.size)
+    peak = np.maximum.accumulate(e + decay * k) - decay * k
+    loud = (e > f + cfg.energy_margin_db) & (e > peak - cfg.dynamic_range_db)
+    log_thr = math.log(cfg.blank_threshold) if cfg.blank_threshold > 0 else -math.inf
+    speech = (tb == 0) | (blank < log_thr) | loud
+    last = np.maximum.accumulate(np.where(speech, np.arange(blank.size), -1))
+    return {"last": last, "cum_loud": np.cumsum(loud), "first": int(np.argmax(speech)) if speech.any() else None}
+
+
+def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optional[float]:
+    """When an end-pointer with ``cfg`` first fires on a recorded trace: the rules of edgeasr.endpoint.Endpointer,
+    vectorized over the chunks (the no_speech rule, which resets the search, counts as not firing). Returns the end
+    time of the chunk after which it fired, or None."""
+    if trace["blank"].size == 0:
+        return None
+    st = state if state is not None else speech_state(trace, cfg)
+    ceil_steps = lambda s: max(1, math.ceil(s / step - 1e-6))  # noqa: E731
+    n = trace["steps"]
+    ok = (n > 0) & trace["has_words"]
+    m = np.maximum(n - 1, 0)
+    trailing = n - 1 - st["last"][m]
+    loud_enough = st["cum_loud"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
+    max_reached = (n - st["first"] >= ceil_steps(cfg.max_utterance_s)) if st["first"] is not None else False
+    fire = ok & loud_enough & (max_reached | (trailing >= ceil_steps(cfg.incomplete_timeout_s)) |
+                               ((trailing >= ceil_steps(cfg.complete_timeout_s))
+                                & (trace["p_end"] >= cfg.complete_threshold)))
+    hits = np.flatnonzero(fire)
+    return float(trace["times"][hits[0]]) if hits.size else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Peers
+# ---------------------------------------------------------------------------------------------------------------
+
+def run_sherpa(models: dict, clips: list[Clip], rule2: float, beam: int = 4) -> list[Optional[float]]:
+    import sherpa_onnx
+
+    kwargs = dict(models["sherpa"]["int8"])
+    kwargs.update(num_threads=1, provider="cpu", decoding_method="modified_beam_search", max_active_paths=beam,
+                  enable_endpoint_detection=True, rule2_min_trailing_silence=rule2)
+    rec = sherpa_onnx.OnlineRecognizer.from_transducer(**kwargs)
+    out = []
+    for c in clips:
+        s = rec.create_stream()
+        fired = None
+        for t, chunk in chunks(c.samples):
+            s.accept_waveform(RATE, chunk)
+            while rec.is_ready(s):
+                rec.decode_stream(s)
+            if rec.is_endpoint(s):
+                fired = t
+                break
+        out.append(fired)
+    return out
+
+
+class _ReplayedProbs:
+    """Stands in for silero's model inside VADIterator: hands back the probabilities the real model computed."""
+
+    def __init__(self, probs):
+        self.probs, self.i = probs, 0
+
+    def __call__(self, x, sr):
+        import torch
+
+        p = self.probs[self.i]
+        self.i += 1
+        return torch.tensor(p)
+
+    def reset_states(self):
+        self.i = 0
+
+
+def silero_probs(clips: list[Clip]) -> list[list[float]]:
+    import torch
+    from silero_vad import load_silero_vad
+
+    torch.set_num_threads(1)
+    model = load_silero_vad()
+    out = []
+    with torch.no_grad():
+        for c in clips:
+            model.reset_states()
+            x = torch.from_numpy(c.samples)
+            out.append([model(x[i:i + 512], RATE).item() for i in range(0, c.samples.size - 511, 512)])
+    return out
+
+
+def run_silero(probs: list[list[float]], min_silence_ms: int) -> list[Optional[float]]:
+    import torch
+    from silero_vad import VADIterator
+
+    out = []
+    window = torch.zeros(512)
+    for p in probs:
+        it = VADIterator(_ReplayedProbs(p), threshold=0.5, sampling_rate=RATE, min_silence_duration_ms=min_silence_ms,
+                         speech_pad_ms=30)
+        fired, started = None, False
+        for k in range(len(p)):
+            r = it(window)
+            if r and "start" in r:
+                started = True
+            elif r and "end" in r and started:
+                fired = math.ceil((k + 1) * 512 / CHUNK) * CHUNK / RATE
+                break
+        out.append(fired)
+    return out
+
+
+def webrtc_flags(clips: list[Clip], mode: int = 3) -> list[list[bool]]:
+    import webrtcvad
+
+    vad = webrtcvad.Vad(mode)
+    out = []
+    for c in clips:
+        pcm = (np.clip(c.samples, -1, 1) * 32767).astype(np.int16).tobytes()
+        out.append([vad.is_speech(pcm[i:i + 960], RATE) for i in range(0, len(pcm) - 959, 960)])
+    return out
+
+
+def run_webrtc(flags: list[list[bool]], ring_ms: int, ratio: float = 0.9) -> list[Optional[float]]:
+    n = ring_ms // 30
+    out = []
+    for fl in flags:
+        ring: list[bool] = []
+        triggered, fired = False, None
+        for k, voiced in enumerate(fl):
+            ring = (ring + [voiced])[-n:]
+            if not triggered and len(ring) == n and sum(ring) > ratio * n:
+                triggered, ring = True, []
+            elif triggered and len(ring) == n and n - sum(ring) > ratio * n:
+                fired = math.ceil((k + 1) * 480 / CHUNK) * CHUNK / RATE
+                break
+        out.append(fired)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------------------------
+
+def endpoint_metrics(clips: list[Clip], fired: list[Optional[float]]) -> dict:
+    lat, cut, miss = [], 0, 0
+    for c, t in zip(clips, fired):
+        if t is None:
+            miss += 1
+        elif t < c.speech_end:
+            cut += 1
+        else:
+            lat.append(1000.0 * (t - c.speech_end))
+    n = len(clips)
+    return {"clips": n, "cutoff_rate": cut / n if n else None, "miss_rate": miss / n if n else None,
+            "latency_median_ms": float(np.median(lat)) if lat else None,
+            "latency_p90_ms": float(np.percentile(lat, 90)) if lat else None}
+
+
+def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
+    """Speculative + final: revisions, premature speculative end-points and their recovery, the lead."""
+    premature = [(c, r) for c, r in zip(clips, rows) if r["spec"] is not None and r["spec"] < c.speech_end]
+    recovered = [r for _, r in premature if r["final"] is not None and r["confirmed"] is False and r["reset"]]
+    # A final end-point that is itself a cut-off cannot know better: it is counted in the final's cut-off rate.
+    recoverable = [r for c, r in premature if r["final"] is not None and r["final"] >= c.speech_end]
+    recovered_of_recoverable = [r for r in recoverable if r["confirmed"] is False and r["reset"]]
+    finals = [r for r in rows if r["final"] is not None]
+    leads = [1000.0 * (r["final"] - r["spec"]) for r in finals if r["spec"] is not None]
+    return {"revision_rate": sum(r["confirmed"] is False for r in finals) / len(finals) if finals else None,
+            "premature_speculative": len(premature), "premature_recovered": len(recovered),
+            "premature_recovered_rate": len(recovered) / len(premature) if premature else None,
+            "premature_with_final_after_speech": len(recoverable),
+            "premature_with_final_after_speech_recovered": len(recovered_of_recoverable),
+            "premature_with_final_after_speech_recovered_rate":
+                len(recovered_of_recoverable) / len(recoverable) if recoverable else None,
+            "lead_median_ms": float(np.median(leads)) if leads else None,
+            "resets_without_reset_event": sum(r["confirmed"] is False and not r["reset"] for r in finals)}
+
+
+def subsets(clips: list[Clip]) -> dict[str, list[int]]:
+    short = [i for i, c in enumerate(clips) if c.max_pause <= PAUSE_LIMIT_S]
+    return {f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms": short,
+            "all": list(range(len(clips)))}
+
+
+def pick(seq, idx):
+    return [seq[i] for i in idx]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------------------------------
+
+def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, sweeps: bool, log) -> dict:
+    """Every system on ``clips``; returns per-system fire times (and our protocol rows)."""
+    from edgeasr.endpoint import default_completeness
+
+    out: dict = {"fired": {}, "sweeps": {}}
+    t0 = time.perf_counter()
+    rows = run_ours_live(rec, clips, spec_cfg, final_cfg)
+    out["ours_rows"] = rows
+    out["fired"]["edgeasr speculative"] = [r["spec"] for r in rows]
+    out["fired"]["edgeasr final"] = [r["final"] for r in rows]
+    log(f"edgeasr live: {time.perf_counter() - t0:.0f} s")
+    if sweeps:
+        t0 = time.perf_counter()
+        traces = record_traces(rec, clips, default_completeness())
+        replayed = [replay(tr, final_cfg, rec.seconds_per_step) for tr in traces]
+        out["replay_mismatches"] = sum(a != b for a, b in zip(replayed, out["fired"]["edgeasr final"]))
+        for factor in OUR_SWEEP:
+            complete = round(final_cfg.complete_timeout_s * factor, 3)
+            incomplete = round(final_cfg.incomplete_timeout_s * factor, 3)
+            cfg = dataclasses.replace(final_cfg, complete_timeout_s=complete, incomplete_timeout_s=incomplete)
+            out["sweeps"].setdefault("edgeasr final", []).append(
+                ({"complete_timeout_s": complete, "incomplete_timeout_s": incomplete},
+                 [replay(tr, cfg, rec.seconds_per_step) for tr in traces]))
+        log(f"edgeasr traces and sweep: {time.perf_counter() - t0:.0f} s")
+    peers = [("sherpa-onnx", "sherpa-onnx (defaults)", "rule2_min_trailing_silence", SHERPA_RULE2, 1.2,
+              lambda: None, lambda _, v: run_sherpa(models, clips, v)),
+             ("silero-vad", "silero-vad (defaults)", "min_silence_duration_ms", SILERO_MIN_SILENCE_MS, 100,
+              lambda: silero_probs(clips), run_silero),
+             ("webrtcvad", "webrtcvad (mode 3, 300 ms ring)", "ring_ms", WEBRTC_RING_MS, 300,
+              lambda: webrtc_flags(clips), run_webrtc)]
+    for name, label, key, settings, default, prepare, fire_times in peers:
+        t0 = time.perf_counter()
+        prepared = prepare()  # what does not depend on the setting (silero's probabilities, webrtcvad's flags)
+        for value in (settings if sweeps else [default]):
+            fired = fire_times(prepared, value)
+            if value == default:
+                out["fired"][label] = fired
+            out["sweeps"].setdefault(name, []).append(({key: value}, fired))
+        log(f"{name}: {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def summarize(clips: list[Clip], run: dict) -> dict:
+    summary: dict = {}
+    for name, idx in subsets(clips).items():
+        sub = pick(clips, idx)
+        s = {"systems": {k: endpoint_metrics(sub, pick(v, idx)) for k, v in run["fired"].items()},
+             "protocol": protocol_metrics(sub, pick(run["ours_rows"], idx)),
+             "sweeps": {k: [{"setting": setting, **endpoint_metrics(sub, pick(f, idx))} for setting, f in v]
+                        for k, v in run["sweeps"].items()}}
+        summary[name] = s
+    return summary
+
+
+def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
+    """Grid over our settings on dev (replayed): the final config with the lowest median latency at cut-off <=
+    ``max_cutoff`` on the clips with pauses <= 500 ms (ties: lower p90), then the speculative config with the fewest
+    premature end-points among those leading the final one by >= 200 ms on median."""
+    from edgeasr.endpoint import default_completeness, final_defaults
+
+    step = rec.seconds_per_step
+    traces = record_traces(rec, clips, default_completeness())
+    idx = subsets(clips)[f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms"]
+    sub = pick(clips, idx)
+    base = final_defaults()
+    grid = []
+    for margin, drange, blank in itertools.product([6.0, 9.0, 12.0], [30.0, 40.0], [0.8, 0.95]):
+        signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
+        states = {i: speech_state(traces[i], signal_cfg) for i in idx}
+        for thr, complete, incomplete in itertools.product([0.2, 0.35, 0.5, 0.7, 0.85],
+                                                           [0.08, 0.12, 0.16, 0.2, 0.28, 0.4],
+                                                           [0.48, 0.56, 0.64, 0.72, 0.8]):
+            if complete > incomplete:
+                continue
+            cfg = dataclasses.replace(signal_cfg, complete_threshold=thr, complete_timeout_s=complete,
+                                      incomplete_timeout_s=incomplete)
+            fired = [replay(traces[i], cfg, step, states[i]) for i in idx]
+            grid.append((cfg, endpoint_metrics(sub, fired), fired))
+    log(f"final grid: {len(grid)} settings")
+    frontier = []  # the lowest median latency at each cut-off rate reached, for the record
+    for g in sorted(grid, key=lambda g: (g[1]["cutoff_rate"], g[1]["latency_median_ms"] or 1e9)):
+        lower = not frontier or g[1]["latency_median_ms"] < frontier[-1][1]["latency_median_ms"]
+        if g[1]["miss_rate"] == 0 and lower:
+            frontier.append(g)
+    ok = [g for g in grid if g[1]["cutoff_rate"] <= max_cutoff and g[1]["miss_rate"] == 0 and g[1]["latency_median_ms"]]
+    # Medians within 5 ms of the lowest are a tie: then the lower p90, then the lower cut-off.
+    if ok:
+        lowest = min(g[1]["latency_median_ms"] for g in ok)
+        ok.sort(key=lambda g: (g[1]["latency_median_ms"] > lowest + 5, g[1]["latency_p90_ms"], g[1]["cutoff_rate"]))
+    best_final, best_m, best_fired = ok[0] if ok else min(grid, key=lambda g: g[1]["cutoff_rate"])
+    spec_grid = []
+    for complete, incomplete, thr in itertools.product([0.04, 0.08, 0.12], [0.16, 0.24, 0.32, 0.4], [0.2, 0.35, 0.5]):
+        if complete > incomplete:
+            continue
+        cfg = dataclasses.replace(best_final, complete_timeout_s=complete, incomplete_timeout_s=incomplete,
+                                  complete_threshold=thr)
+        spec = [replay(traces[i], cfg, step) for i in idx]
+        spec = [None if f is None else (min(s, f) if s is not None else f) for s, f in zip(spec, best_fired)]
+        leads = [1000 * (f - s) for s, f in zip(spec, best_fired) if f is not None]
+        premature = sum(s is not None and s < c.speech_end for s, c in zip(spec, sub))
+        spec_grid.append((cfg, {"lead_median_ms": float(np.median(leads)) if leads else 0.0,
+                                "premature_rate": premature / len(sub), **endpoint_metrics(sub, spec)}))
+    fast = [g for g in spec_grid if g[1]["lead_median_ms"] >= 200]
+    fast.sort(key=lambda g: (g[1]["premature_rate"], -g[1]["lead_median_ms"]))
+    best_spec, spec_m = fast[0] if fast else max(spec_grid, key=lambda g: g[1]["lead_median_ms"])
+    return {"split": clips[0].source, "clips": len(clips), "subset_clips": len(sub),
+            "final": {"config": best_final.to_dict(), "metrics": best_m},
+            "speculative": {"config": best_spec.to_dict(), "metrics": spec_m},
+            "max_cutoff": max_cutoff, "final_top10": [{"config": g[0].to_dict(), **g[1]} for g in ok[:10]],
+            "final_frontier": [{"config": g[0].to_dict(), **g[1]} for g in frontier]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------------------------
+
+def fmt(v, kind):
+    if v is None:
+        return "-"
+    return {"pct": f"{100 * v:.1f} %", "ms": f"{v:.0f}"}[kind]
+
+
+def write_markdown(report: dict, path: Path) -> None:
+    lines = [f"# End-pointing ({report['date']})", "",
+             f"`{report['command']}`; model `{report['model']}` (checkpoint `{report['checkpoint']}`, "
+             f"sha256 {report['checkpoint_sha256'][:16]}); {report['machine']['model']}; git {report['git']}.", "",
+             "Latency: end of the 160 ms chunk after which the end-pointer fired, minus the true end of speech "
+             "(end-points that are not cut-offs). Cut-off: fired before the true end of speech. Miss: never fired "
+             "within 3 s after the end of speech. Clips are extended with their own background (bench/endpoint.py).",
+             ""]
+    for split_name, summary in report["results"].items():
+        for subset, s in summary.items():
+            n = next(iter(s["systems"].values()))["clips"]
+            lines += [f"## {split_name}: {subset} ({n} clips)", "",
+                      "| end-pointer | median latency (ms) | p90 latency (ms) | cut-off | miss |",
+                      "|---|---|---|---|---|"]
+            for name, m in s["systems"].items():
+                lines.append(f"| {name} | {fmt(m['latency_median_ms'], 'ms')} | {fmt(m['latency_p90_ms'], 'ms')} | "
+                             f"{fmt(m['cutoff_rate'], 'pct')} | {fmt(m['miss_rate'], 'pct')} |")
+            p = s["protocol"]
+            lines += ["", f"Speculative + final: revision rate {fmt(p['revision_rate'], 'pct')}; premature speculative "
+                          f"end-points (before the end of speech) {p['premature_speculative']}, followed by a revised "
+                          f"lattice + reset {p['premature_recovered']} ({fmt(p['premature_recovered_rate'], 'pct')}); "
+                          f"of those whose final end-point came after the end of speech "
+                          f"({p['premature_with_final_after_speech']}; the others are final cut-offs), "
+                          f"{p['premature_with_final_after_speech_recovered']} "
+                          f"({fmt(p['premature_with_final_after_speech_recovered_rate'], 'pct')}); median lead of "
+                          f"the speculative over the final end-point {fmt(p['lead_median_ms'], 'ms')} ms.", ""]
+            if s["sweeps"]:
+                lines += ["| sweep | setting | median latency (ms) | p90 (ms) | cut-off | miss |",
+                          "|---|---|---|---|---|---|"]
+                for name, points in s["sweeps"].items():
+                    for pt in points:
+                        setting = ", ".join(f"{k} {v}" for k, v in pt["setting"].items())
+                        lines.append(f"| {name} | {setting} | {fmt(pt['latency_median_ms'], 'ms')} | "
+                                     f"{fmt(pt['latency_p90_ms'], 'ms')} | {fmt(pt['cutoff_rate'], 'pct')} | "
+                                     f"{fmt(pt['miss_rate'], 'pct')} |")
+                lines.append("")
+    if report.get("librivox_clips"):
+        lines += ["## LibriVox clips, one by one (fire time minus end of the last word, ms; negative: cut-off)", "",
+                  "| clip | longest pause (s) | " + " | ".join(report["librivox_clips"][0]["fired_ms"]) + " |",
+                  "|---|---|" + "---|" * len(report["librivox_clips"][0]["fired_ms"])]
+        for c in report["librivox_clips"]:
+            lines.append(f"| {c['uid']} | {c['max_pause']:.2f} | " + " | ".join(
+                "-" if v is None else f"{v:.0f}" for v in c["fired_ms"].values()) + " |")
+        lines.append("")
+    lines += [f"Replayed final end-points that differ from the live stream's at the defaults: "
+              f"{report.get('replay_mismatches')}.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def plot(report: dict, path: Path, split_name: str, subset: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = report["results"][split_name][subset]
+    fig, ax = plt.subplots(figsize=(10.5, 5.5))
+    colors = {"edgeasr": "C0", "sherpa-onnx": "C1", "silero-vad": "C2", "webrtcvad": "C3"}
+    for name, points in s["sweeps"].items():
+        pts = [(100 * p["cutoff_rate"], p["latency_median_ms"]) for p in points if p["latency_median_ms"] is not None]
+        color = colors[name.split()[0]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=color, alpha=0.5, marker=".",
+                label=f"{name} (sweep)")
+    markers = {"edgeasr speculative": "^", "edgeasr final": "o"}
+    for name, m in s["systems"].items():
+        if m["latency_median_ms"] is None:
+            continue
+        ax.plot(100 * m["cutoff_rate"], m["latency_median_ms"], markers.get(name, "s"), markersize=9,
+                color=colors[name.split()[0]], label=name)
+    ax.axhline(400, color="grey", lw=0.6, ls=":")
+    ax.axvline(1.0, color="grey", lw=0.6, ls=":")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=-0.05)
+    ax.set_xlabel("cut-off rate (%): fired before the end of speech")
+    ax.set_ylabel("median latency after the end of speech (ms)")
+    ax.set_title(f"End-pointing, {split_name}, {subset}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint (default: student-v2 best)")
+    p.add_argument("--model", type=Path, default=None, help="edgeasr model file instead of the checkpoint's export")
+    p.add_argument("--corpus", default="v1")
+    p.add_argument("--limit", type=int, default=0, help="test clips, evenly over the voices (0: all)")
+    p.add_argument("--chunk-frames", type=int, default=4,
+                   help="our recognizer's encoder chunk in feature frames (default 4: 40 ms; see the docstring)")
+    p.add_argument("--tune", action="store_true", help="grid over our settings on the dev split; no peers")
+    p.add_argument("--max-cutoff", type=float, default=0.01, help="--tune: the cut-off rate allowed on dev")
+    p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
+    p.add_argument("--out", type=Path, default=RESULTS / "endpoint")
+    p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
+    args = p.parse_args(argv)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if args.report_only:
+        report = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        write_markdown(report, args.out.with_suffix(".md"))
+        test_split = next(k for k in report["results"] if k != "librivox")
+        plot(report, args.out.with_suffix(".png"), test_split, f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
+        return 0
+    try:
+        from edgeasr.endpoint import final_defaults, speculative_defaults
+        from edgeasr.recognizer import Recognizer, RecognizerConfig
+
+        if args.tune and args.model:  # only our end-pointer: no peers, no export
+            checkpoint, models, model_path = None, {}, args.model
+        else:
+            checkpoint = resolve_checkpoint(args.checkpoint)
+            models = prepare_models(checkpoint, DEFAULT_CACHE)
+            model_path = args.model or Path(models["edgeasr"]["int8"])
+        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames))
+        command = "python bench/endpoint.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        if args.tune:
+            clips = load_corpus(args.corpus, "dev")
+            read_clips(clips)
+            result = tune(rec, clips, log, args.max_cutoff)
+            result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint))
+            out = args.out.with_suffix(".tune.json")
+            out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+            log(json.dumps({k: result[k] for k in ("final", "speculative")}, indent=1))
+            log(f"wrote {out}")
+            return 0
+        test = even_over_voices(load_corpus(args.corpus, "test"), args.limit)
+        libri = load_librivox(LIBRIVOX)
+        read_clips(test)
+        read_clips(libri)
+        spec_cfg, final_cfg = speculative_defaults(), final_defaults()
+        report = {"date": datetime.date.today().isoformat(), "command": command.strip(), "model": str(model_path),
+                  "recognizer": dataclasses.asdict(rec.config),
+                  "checkpoint": str(checkpoint), "checkpoint_sha256": models["sha256"],
+                  "trained_epochs": models.get("trained_epochs"), "machine": cpu_description(), "git": git_revision(),
+                  "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),
+                  "configs": {"speculative": spec_cfg.to_dict(), "final": final_cfg.to_dict()},
+                  "chunk_ms": 1000 * CHUNK / RATE, "trailing_s": TRAILING_S, "results": {}}
+        log(f"{len(test)} test clips, {len(libri)} LibriVox clips")
+        run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log)
+        report["results"][f"{args.corpus}/test"] = summarize(test, run)
+        report["replay_mismatches"] = run.get("replay_mismatches")
+        report["edgeasr_clips"] = [{"uid": c.uid, "speech_end": round(c.speech_end, 4),
+                                    "max_pause": round(c.max_pause, 4),
+                                    **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text")}}
+                                   for c, r in zip(test, run["ours_rows"])]
+        lrun = evaluate_all(rec, models, libri, spec_cfg, final_cfg, False, log)
+        report["results"]["librivox"] = {"all": summarize(libri, lrun)["all"]}
+        report["librivox_clips"] = [{"uid": c.uid, "max_pause": c.max_pause, "fired_ms": {
+            k: None if v[i] is None else 1000 * (v[i] - c.speech_end) for k, v in lrun["fired"].items()}}
+            for i, c in enumerate(libri)]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        write_markdown(report, args.out.with_suffix(".md"))
+        plot(report, args.out.with_suffix(".png"), f"{args.corpus}/test", f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
+        log(f"wrote {args.out.with_suffix('.json')}, .md, .png")
+        return 0
+    except BenchError as e:
+        print(f"bench/endpoint.py: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
