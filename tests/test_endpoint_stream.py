@@ -86,6 +86,26 @@ def test_two_utterances_with_silence_between(rec, clips):
     assert stream.stream.step_offset > 0 and stream.utterance == 2
 
 
+def test_encoder_reset_between_utterances_is_an_option(rec, clips):
+    x, y, rate = clips
+    audio = np.concatenate([x, noise(1.0, rate), y, noise(1.0, rate, 1), x, noise(1.0, rate, 2)])
+    audio = audio + noise(audio.size / rate, rate, 3)[:audio.size]
+    carried = check_protocol(run(EndpointingStream(rec), audio, rate))
+    fresh = check_protocol(run(EndpointingStream(rec, reset_encoder=True), audio, rate))
+    assert len(carried) == len(fresh) == 3
+    assert fresh[0][1].result.text == carried[0][1].result.text      # nothing differs before the first reset
+    # Stream.next_utterance(reset_encoder=True) puts the encoder back at a fresh stream's state; without it the
+    # state carries on.
+    frames = np.random.default_rng(0).standard_normal((4 * rec.model.subsampling, 80)).astype(np.float32)
+    zero = rec.network.encode(frames, rec.network.init_state())
+    for reset in (True, False):
+        s = rec.create_stream()
+        s.accept_waveform(x, rate)
+        s.next_utterance(reset_encoder=reset)
+        same = np.array_equal(rec.network.encode(frames, s._state), zero)
+        assert same == reset
+
+
 def test_premature_speculative_endpoint_is_revised_and_reset(rec, clips):
     x, _, rate = clips
     cut = int(1.28 * rate)                                    # between "timer" and "for"

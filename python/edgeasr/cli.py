@@ -227,7 +227,8 @@ def _listen(args) -> int:
     rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     show = _event_json if args.json else _event_line
-    stream = EndpointingStream(rec, context=context, on_event=lambda event: print(show(event), flush=True))
+    stream = EndpointingStream(rec, context=context, on_event=lambda event: print(show(event), flush=True),
+                               reset_encoder=args.reset_encoder)
     if args.file is not None:
         from edgeasr.audio import load_audio
 
@@ -311,6 +312,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
+    li.add_argument("--reset-encoder", action="store_true",
+                    help="start the encoder state afresh after each utterance (models trained on single requests)")
     li.set_defaults(run=_listen)
     c = sub.add_parser("corpus", help="build a synthesized corpus (python -m edgeasr.train.corpus --help)")
     c.add_argument("rest", nargs=argparse.REMAINDER)

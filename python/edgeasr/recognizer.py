@@ -242,12 +242,17 @@ class Stream:
             self._search.finalize()
             self._result = None
 
-    def next_utterance(self) -> None:
+    def next_utterance(self, reset_encoder: bool = False) -> None:
         """Starts the next utterance in the same audio: the search is finalized and reset (hypotheses, lattice and
         frame signals start afresh; the decoder context is back to blanks), while the encoder's LSTM state, the
-        feature pipeline and the resampler carry on, because the audio is continuous. Times stay stream times."""
+        feature pipeline and the resampler carry on, because the audio is continuous. Times stay stream times.
+
+        ``reset_encoder``: also start the encoder's LSTM state from zero, as at the start of a stream, for a model
+        trained on single utterances only (no audio is lost: the features carry on)."""
         if self._finished:
             raise ValueError("next_utterance: input_finished() was called on this stream; create a new stream")
+        if reset_encoder:
+            self._state = self._rec.network.init_state()
         self.finalize_utterance()
         self._step_offset += self._search.num_frames
         self._search.reset()
