@@ -15,7 +15,7 @@ from edgeasr.train.batching import Utterance, length_batches
 from edgeasr.train.config import DataConfig, OptimConfig, RunConfig, TrainConfig
 from edgeasr.train.evaluate import greedy_decode, wer_by_voice
 from edgeasr.train.model import ModelConfig, Transducer
-from edgeasr.train.specaugment import SpecAugmentConfig, spec_augment
+from edgeasr.train.specaugment import SpecAugmentConfig, spec_augment, vtlp_source_bins
 from edgeasr.train.train import train
 
 VOCAB = 8
@@ -87,6 +87,33 @@ def test_spec_augment_masks_only_inside_lengths():
     y = spec_augment(x, torch.tensor([50, 30]), cfg, torch.Generator().manual_seed(0))
     assert not torch.equal(x, y)
     assert torch.equal(x[1, 30:], y[1, 30:])
+
+
+def test_vtlp_map_is_the_identity_at_one_monotone_and_keeps_the_band_edges():
+    assert torch.allclose(vtlp_source_bins(80, 1.0), torch.arange(80, dtype=torch.float32), atol=1e-4)
+    for alpha in (0.88, 1.12):
+        pos = vtlp_source_bins(80, alpha)
+        assert torch.all(pos[1:] >= pos[:-1])
+        assert abs(float(pos[-1]) - 79) < 0.5
+    # a shorter vocal tract (alpha > 1) raises formants: output bins read from lower input bins in the warped band
+    assert torch.all(vtlp_source_bins(80, 1.12)[10:60] < torch.arange(10, 60) - 0.5)
+    assert torch.all(vtlp_source_bins(80, 0.88)[10:60] > torch.arange(10, 60) + 0.5)
+
+
+def test_frequency_warp_moves_a_spectral_peak_and_leaves_padding_alone():
+    x = torch.zeros(2, 20, 80)
+    x[:, :, 40] = 10.0  # a "formant" at bin 40
+    cfg = SpecAugmentConfig(freq_masks=0, time_masks=0, freq_warp=0.15)
+    moved = 0
+    for seed in range(8):
+        y = spec_augment(x, torch.tensor([20, 12]), cfg, torch.Generator().manual_seed(seed))
+        assert torch.equal(y[1, 12:], x[1, 12:])
+        peak = int(y[0, 0].argmax())
+        assert abs(peak - 40) <= 8 and float(y[0, 0].sum()) > 0
+        moved += peak != 40
+    assert moved >= 4
+    with pytest.raises(ValueError, match="freq_warp"):
+        SpecAugmentConfig(freq_warp=0.6).validate()
 
 
 def test_batches_cover_each_utterance_once_and_shard_evenly():
