@@ -2,6 +2,8 @@
 
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -455,3 +457,13 @@ def test_info_on_a_bad_file_is_one_line_and_exit_1(tmp_path, capsys):
     assert cli_main(["info", str(tmp_path / "bad.safetensors")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("edgeasr info: error: ") and "bad.safetensors" in err and err.count("\n") == 1
+
+
+def test_info_piped_into_a_reader_that_stops_early_exits_quietly(good_file):
+    # `edgeasr info model | head -1`: the reader closes the pipe; no traceback, exit status 0
+    proc = subprocess.Popen([sys.executable, "-m", "edgeasr.cli", "info", str(good_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
