@@ -1,4 +1,5 @@
-"""Training configuration: one TOML file with [model], [data], [optim], [specaugment] and [run] tables."""
+"""Training configuration: one TOML file with [model], [data], [optim], [specaugment] and [run] tables, and an
+optional [compress] table (compression-aware fine-tuning: distillation, quantization-aware training, pruning)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from edgeasr.train.model import ModelConfig, student_config, teacher_config
 from edgeasr.train.specaugment import SpecAugmentConfig
@@ -59,22 +60,79 @@ class RunConfig:
 
 
 @dataclass
+class CompressConfig:
+    """Compression-aware training (edgeasr.train.qat, sparsify, distill); steps count optimizer steps of this run."""
+
+    init_from: str = ""             # checkpoint whose weights a new run starts from (a float model to fine-tune)
+    teacher: str = ""               # checkpoint of the teacher for distillation ("" with distill_weight 0: none)
+    distill_weight: float = 0.0     # loss = transducer loss + distill_weight * KL(teacher || student)
+    distill_form: str = "collapsed"  # "collapsed" (blank, next token, rest) or "full" (whole vocabulary)
+    targets: str = "reference"      # "reference" transcripts, or "teacher": the teacher's greedy hypotheses
+    qat_bits: int = 0               # 0 (float), 8 or 4: fake-quantize as export stores the weights
+    qat_activations: bool = True    # round the products' inputs to int8 per row, as the kernels do
+    qat_reg_weight: float = 0.0     # weight of the pull towards the quantization levels (sin^2 penalty)
+    qat_reg_start_step: int = 0
+    qat_reg_ramp_steps: int = 0     # linear ramp of the penalty's weight from qat_reg_start_step
+    sparsity: float = 0.0           # final fraction of zeros per quantized matrix, in [0, 1)
+    sparsity_start_step: int = 0
+    sparsity_end_step: int = 0      # the cubic ramp ends here
+    sparsity_every: int = 100       # steps between mask updates on the ramp
+
+    def validate(self) -> None:
+        from edgeasr.train.distill import DISTILL_FORMS
+
+        if self.qat_bits not in (0, 4, 8) or isinstance(self.qat_bits, bool):
+            raise ValueError(f"compress.qat_bits: expected 0, 4 or 8, got {self.qat_bits!r}")
+        if self.distill_form not in DISTILL_FORMS:
+            raise ValueError(f"compress.distill_form: expected one of {list(DISTILL_FORMS)}, got "
+                             f"{self.distill_form!r}")
+        if self.targets not in ("reference", "teacher"):
+            raise ValueError(f"compress.targets: expected 'reference' or 'teacher', got {self.targets!r}")
+        for name in ("distill_weight", "qat_reg_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"compress.{name}: expected a number >= 0, got {value!r}")
+        if (self.distill_weight > 0 or self.targets == "teacher") and not self.teacher:
+            raise ValueError("compress.teacher: distill_weight > 0 or targets = 'teacher' needs a teacher checkpoint")
+        if self.qat_reg_weight > 0 and self.qat_bits == 0:
+            raise ValueError("compress.qat_reg_weight: the level penalty needs qat_bits 8 or 4")
+        if isinstance(self.sparsity, bool) or not isinstance(self.sparsity, (int, float)) or \
+                not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"compress.sparsity: expected a number in [0, 1), got {self.sparsity!r}")
+        for name in ("qat_reg_start_step", "qat_reg_ramp_steps", "sparsity_start_step", "sparsity_end_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"compress.{name}: expected an int >= 0, got {value!r}")
+        if self.sparsity_end_step < self.sparsity_start_step:
+            raise ValueError(f"compress.sparsity_end_step ({self.sparsity_end_step}) must not precede "
+                             f"sparsity_start_step ({self.sparsity_start_step})")
+        if isinstance(self.sparsity_every, bool) or not isinstance(self.sparsity_every, int) or self.sparsity_every < 1:
+            raise ValueError(f"compress.sparsity_every: expected an int >= 1, got {self.sparsity_every!r}")
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=student_config)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    compress: Optional[CompressConfig] = None  # None: no [compress] table, plain float training
 
     def validate(self) -> None:
         for part in (self.data, self.optim, self.specaugment, self.run):
             part.validate()
+        if self.compress is not None:
+            self.compress.validate()
         if self.model.vocab_size != self.data.vocab_size:
             raise ValueError(f"model.vocab_size ({self.model.vocab_size}) must equal data.vocab_size "
                              f"({self.data.vocab_size})")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.compress is None:
+            del d["compress"]  # the config of a plain run reads as it did before [compress] existed
+        return d
 
 
 def _fill(cls, values: dict, where: str, base=None):
@@ -86,10 +144,11 @@ def _fill(cls, values: dict, where: str, base=None):
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Reads a TOML config. ``[model] preset = "student" | "teacher"`` starts from a preset; other keys override."""
+    """Reads a TOML config. ``[model] preset = "student" | "teacher"`` starts from a preset; other keys override.
+    Paths in ``[compress]`` (init_from, teacher) may start with ``~``; they are read when training starts."""
     with open(path, "rb") as f:
         raw: dict[str, Any] = tomllib.load(f)
-    unknown = set(raw) - {"model", "data", "optim", "specaugment", "run"}
+    unknown = set(raw) - {"model", "data", "optim", "specaugment", "run", "compress"}
     if unknown:
         raise ValueError(f"{path}: unknown tables {sorted(unknown)}")
     model_raw = dict(raw.get("model", {}))
@@ -102,6 +161,7 @@ def load_config(path: str | Path) -> TrainConfig:
         optim=_fill(OptimConfig, raw.get("optim", {}), "optim"),
         specaugment=_fill(SpecAugmentConfig, raw.get("specaugment", {}), "specaugment"),
         run=_fill(RunConfig, raw.get("run", {}), "run"),
+        compress=_fill(CompressConfig, raw["compress"], "compress") if "compress" in raw else None,
     )
     cfg.validate()
     return cfg

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
@@ -26,7 +27,8 @@ from edgeasr.model_file import Architecture, ModelFile, save_model
 from edgeasr.tokens import TokenTable
 from edgeasr.train.model import ModelConfig, Transducer
 
-__all__ = ["export_checkpoint", "load_exported", "load_trained", "folded_input_proj", "export_model"]
+__all__ = ["export_checkpoint", "load_exported", "load_trained", "folded_input_proj", "export_model",
+           "quantized_matrix_names", "checkpoint_masks"]
 
 FORMAT = "edgeasr.train.export"
 VERSION = 1
@@ -109,17 +111,36 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def folded_input_proj(model: Transducer) -> tuple[torch.Tensor, torch.Tensor]:
-    """input_proj with the feature normalization folded in, in float64.
+def folded_input_proj(model: Transducer, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_proj with the feature normalization folded in, in float64 (differentiable with ``grad``, for
+    quantization-aware training, which quantizes the matrix export writes).
 
     The encoder computes W ((x - m) / s) + b over the stacked input, frame-major (stack frames of num_features
     bins each, so m and s repeat once per frame): that is (W / s) x + (b - (W / s) m)."""
     enc = model.encoder
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         mean = enc.feature_mean.double().repeat(enc.stack)
         std = enc.feature_std.double().repeat(enc.stack)
         weight = enc.input_proj.weight.double() / std
         return weight, enc.input_proj.bias.double() - weight @ mean
+
+
+def quantized_matrix_names(cfg: ModelConfig) -> list[str]:
+    """The matrices ``export_model`` stores in kernel formats (those the runtime multiplies by)."""
+    return Architecture.from_config(cfg).matrices()
+
+
+def checkpoint_masks(path: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
+    """The keep-masks (bool, by model-file matrix name) a sparsifying training run saved in its checkpoint;
+    empty for other checkpoints and for ``export_checkpoint`` files."""
+    path = Path(path)
+    if not path.is_file() or _is_safetensors(path):
+        return {}
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict):
+        return {}
+    masks = (state.get("compress") or {}).get("masks") or {}
+    return {name: m.bool() for name, m in masks.items()}
 
 
 def _scored_tokens(table: TokenTable, source: Path, bpe_model: Optional[Path]) -> TokenTable:
@@ -138,6 +159,18 @@ def _scored_tokens(table: TokenTable, source: Path, bpe_model: Optional[Path]) -
     return scored
 
 
+def _keep(mask: Optional[torch.Tensor], sparsity: float, name: str):
+    """What ``QuantizedMatrix.from_float`` takes as ``sparsity``: the training run's keep-mask when it has one (so
+    the file's zeros are exactly the mask's), else the fraction to drop by magnitude (None: dense)."""
+    if mask is None:
+        return sparsity if sparsity > 0 else None
+    dropped = 1.0 - float(mask.float().mean())
+    if abs(dropped - sparsity) > 0.01:
+        raise ValueError(f"sparsity: the checkpoint's mask of {name} drops {dropped:.3f} of its weights, not the "
+                         f"{sparsity:g} asked for; export with sparsity={dropped:.2f}")
+    return mask.numpy().astype(np.uint8)
+
+
 def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Union[str, os.PathLike],
                  weights: str = "int8", sparsity: float = 0.0, *, bpe_model: Optional[Union[str, os.PathLike]] = None,
                  features: Optional[FbankConfig] = None) -> Path:
@@ -145,9 +178,10 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
 
     ``weights``: storage of the matrices the runtime multiplies by ("int8", "int4" or "float32"; the rest stays
     float32). ``sparsity`` in [0, 1): the fraction of each matrix's smallest-magnitude weights dropped; above 0 the
-    matrices are stored sparse (int8 or int4 only). ``bpe_model``: where the token table's piece scores come from
-    when the checkpoint has none (default: bpe.model beside the checkpoint). ``features``: the fbank settings the
-    model was trained on (default: ``FbankConfig`` with the model's number of bins).
+    matrices are stored sparse (int8 or int4 only), and a checkpoint of a sparsifying run (``[compress]
+    sparsity``) keeps exactly the zeros of its saved masks. ``bpe_model``: where the token table's piece scores
+    come from when the checkpoint has none (default: bpe.model beside the checkpoint). ``features``: the fbank
+    settings the model was trained on (default: ``FbankConfig`` with the model's number of bins).
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights: expected one of {list(WEIGHTS)}, got {weights!r}")
@@ -169,9 +203,10 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
     tensors: dict = {name: t.to(torch.float32).contiguous().numpy() for name, t in state.items()}
     if weights != "float32":
         bits = 8 if weights == "int8" else 4
-        for name in arch.matrices():
+        masks = checkpoint_masks(source) if sparsity > 0 else {}
+        for name in quantized_matrix_names(model.cfg):
             tensors[name] = QuantizedMatrix.from_float(tensors[name], bits=bits,
-                                                       sparsity=float(sparsity) if sparsity > 0 else None)
+                                                       sparsity=_keep(masks.get(name), float(sparsity), name))
     label = f"{source.name}, weights {weights}" + (f", sparsity {float(sparsity):g}" if sparsity > 0 else "")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
