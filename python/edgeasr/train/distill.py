@@ -4,8 +4,9 @@ At every node (t, u) of an utterance's lattice (t < T_n frames, u <= U_n tokens 
 distribution over the vocabulary. ``full_kl`` sums KL(teacher || student) over the whole vocabulary at every node.
 ``collapsed_kl`` (Panchapagesan et al., "Efficient knowledge distillation for RNN-Transducer models", ICASSP 2021)
 sums it over three classes only: blank, the next reference token y_{u+1}, and everything else -- the parts of the
-distribution that the transducer loss and the search actually use, at a fraction of the memory when computed from
-the three log-probabilities. At u = U_n there is no next token, so the classes are blank and everything else.
+distribution that the transducer loss and the search actually use. At u = U_n there is no next token, so the
+classes are blank and everything else. Both take full [N, T, U+1, V] logits here; the collapsed form's memory saving
+(keeping three log-probs per node, chunk by chunk as ``loss.rnnt_loss_from_parts`` does) is not implemented yet.
 
 Both return the sum over an utterance's nodes, reduced over the batch like ``loss.rnnt_loss`` ("mean" over
 utterances, "sum", or "none"). The teacher's logits carry no gradient. For audio nobody transcribed, the reference
