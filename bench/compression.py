@@ -303,7 +303,7 @@ def checks(rows: list[Row]) -> list[dict]:
     for r in qats:
         ptq = next((p for p in rows if p.kind == "ptq" and p.weights == r.weights and p.sparsity == r.sparsity), None)
         item = {"check": f"{r.label} better than PTQ at the same bits and sparsity"
-                         + (f" ({ptq.label})" if ptq else "")}
+                         + (f" ({ptq.label})" if ptq else "") + ": lower WER"}
         if r.key in done and ptq is not None and ptq.key in done:
             q, p = r.result, ptq.result
             wer_ok = q["wer"] < p["wer"]
@@ -491,8 +491,8 @@ def markdown(report: dict, rows: list[Row]) -> str:
                      "describe this checkpoint; size and speed do not depend on it.")
     load = run["load_average"]
     if max(load["start"][0], load["end"][0]) > 0.8 * (m["logical_cpus"] or 1):
-        lines.append("- **Busy machine:** training jobs shared the CPUs; wall times are inflated, CPU-time RTFs less "
-                     "so.")
+        lines.append("- **Busy machine:** other processes shared the CPUs; wall times are inflated, CPU-time RTFs "
+                     "less so.")
     lines += ["", "| row | weights | params | nonzeros | bytes on disk | × float | WER | WER / float | FSDD acc. | "
               "RTF (CPU) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
