@@ -55,6 +55,8 @@ from typing import Callable, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from edgeasr.recognizer import RecognizerConfig  # noqa: E402
+
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -701,7 +703,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--systems", help="comma-separated subset of: " + ", ".join(BY_KEY))
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--phrases", type=int, default=100, help="biasing phrases per clip")
-    p.add_argument("--context-score", type=float, default=1.5, help="biasing bonus per token, both runtimes")
+    p.add_argument("--context-score", type=float, default=RecognizerConfig.context_score,
+                   help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
     p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")

@@ -136,8 +136,9 @@ def _transcribe(args) -> int:
                        for kind in ("png", "json", "fst")]
     if args.lattice_png and args.lattice_png.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ValueError(f"--lattice-png: expected a file name ending in .png, .svg or .pdf, got {args.lattice_png}")
-    config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search", beam=args.beam,
-                              context_score=args.context_score)
+    config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search", beam=args.beam)
+    if args.context_score is not None:
+        config.context_score = args.context_score
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     for path in args.audio:
@@ -264,7 +265,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int8)")
     r.add_argument("--context", type=Path, default=None,
                    help="biasing phrases, one per line (phrase, or phrase<TAB>weight): contacts, device names")
-    r.add_argument("--context-score", type=float, default=1.5, help="biasing bonus per matched token (default 1.5)")
+    r.add_argument("--context-score", type=float, default=None,
+                   help="biasing bonus per matched token (default: RecognizerConfig.context_score, 0.75)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
