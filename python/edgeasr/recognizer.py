@@ -206,8 +206,7 @@ class Stream:
         self._fbank.input_finished()
         self._finished = True
         self.decode()
-        self._search.finalize()
-        self._result = None
+        self.finalize_utterance()
 
     def decode(self) -> None:
         """Runs the encoder and the search over every complete chunk of ready frames (all of them once the input
