@@ -17,6 +17,8 @@ PACKAGES=(
   festvox-don                    # festival don_diphone (contrib)
   festvox-us-slt-hts             # festival cmu_us_slt_arctic_hts (held out)
   mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1  # non-free
+  mbrola-de1 mbrola-de2 mbrola-de4 mbrola-fr1 mbrola-fr4 mbrola-nl2 mbrola-sw1 mbrola-af1 mbrola-hu1 mbrola-pl1 \
+    mbrola-ro1 mbrola-gr2      # accented English through espeak-ng's mb-*-en voices (training corpus v2)
   festvox-us1 festvox-us2 festvox-us3 festvox-en1     # festival us1..3_mbrola, en1_mbrola (held out)
   graphviz                       # dot: renders lattice pictures (edgeasr transcribe --lattice-png; tests)
 )

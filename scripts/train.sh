@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 CACHE="${EDGEASR_CACHE:-$HOME/.cache/edgeasr}"
 LOG="$CACHE/logs/train-$(basename "$CONFIG" .toml).log"
 mkdir -p "$CACHE/logs"
-CORPUS=$(python -c "from edgeasr.train.config import load_config as l; c = l('$CONFIG'); print(c.data.corpus)")
-for split in train dev; do
-  until [ -f "$CACHE/corpora/$CORPUS/$split/feats_index.json" ]; do sleep 30; done
+# corpus/split pairs the run reads: data.corpus's train and dev, and the train split of each data.extra_train
+NEEDS=$(python -c "from edgeasr.train.config import load_config as l; d = l('$CONFIG').data
+print(' '.join([f'{d.corpus}/{d.train_split}', f'{d.corpus}/{d.dev_split}'] + [f'{e}/{d.train_split}' for e in d.extra_train]))")
+for need in $NEEDS; do
+  until [ -f "$CACHE/corpora/$need/feats_index.json" ]; do sleep 30; done
 done
 # OMP_NUM_THREADS (default 2 here): torch threads spin at barriers, so on a machine shared with other work a
 # single thread can beat two by a wide margin.

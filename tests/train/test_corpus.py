@@ -109,3 +109,30 @@ def test_voice_assignment_is_balanced_and_seeded():
         counts[v.name] += 1
     assert max(counts.values()) - min(counts.values()) <= 1
     assert a == corpus.assign_voices(uids, vs, seed=5) != corpus.assign_voices(uids, vs, seed=6)
+
+
+def test_extra_training_corpora_join_the_train_split_with_unique_uids(cache):
+    from edgeasr.train.config import DataConfig, RunConfig, TrainConfig
+    from edgeasr.train.data import load_training_data
+    from edgeasr.train.tokens import train_bpe
+
+    build_corpus("base", "train", 2, seed=0, workers=1, requests=REQUESTS[:2])
+    build_corpus("base", "dev", 1, seed=0, workers=1, requests=[Req("dev-000000", "stop the music", "media", ())])
+    build_corpus("more", "train", 2, seed=0, workers=1, requests=REQUESTS[2:])
+    run = cache / "run"
+    run.mkdir()
+    train_bpe([r.text for r in REQUESTS] * 20, 30, model_prefix=run / "bpe")
+    cfg = TrainConfig(data=DataConfig(corpus="base", extra_train=("more",), vocab_size=30),
+                      run=RunConfig(out_dir=str(run)))
+    cfg.model.vocab_size = 30
+    train, dev, _ = load_training_data(cfg)
+    assert [u.text for u in train] == [r.text for r in REQUESTS] and [u.text for u in dev] == ["stop the music"]
+    # Both corpora count from train-000000: the extra one's uids carry its name.
+    assert [u.uid for u in train] == ["train-000000", "train-000001", "more/train-000002", "more/train-000003"]
+    assert all(u.load_features().shape[0] == u.num_frames for u in train)
+
+
+def test_recipes_name_how_a_corpus_is_built():
+    assert corpus.RECIPES["v1"] == corpus.Recipe()  # v1 rebuilds exactly as it was built
+    v2 = corpus.RECIPES["v2"]
+    assert v2.seed != 0 and dict(v2.kind_weights)["short"] > 0 and v2.extended_voices

@@ -76,8 +76,27 @@ def test_transcripts_are_lowercase_ascii_words_without_digits(train20k, dev5k, t
 
 def test_every_kind_occurs_with_a_fair_share(test2k):
     counts = collections.Counter(r.kind for r in test2k)
-    assert set(counts) == set(KINDS)
+    assert set(counts) == set(KINDS) - {"short"}  # off unless asked for (corpus v2)
     assert min(counts.values()) > 0.03 * len(test2k)
+
+
+def test_short_answers_when_asked_for_are_one_to_a_few_words_without_wake_word():
+    requests = generate_requests("train", 3000, seed=1, kind_weights={"short": 20})
+    short = [r for r in requests if r.kind == "short"]
+    assert 0.10 * len(requests) < len(short) < 0.25 * len(requests)  # 20 of 120
+    assert all(len(r.text.split()) <= 6 and not r.text.startswith("computer") for r in short)
+    assert {"zero", "one", "five", "nine"} <= {r.text for r in short}  # a bare digit on its own
+    # The other kinds are drawn from the same streams: asking for short answers changes only which kinds come.
+    assert any(r.kind != "short" and r.text.startswith("computer ") for r in requests)
+
+
+def test_kind_weights_are_checked():
+    with pytest.raises(ValueError, match="unknown kind"):
+        generate_requests("train", 1, kind_weights={"jokes": 1})
+    with pytest.raises(ValueError, match="finite weight"):
+        generate_requests("train", 1, kind_weights={"short": -1})
+    with pytest.raises(ValueError, match="positive weight"):
+        generate_requests("train", 1, kind_weights={k: 0 for k in KINDS})
 
 
 def test_names_are_the_contacts_and_devices_the_text_mentions(train20k, test2k):

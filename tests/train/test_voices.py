@@ -50,3 +50,10 @@ def test_unknown_split_and_voice():
         voices_for("validation")
     with pytest.raises(ValueError, match="name"):
         voices.voice("espeak-ng:klingon")
+
+
+def test_extended_voices_only_when_asked_for_and_never_held_out():
+    base, extended = set(voices_for("train")), set(voices_for("train", extended=True))
+    assert base < extended and not any(v.extended for v in base)
+    assert all(v.extended and not v.held_out for v in extended - base)
+    assert set(voices_for("test", extended=True)) == set(voices_for("test"))  # the held-out set never grows

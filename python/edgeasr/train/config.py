@@ -17,7 +17,8 @@ PRESETS = {"student": student_config, "teacher": teacher_config}
 
 @dataclass
 class DataConfig:
-    corpus: str = "v1"              # corpus name under the cache (edgeasr.train.corpus)
+    corpus: str = "v1"              # corpus name under the cache (edgeasr.train.corpus); its dev split is the dev set
+    extra_train: tuple[str, ...] = ()  # more corpora whose train splits are added to the training data (e.g. "v2")
     train_split: str = "train"
     dev_split: str = "dev"
     vocab_size: int = 256           # BPE units, blank included
@@ -27,6 +28,8 @@ class DataConfig:
     def validate(self) -> None:
         if self.vocab_size < 3 or self.max_frames < 100 or self.dev_utterances < 0:
             raise ValueError(f"data: vocab_size >= 3, max_frames >= 100, dev_utterances >= 0 required: {self}")
+        if not all(isinstance(c, str) and c for c in self.extra_train) or self.corpus in self.extra_train:
+            raise ValueError(f"data.extra_train: expected corpus names other than data.corpus, got {self.extra_train!r}")
 
 
 @dataclass
@@ -143,6 +146,17 @@ def _fill(cls, values: dict, where: str, base=None):
     return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
+def _tuples(values: dict, *keys: str) -> dict:
+    """TOML arrays of the named keys as tuples (the dataclasses are compared and hashed)."""
+    out = dict(values)
+    for k in keys:
+        if k in out:
+            if not isinstance(out[k], list):
+                raise ValueError(f"{k}: expected an array, got {out[k]!r}")
+            out[k] = tuple(out[k])
+    return out
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Reads a TOML config. ``[model] preset = "student" | "teacher"`` starts from a preset; other keys override.
     Paths in ``[compress]`` (init_from, teacher) may start with ``~``; they are read when training starts."""
@@ -157,7 +171,7 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ValueError(f"[model] preset: expected one of {sorted(PRESETS)}, got {preset!r}")
     cfg = TrainConfig(
         model=_fill(ModelConfig, model_raw, "model", base=PRESETS[preset]()),
-        data=_fill(DataConfig, raw.get("data", {}), "data"),
+        data=_fill(DataConfig, _tuples(raw.get("data", {}), "extra_train"), "data"),
         optim=_fill(OptimConfig, raw.get("optim", {}), "optim"),
         specaugment=_fill(SpecAugmentConfig, raw.get("specaugment", {}), "specaugment"),
         run=_fill(RunConfig, raw.get("run", {}), "run"),

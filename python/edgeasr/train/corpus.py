@@ -44,6 +44,22 @@ from edgeasr.train.voices import SPLITS, Voice, voices_for
 _UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a named corpus is built, so that ``--name`` alone rebuilds it the same way."""
+    seed: int = 0
+    kind_weights: tuple[tuple[str, float], ...] = ()  # edgeasr.train.text.generate_requests overrides
+    extended_voices: bool = False                     # edgeasr.train.voices: the extended training set too
+
+
+RECIPES = {
+    "v1": Recipe(),
+    # Training-only supplement: other requests and contacts (seed 1; test surnames stay out whatever the seed),
+    # short answers (a bare digit, "yes", a name; the v1 model had never heard one word alone), and 43 voices more.
+    "v2": Recipe(seed=1, kind_weights=(("short", 20.0),), extended_voices=True),
+}
+
+
 def corpus_dir(name: str, split: str) -> Path:
     """Where corpus ``name``'s ``split`` lives: ``cache_dir()/corpora/<name>/<split>``."""
     if not _UID.fullmatch(name):
@@ -213,7 +229,7 @@ def _write_features(out: Path, records: list[dict], workers: int) -> None:
     _write_json(index_path, index)
 
 
-def build_corpus(name: str, split: str, n: int, seed: int = 0, workers: int = 2, *,
+def build_corpus(name: str, split: str, n: int, seed: int | None = None, workers: int = 2, *,
                  augment: AugmentConfig = AugmentConfig(), features: bool = True, requests: Sequence | None = None):
     """Synthesize ``n`` requests of ``split`` (from ``edgeasr.train.text.generate_requests``) with the split's voices
     into ``corpus_dir(name, split)``; returns the lhotse CutSet.
@@ -222,8 +238,11 @@ def build_corpus(name: str, split: str, n: int, seed: int = 0, workers: int = 2,
     uid), so a rebuild gives the same corpus and renders only what is missing. ``requests`` (objects with uid, text,
     kind and names) replaces the generator, and then ``n`` must equal its length. ``features`` also writes
     feats.npy (see the module doc). Utterances that fail to render are listed in failures.jsonl and left out;
-    RuntimeError if more than 1% fail.
+    RuntimeError if more than 1% fail. A name in ``RECIPES`` takes its seed (unless ``seed`` is given), request mix
+    and voice set from there; other names build like v1.
     """
+    recipe = RECIPES.get(name, Recipe())
+    seed = recipe.seed if seed is None else seed
     out = corpus_dir(name, split)
     if n < 1:
         raise ValueError(f"n: must be >= 1, got {n}")
@@ -233,7 +252,7 @@ def build_corpus(name: str, split: str, n: int, seed: int = 0, workers: int = 2,
     if requests is None:
         from edgeasr.train.text import generate_requests
 
-        requests = generate_requests(split, n, seed=seed)
+        requests = generate_requests(split, n, seed=seed, kind_weights=dict(recipe.kind_weights))
     if len(requests) != n:
         raise ValueError(f"requests: {len(requests)} given, n = {n}")
     uids = [r.uid for r in requests]
@@ -243,7 +262,7 @@ def build_corpus(name: str, split: str, n: int, seed: int = 0, workers: int = 2,
     if len(set(uids)) != len(uids):
         raise ValueError("requests: uids are not unique")
 
-    voices = voices_for(split)
+    voices = voices_for(split, extended=recipe.extended_voices)
     assigned = assign_voices(uids, voices, seed=_utterance_seed(name, split, seed, "<voices>"))
     (out / "audio").mkdir(parents=True, exist_ok=True)
     jobs = [_Job(r.uid, r.text, r.kind, tuple(r.names), v, _utterance_seed(name, split, seed, r.uid), augment,
@@ -329,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--name", required=True, help="corpus name, e.g. v1")
     p.add_argument("--split", required=True, choices=SPLITS)
     p.add_argument("--n", type=int, required=True, help="number of requests")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default: the recipe's (RECIPES), else 0")
     p.add_argument("--workers", type=int, default=2, help="rendering processes (0 or 1: in this process)")
     p.add_argument("--augment", choices=("default", "none"), default="default",
                    help="default: AugmentConfig(); none: clean speech at default prosody")

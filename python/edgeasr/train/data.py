@@ -31,12 +31,13 @@ def tokenizer_for(cfg: TrainConfig) -> Tokenizer:
     return Tokenizer(model)
 
 
-def utterances(name: str, split: str, tokenizer: Tokenizer | None) -> list[Utterance]:
-    """A split's utterances with their cached features; without a tokenizer (evaluation) tokens stay empty."""
+def utterances(name: str, split: str, tokenizer: Tokenizer | None, uid_prefix: str = "") -> list[Utterance]:
+    """A split's utterances with their cached features; without a tokenizer (evaluation) tokens stay empty.
+    ``uid_prefix`` keeps uids unique when several corpora (which all count from train-000000) are combined."""
     feats = load_features(name, split)
     out = []
     for uid, voice, text in corpus_texts(name, split):
-        out.append(Utterance(uid=uid, voice=voice, text=text, num_frames=feats.num_frames(uid),
+        out.append(Utterance(uid=uid_prefix + uid, voice=voice, text=text, num_frames=feats.num_frames(uid),
                              tokens=tokenizer.encode(text) if tokenizer else [],
                              load_features=lambda u=uid: feats[u]))
     return out
@@ -47,5 +48,7 @@ def load_training_data(cfg: TrainConfig) -> tuple[Sequence[Utterance], Sequence[
     if len(tok.table) != cfg.model.vocab_size:
         raise ValueError(f"{tok.model_path}: {len(tok.table)} tokens, but the model expects {cfg.model.vocab_size}")
     train = utterances(cfg.data.corpus, cfg.data.train_split, tok)
+    for extra in cfg.data.extra_train:  # the tokens stay those trained on data.corpus's text
+        train += utterances(extra, cfg.data.train_split, tok, uid_prefix=f"{extra}/")
     dev = utterances(cfg.data.corpus, cfg.data.dev_split, tok)
     return train, dev, tok.table

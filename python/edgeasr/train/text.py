@@ -24,13 +24,13 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Mapping, Union
 
 from num2words import num2words
 
 __all__ = ["Request", "KINDS", "SPLITS", "generate_requests", "contact_names", "vocabulary"]
 
-KINDS = ("call", "message", "smart_home", "timer", "alarm", "music", "weather", "shopping", "media", "digits")
+KINDS = ("call", "message", "smart_home", "timer", "alarm", "music", "weather", "shopping", "media", "digits", "short")
 SPLITS = ("train", "dev", "test")
 
 
@@ -42,10 +42,11 @@ class Request:
     names: tuple[str, ...]  # the contact / device names (lowercased, as they appear in text) this request mentions
 
 
-# How often each kind is asked for (relative).
+# How often each kind is asked for (relative). "short" (answers to the assistant's questions: a bare digit, "yes",
+# a name) is 0 by default, so corpus v1 stays as it was built; corpus v2 asks for it (edgeasr.train.corpus.RECIPES).
 _KIND_WEIGHTS = {
     "call": 14, "message": 10, "smart_home": 18, "timer": 8, "alarm": 8,
-    "music": 12, "weather": 8, "shopping": 6, "media": 8, "digits": 8,
+    "music": 12, "weather": 8, "shopping": 6, "media": 8, "digits": 8, "short": 0,
 }
 
 # Contacts per split; the draw within a pool is skewed so a few contacts are frequent and most are rare.
@@ -341,7 +342,19 @@ _TEMPLATES = {
         "call extension {extension}", "the number is {phone}", "my zip code is {zip}", "text {phone}",
         "verification code {pin}", "dial zero {digits}",
     ),
+    # Follow-ups without a wake word: the word on its own, as when the assistant asks "which one?" or a user reads
+    # out a code digit by digit. A model that never heard one word alone turns it into the start of a request.
+    "short": (
+        "{digit}", "{digit}", "{digit}", "{digit}", "{digit}", "{digit}", "{digits_short}", "{digits_short}",
+        "{level}", "{count}", "{answer}", "{answer}", "{answer}", "{contact}", "{first}", "{room}", "{city}",
+        "{minutes}", "{clock}", "{weekday}", "{item}", "{genre}", "{digit} please", "number {digit}",
+        "the {ordinal} one",
+    ),
 }
+
+_ANSWERS = ("yes", "no", "yes please", "no thanks", "okay", "sure", "stop", "cancel", "never mind", "pause",
+            "resume", "next", "skip", "louder", "quieter", "repeat", "help", "thank you", "that's right", "correct",
+            "wrong", "go back", "not now", "later", "both", "neither", "all of them", "none", "done", "again")
 
 # Requests starting with one of these can take "please" or "can you" around them.
 _IMPERATIVES = frozenset({"call", "send", "text", "turn", "switch", "set", "play", "add", "put", "dim", "open",
@@ -681,6 +694,11 @@ _SLOTS: dict[str, Callable[[_Filler], str]] = {
     "phone": _Filler.phone,
     "pin": lambda f: f.digit_string(f.rng.choice((4, 4, 6, 6, 8))),
     "digits": lambda f: f.digit_string(f.rng.randint(1, 10)),
+    "digit": lambda f: f.digit_string(1),
+    "digits_short": lambda f: f.digit_string(f.rng.randint(2, 4)),
+    "count": lambda f: _spell(f.rng.randint(10, 99)),
+    "ordinal": lambda f: _spell_ordinal(f.rng.randint(1, 5)),
+    "answer": _pick(_ANSWERS),
     "extension": lambda f: f.digit_string(f.rng.randint(3, 5)),
     "zip": lambda f: f.digit_string(5),
     "city": lambda f: f.rng.choice(_cities()),
@@ -711,10 +729,12 @@ _WAKE_WORD = re.compile(r"[a-z']+(?: [a-z']+)*")
 
 
 def generate_requests(split: str, n: int, seed: int = 0, wake_word: str = _DEFAULT_WAKE_WORD,
-                      wake_prob: float = 0.5) -> list[Request]:
+                      wake_prob: float = 0.5, kind_weights: Mapping[str, float] | None = None) -> list[Request]:
     """The first ``n`` requests of ``split`` for ``seed``; request ``i`` is the same for any ``n`` > ``i``.
 
-    ``wake_prob`` changes only which requests start with ``wake_word``, never the words after it."""
+    ``wake_prob`` changes only which requests start with ``wake_word``, never the words after it. ``kind_weights``
+    overrides the relative frequency of the kinds it names (the others keep theirs); "short" answers never take the
+    wake word."""
     _check_split(split)
     _check_seed(seed)
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
@@ -724,10 +744,20 @@ def generate_requests(split: str, n: int, seed: int = 0, wake_word: str = _DEFAU
     if not 0.0 <= wake_prob <= 1.0:
         raise ValueError(f"wake_prob: expected a probability in [0, 1], got {wake_prob!r}")
 
+    weights = dict(_KIND_WEIGHTS)
+    for kind, w in (kind_weights or {}).items():
+        if kind not in weights:
+            raise ValueError(f"kind_weights: unknown kind {kind!r}; kinds are {KINDS}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w < float("inf"):
+            raise ValueError(f"kind_weights[{kind!r}]: expected a finite weight >= 0, got {w!r}")
+        weights[kind] = w
+    if sum(weights.values()) <= 0:
+        raise ValueError("kind_weights: at least one kind needs a positive weight")
+
     contacts = _contact_pairs(split, seed)
     commons = _surname_split()[0]
-    kinds = tuple(_KIND_WEIGHTS)
-    cum_weights = tuple(itertools.accumulate(_KIND_WEIGHTS.values()))
+    kinds = tuple(weights)
+    cum_weights = tuple(itertools.accumulate(weights.values()))
     out = []
     for index in range(n):
         rng = random.Random(f"edgeasr.text/{split}/{seed}/{index}")
@@ -741,7 +771,7 @@ def generate_requests(split: str, n: int, seed: int = 0, wake_word: str = _DEFAU
                 words = [rng.choice(_POLITE_PREFIXES), *words]
             elif r < 0.14:
                 words = [*words, _POLITE_SUFFIX]
-        if wake:
+        if wake and kind != "short":
             words = [wake_word, *words]
         out.append(Request(uid=f"{split}-{index:06d}", text=" ".join(" ".join(words).split()), kind=kind,
                            names=tuple(filler.names)))

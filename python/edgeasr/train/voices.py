@@ -24,10 +24,11 @@ class Voice:
     engine: str            # one of ENGINES
     args: tuple[str, ...]  # engine arguments that select the voice (see edgeasr.train.synth for how they are used)
     held_out: bool         # True: test split only, never train or dev
+    extended: bool = False  # True: only in corpora built with the extended set (v2 on), so v1 rebuilds as it was
 
 
-def _espeak(voice: str, held_out: bool = False) -> Voice:
-    return Voice(f"espeak-ng:{voice}", "espeak-ng", ("-v", voice), held_out)
+def _espeak(voice: str, held_out: bool = False, extended: bool = False) -> Voice:
+    return Voice(f"espeak-ng:{voice}", "espeak-ng", ("-v", voice), held_out, extended)
 
 
 def _flite(voice: str, held_out: bool = False) -> Voice:
@@ -67,6 +68,18 @@ REGISTRY: tuple[Voice, ...] = (
     _festival("us1_mbrola"),
     _festival("us2_mbrola"),
     _festival("us3_mbrola"),
+    # The extended training set (corpus v2 on): more timbres from espeak-ng's variants, and English spoken through
+    # other languages' MBROLA diphone databases (accented English, as many users speak it).
+    *(_espeak(f"{accent}+{variant}", extended=True) for accent, variant in (
+        ("en-us", "f1"), ("en-us", "f4"), ("en-us", "f5"), ("en-us", "m1"), ("en-us", "m2"), ("en-us", "m4"),
+        ("en-us", "m6"), ("en-us", "m7"), ("en-us", "klatt2"), ("en-us", "klatt3"), ("en-us", "klatt4"),
+        ("en-us", "Alex"), ("en-us", "Andy"), ("en-us", "Annie"), ("en-us", "david"), ("en-us", "linda"),
+        ("en-us", "steph"), ("en-us", "robert"), ("en-us", "quincy"), ("en-us", "grandma"), ("en-us", "grandpa"),
+        ("en-us", "travis"), ("en-gb", "f1"), ("en-gb", "m2"), ("en-gb", "Annie"), ("en-gb-scotland", "f3"),
+        ("en-gb-scotland", "m7"), ("en-gb-x-rp", "m4"), ("en-029", "f1"), ("en-us-nyc", "f5"), ("en-us-nyc", "m6"),
+    )),
+    *(_espeak(f"mb-{db}-en", extended=True) for db in (
+        "de1", "de2", "de4", "fr1", "fr4", "nl2", "sw1", "af1", "hu1", "pl1", "ro1", "gr2")),
     # Held out: evaluation only.
     _flite("slt", held_out=True),
     _festival("cmu_us_slt_arctic_hts", held_out=True),
@@ -125,8 +138,9 @@ def available_voices() -> tuple[Voice, ...]:
     return ok
 
 
-def voices_for(split: str) -> tuple[Voice, ...]:
-    """Training voices for ``"train"`` and ``"dev"``, held-out voices for ``"test"``; only voices that work here.
+def voices_for(split: str, extended: bool = False) -> tuple[Voice, ...]:
+    """Training voices for ``"train"`` and ``"dev"`` (with ``extended``, the extended set too), held-out voices for
+    ``"test"``; only voices that work here.
 
     Raises RuntimeError if any held-out voice is missing (a test set without them would measure something else)
     or if no training voice works.
@@ -140,7 +154,7 @@ def voices_for(split: str) -> tuple[Voice, ...]:
             raise RuntimeError(f"held-out voices missing: {missing}; run scripts/install_tts_deps.sh")
         chosen = tuple(v for v in ok if v.held_out)
     else:
-        chosen = tuple(v for v in ok if not v.held_out)
+        chosen = tuple(v for v in ok if not v.held_out and (extended or not v.extended))
         if not chosen:
             raise RuntimeError("no training voice works here; run scripts/install_tts_deps.sh")
     return chosen
