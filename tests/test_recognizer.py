@@ -1,6 +1,7 @@
 """The streaming recognizer end to end on a small random model: native results equal PyTorch's, streaming equals
 whole-clip decoding, resampling, biasing, threads, and clear errors on bad audio."""
 
+import pickle
 import threading
 
 import numpy as np
@@ -110,6 +111,22 @@ def test_streaming_in_pieces_equals_the_whole_clip(models):
     assert stream.result() == whole.result()
     assert stream.lattice() == whole.lattice()
     assert stream.result().final
+
+
+def test_search_takes_float32_arrays_whose_dtype_object_differs(models):
+    """An unpickled array's dtype equals float32 but is another object; the search once refused it."""
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"])
+    net = rec.network
+    enc = net.project_encoder(net.encode(compute_fbank(clip(2), 16000), net.init_state()))
+    copy = pickle.loads(pickle.dumps(enc))
+    assert copy.dtype is not enc.dtype
+    results = []
+    for frames in (enc, copy):
+        search = rec._search(None)
+        search.accept_frames(frames)
+        results.append(search.result()["tokens"])
+    assert results[0] == results[1]
 
 
 def test_other_sample_rates_are_resampled(models):

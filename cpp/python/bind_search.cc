@@ -110,7 +110,7 @@ void DefStreamMethods(Class& c) {
          if (!py::isinstance<py::array>(enc))
            throw py::value_error("enc: expected a numpy array, got " + TypeName(enc));
          const auto a = py::reinterpret_borrow<py::array>(enc);
-         if (!a.dtype().is(py::dtype::of<float>()))
+         if (!py::isinstance<py::array_t<float>>(a))  // equivalent dtype: dtype objects need not be identical
            throw py::value_error("enc: expected dtype float32, got " + std::string(py::str(a.dtype())));
          if (a.ndim() != 2 || a.shape(1) != joiner_dim)
            throw py::value_error("enc: expected shape [t, " + std::to_string(joiner_dim) + "]");

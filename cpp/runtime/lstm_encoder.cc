@@ -1,6 +1,6 @@
 #include "edgeasr/lstm_encoder.h"
 
-#include "lstm_cell.h"
+#include "activations.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,7 @@
 #include "edgeasr/transducer_model.h"
 
+#include "activations.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -66,7 +68,8 @@ void TransducerModel::JointLogProbs(const float* enc_frame, const float* dec, si
   thread_local std::vector<float> hidden;
   hidden.resize(n * dim);
   for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < dim; ++j) hidden[i * dim + j] = std::tanh(enc_frame[j] + dec[i * dim + j]);
+    for (size_t j = 0; j < dim; ++j) hidden[i * dim + j] = enc_frame[j] + dec[i * dim + j];
+  TanhInPlace(hidden.data(), n * dim);
   output_.Apply(hidden.data(), n, log_probs, *kernels_);
   for (size_t i = 0; i < n; ++i) {
     float* row = log_probs + i * vocab;

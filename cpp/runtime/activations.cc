@@ -1,4 +1,4 @@
-#include "lstm_cell.h"
+#include "activations.h"
 
 // GCC keeps the clamps in Exp as branches and, under the default -ftrapping-math, will not if-convert the float
 // arithmetic after them, so the cell loop stayed scalar (-fopt-info-vec: "control flow in loop"): half of the encoder's time. Not trapping changes no result
@@ -53,6 +53,13 @@ void LstmCellUpdate(float* gates, size_t hidden, float* c, float* cell_out) {
     c[j] = cj;
     cell_out[j] = Sigmoid(out[j]) * Tanh(cj);
   }
+}
+
+#if EDGEASR_X86
+__attribute__((target_clones("avx2", "default")))
+#endif
+void TanhInPlace(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = Tanh(x[i]);
 }
 
 }  // namespace edgeasr
