@@ -13,7 +13,8 @@ WeightsView QuantizedMatrix::view() const {
                      padded_cols(),
                      values_.data(),
                      masks_.empty() ? nullptr : masks_.data(),
-                     row_offsets_.empty() ? nullptr : row_offsets_.data()};
+                     row_offsets_.empty() ? nullptr : row_offsets_.data(),
+                     row_sums_.empty() ? nullptr : row_sums_.data()};
 }
 
 std::span<const uint8_t> QuantizedMatrix::values() const {

@@ -95,6 +95,14 @@ size_t NthSetBit(uint64_t bits, unsigned j) {
 }
 
 // The checks of FromParts on dense values; returns the nonzero count.
+// Per-row sums of dense int8 values (padding columns are zero): WeightsView::row_sums.
+std::vector<int32_t> DenseQ8RowSums(const uint8_t* values, size_t rows, size_t padded_cols) {
+  std::vector<int32_t> sums(rows, 0);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < padded_cols; ++c) sums[r] += static_cast<int8_t>(values[r * padded_cols + c]);
+  return sums;
+}
+
 size_t CheckDenseValues(Format f, size_t rows, size_t cols, std::span<const uint8_t> values) {
   const size_t kp = PaddedCols(cols);
   size_t nonzeros = 0;
@@ -219,6 +227,7 @@ QuantizedMatrix QuantizedMatrix::FromParts(Format format, size_t rows, size_t co
                                   Str(values.size()));
     m.nonzeros_ = CheckDenseValues(format, rows, cols, values);
     m.values_.assign(values.begin(), values.end());
+    if (format == Format::kDenseQ8) m.row_sums_ = DenseQ8RowSums(m.values_.data(), rows, PaddedCols(cols));
     return m;
   }
   CheckSparseLayout(format, rows, cols, masks, row_offsets, values.size());
@@ -257,6 +266,7 @@ QuantizedMatrix QuantizedMatrix::FromInt(Format format, const int8_t* q, size_t 
   m.scales_.assign(scales, scales + rows);
   if (IsSparse(format)) EncodeSparse(format, q, rows, cols, m.values_, m.masks_, m.row_offsets_);
   else EncodeDense(format, q, rows, cols, m.values_);
+  if (format == Format::kDenseQ8) m.row_sums_ = DenseQ8RowSums(m.values_.data(), rows, PaddedCols(cols));
   return m;
 }
 

@@ -72,6 +72,9 @@ struct WeightsView {
   const void* values;  // dense: rows * padded_cols (Q8) or rows * padded_cols / 2 bytes (Q4); sparse: the stream
   const SparseBlockMask* masks;  // sparse only: rows * padded_cols / 64
   const uint32_t* row_offsets;   // sparse only: rows + 1
+  // Dense int8 only, else null (and null in views built by hand): sum_c q[r][c] per row, so that a kernel which
+  // feeds activations as x + 128 (vpdpbusd's unsigned operand) can take out the 128 * sum(w) once per row.
+  const int32_t* row_sums = nullptr;
 };
 
 }  // namespace edgeasr

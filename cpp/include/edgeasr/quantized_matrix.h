@@ -67,6 +67,7 @@ class QuantizedMatrix {
   std::vector<uint8_t, WeightAllocator<uint8_t>> values_;
   std::vector<SparseBlockMask, WeightAllocator<SparseBlockMask>> masks_;
   std::vector<uint32_t> row_offsets_;
+  std::vector<int32_t> row_sums_;  // dense int8 only (WeightsView::row_sums); not part of the stored parts
 };
 
 // Keep-mask that drops the fraction `sparsity` of weights with the smallest magnitude (ties broken by position).
