@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <numeric>
 #include <stdexcept>
 #include <unordered_map>
@@ -82,7 +83,7 @@ struct BeamSearch::State {
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
   std::vector<int32_t> next, order;
-  std::vector<double> scores;
+  std::vector<double> scores, top;
 };
 
 BeamSearch::BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
@@ -215,18 +216,27 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   auto better = [&](int32_t a, int32_t b) {
     return s.scores[size_t(a)] > s.scores[size_t(b)] || (s.scores[size_t(a)] == s.scores[size_t(b)] && a < b);
   };
-  // The best `sorted` candidates in order, in one pass: a candidate enters the short sorted list only when it beats
-  // the list's last one, which soon becomes rare (nth_element over all n * V took 5 % of beam decoding). `better` is a
-  // strict total order, so the list is exactly the head of the fully sorted order.
+  // The best `sorted` candidates in order. nth_element over the n * V indices with an indirect comparison took 5 %
+  // of beam decoding; over a copy of the scores themselves it is several times cheaper. Then the candidates above the
+  // `sorted`-th score, and those equal to it in index order, are exactly the head of the order `better` defines (a
+  // strict total order: ties go to the lower index).
   size_t sorted = std::min(total, size_t(config_.beam) * 4 + 8);
+  s.top.assign(s.scores.begin(), s.scores.end());
+  std::nth_element(s.top.begin(), s.top.begin() + std::ptrdiff_t(sorted) - 1, s.top.end(), std::greater<double>());
+  const double cut = s.top[sorted - 1];
+  size_t above = 0;
+  for (size_t c = 0; c < total; ++c) above += s.scores[c] > cut;
   s.order.clear();
-  for (int32_t c = 0; c < int32_t(total); ++c) {
-    if (s.order.size() == sorted) {
-      if (!better(c, s.order.back())) continue;
-      s.order.pop_back();
+  size_t ties = sorted - above;
+  for (size_t c = 0; c < total; ++c) {
+    if (s.scores[c] > cut) {
+      s.order.push_back(int32_t(c));
+    } else if (s.scores[c] == cut && ties > 0) {
+      s.order.push_back(int32_t(c));
+      --ties;
     }
-    s.order.insert(std::upper_bound(s.order.begin(), s.order.end(), c, better), c);
   }
+  std::sort(s.order.begin(), s.order.end(), better);
   std::vector<Key> keys;
   for (size_t pos = 0; pos < total && keys.size() < size_t(config_.beam); ++pos) {
     if (pos == sorted) {  // rare: more candidates needed, so order them all (the head stays the same)
