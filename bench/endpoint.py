@@ -81,6 +81,8 @@ PAUSE_LIMIT_S = 0.5          # the subset the targets speak of: internal pauses 
 SHERPA_RULE2 = [0.3, 0.5, 0.8, 1.2]
 SILERO_MIN_SILENCE_MS = [100, 300, 500, 800]
 WEBRTC_RING_MS = [300, 510, 810]
+# --tune: the long-utterance rule's (long_utterance_s, long_timeout_s); the first one leaves it off
+LONG_GRID = [(15.0, 0.8)] + list(itertools.product([1.5, 2.0, 2.5, 3.0], [0.28, 0.36, 0.44]))
 OUR_SWEEP = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]  # the final end-pointer's two timeouts, times these factors
 
 
@@ -182,13 +184,14 @@ def chunks(x: np.ndarray):
 # edgeasr: the live stream, and recorded signals for replays
 # ---------------------------------------------------------------------------------------------------------------
 
-def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg) -> list[dict]:
+def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options) -> list[dict]:
     from edgeasr.endpoint import EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint
 
     rows = []
     for c in clips:
-        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg)
-        row = {"uid": c.uid, "spec": None, "final": None, "confirmed": None, "reset": False, "text": None}
+        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, **stream_options)
+        row = {"uid": c.uid, "spec": None, "final": None, "confirmed": None, "reset": False, "text": None,
+               "rule": None, "speech_end_estimate": None}
         for t, chunk in chunks(c.samples):
             for ev in s.accept_waveform(chunk, RATE):  # seen at the end of the chunk, t
                 if ev.utterance != 0:
@@ -196,7 +199,8 @@ def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg) -> list[dict]:
                 if isinstance(ev, SpeculativeEndpoint):
                     row["spec"] = t
                 elif isinstance(ev, FinalEndpoint):
-                    row["final"], row["confirmed"], row["text"] = t, ev.confirmed, ev.result.text
+                    row["final"], row["confirmed"], row["text"], row["rule"] = t, ev.confirmed, ev.result.text, ev.rule
+                    row["speech_end_estimate"] = ev.speech_end
                 elif isinstance(ev, Reset):
                     row["reset"] = True
             if row["final"] is not None:
@@ -267,7 +271,9 @@ def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optio
     trailing = n - 1 - st["last"][m]
     loud_enough = st["cum_loud"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
     max_reached = (n - st["first"] >= ceil_steps(cfg.max_utterance_s)) if st["first"] is not None else False
-    fire = ok & loud_enough & (max_reached | (trailing >= ceil_steps(cfg.incomplete_timeout_s)) |
+    long_done = ((st["last"][m] - st["first"] + 1 >= ceil_steps(cfg.long_utterance_s))
+                 & (trailing >= ceil_steps(cfg.long_timeout_s))) if st["first"] is not None else False
+    fire = ok & loud_enough & (max_reached | long_done | (trailing >= ceil_steps(cfg.incomplete_timeout_s)) |
                                ((trailing >= ceil_steps(cfg.complete_timeout_s))
                                 & (trace["p_end"] >= cfg.complete_threshold)))
     hits = np.flatnonzero(fire)
@@ -408,8 +414,28 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
     recoverable = [r for c, r in premature if r["final"] is not None and r["final"] >= c.speech_end]
     recovered_of_recoverable = [r for r in recoverable if r["confirmed"] is False and r["reset"]]
     finals = [r for r in rows if r["final"] is not None]
+    # Revisions the device sent although the speculative end-point was not premature (needless ones).
+    correct = [r for c, r in zip(clips, rows) if r["final"] is not None and r["spec"] is not None
+               and r["spec"] >= c.speech_end]
+    needless = sum(r["confirmed"] is False for r in correct)
     leads = [1000.0 * (r["final"] - r["spec"]) for r in finals if r["spec"] is not None]
-    return {"revision_rate": sum(r["confirmed"] is False for r in finals) / len(finals) if finals else None,
+    rules = {}  # the final end-pointer's rule that fired: how often, its latency and cut-offs
+    for c, r in zip(clips, rows):
+        if r["final"] is not None:
+            rules.setdefault(r.get("rule") or "?", []).append(r["final"] - c.speech_end)
+    by_rule = {k: {"clips": len(v), "cutoffs": sum(x < 0 for x in v),
+                   "latency_median_ms": float(np.median([1000 * x for x in v if x >= 0])) if any(x >= 0 for x in v)
+                   else None} for k, v in sorted(rules.items())}
+    # Latency = (the final end-pointer's estimate of the end of speech - the true end) + (its fire time - that
+    # estimate): how well it finds the end, and how long it waits after it (trailing timeout + the 160 ms chunking).
+    est = [(1000 * (r["speech_end_estimate"] - c.speech_end), 1000 * (r["final"] - r["speech_end_estimate"]))
+           for c, r in zip(clips, rows) if r["final"] is not None and r["final"] >= c.speech_end
+           and r.get("speech_end_estimate") is not None]
+    pct = lambda v: {"p10": float(np.percentile(v, 10)), "median": float(np.median(v)),  # noqa: E731
+                     "p90": float(np.percentile(v, 90))} if v else None
+    return {"final_rules": by_rule, "speech_end_error_ms": pct([e for e, _ in est]),
+            "fire_after_estimate_ms": pct([w for _, w in est]),
+            "revision_rate": sum(r["confirmed"] is False for r in finals) / len(finals) if finals else None,
             "premature_speculative": len(premature), "premature_recovered": len(recovered),
             "premature_recovered_rate": len(recovered) / len(premature) if premature else None,
             "premature_with_final_after_speech": len(recoverable),
@@ -417,6 +443,8 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
             "premature_with_final_after_speech_recovered_rate":
                 len(recovered_of_recoverable) / len(recoverable) if recoverable else None,
             "lead_median_ms": float(np.median(leads)) if leads else None,
+            "correct_speculative": len(correct), "correct_speculative_revised": needless,
+            "correct_speculative_revised_rate": needless / len(correct) if correct else None,
             "resets_without_reset_event": sum(r["confirmed"] is False and not r["reset"] for r in finals)}
 
 
@@ -488,6 +516,40 @@ def summarize(clips: list[Clip], run: dict) -> dict:
     return summary
 
 
+def silences(traces: list[dict], clips: list[Clip], cfg) -> dict:
+    """Runs of >= 160 ms of non-speech (as an end-pointer with ``cfg`` judges the steps) after an utterance's first
+    speech step: those that speech followed before the true end (pauses) against the one holding the end, with how
+    far into the utterance (from its first speech step) each began. What a timeout must tell apart."""
+    pauses, ends = [], []
+    for tr, c in zip(traces, clips):
+        st = speech_state(tr, cfg)
+        if st["first"] is None:
+            continue
+        step = tr["step"]
+        speech = st["last"] == np.arange(st["last"].size)   # the step is speech
+        k = st["first"]
+        while k < speech.size:
+            if speech[k]:
+                k += 1
+                continue
+            j = k
+            while j < speech.size and not speech[j]:
+                j += 1
+            if (j - k) * step >= 0.16 - 1e-9:
+                into = (k - st["first"]) * step
+                if j < speech.size and j * step < c.speech_end:
+                    pauses.append(((j - k) * step, into))
+                elif k * step >= c.speech_end - 0.3:
+                    ends.append(into)
+                    break
+            k = j
+    med = lambda v: float(np.median(v)) if v else None  # noqa: E731
+    return {"pauses": len(pauses), "pause_length_median_s": med([p for p, _ in pauses]),
+            "pause_length_max_s": max((p for p, _ in pauses), default=None),
+            "pause_start_into_utterance_median_s": med([i for _, i in pauses]),
+            "ends": len(ends), "end_start_into_utterance_median_s": med(ends)}
+
+
 def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
     """Grid over our settings on dev (replayed): the final config with the lowest median latency at cut-off <=
     ``max_cutoff`` on the clips with pauses <= 500 ms (ties: lower p90), then the speculative config with the fewest
@@ -503,13 +565,14 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
     for margin, drange, blank in itertools.product([6.0, 9.0, 12.0], [30.0, 40.0], [0.8, 0.95]):
         signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
         states = {i: speech_state(traces[i], signal_cfg) for i in idx}
-        for thr, complete, incomplete in itertools.product([0.2, 0.35, 0.5, 0.7, 0.85],
-                                                           [0.08, 0.12, 0.16, 0.2, 0.28, 0.4],
-                                                           [0.48, 0.56, 0.64, 0.72, 0.8]):
+        for thr, complete, incomplete, (long_s, long_timeout) in itertools.product(
+                [0.2, 0.35, 0.5, 0.7], [0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.4], [0.56, 0.64, 0.72, 0.8],
+                LONG_GRID):
             if complete > incomplete:
                 continue
             cfg = dataclasses.replace(signal_cfg, complete_threshold=thr, complete_timeout_s=complete,
-                                      incomplete_timeout_s=incomplete)
+                                      incomplete_timeout_s=incomplete, long_utterance_s=long_s,
+                                      long_timeout_s=min(long_timeout, incomplete))
             fired = [replay(traces[i], cfg, step, states[i]) for i in idx]
             grid.append((cfg, endpoint_metrics(sub, fired), fired))
     log(f"final grid: {len(grid)} settings")
@@ -525,11 +588,14 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
         ok.sort(key=lambda g: (g[1]["latency_median_ms"] > lowest + 5, g[1]["latency_p90_ms"], g[1]["cutoff_rate"]))
     best_final, best_m, best_fired = ok[0] if ok else min(grid, key=lambda g: g[1]["cutoff_rate"])
     spec_grid = []
-    for complete, incomplete, thr in itertools.product([0.04, 0.08, 0.12], [0.16, 0.24, 0.32, 0.4], [0.2, 0.35, 0.5]):
+    spec_long = [0.08, 0.16, 0.24] if best_final.long_timeout_s < best_final.incomplete_timeout_s else [None]
+    for complete, incomplete, thr, long_timeout in itertools.product([0.04, 0.08, 0.12], [0.16, 0.24, 0.32, 0.4],
+                                                                     [0.2, 0.35, 0.5], spec_long):
         if complete > incomplete:
             continue
         cfg = dataclasses.replace(best_final, complete_timeout_s=complete, incomplete_timeout_s=incomplete,
-                                  complete_threshold=thr)
+                                  complete_threshold=thr,
+                                  long_timeout_s=min(long_timeout or incomplete, incomplete))
         spec = [replay(traces[i], cfg, step) for i in idx]
         spec = [None if f is None else (min(s, f) if s is not None else f) for s, f in zip(spec, best_fired)]
         leads = [1000 * (f - s) for s, f in zip(spec, best_fired) if f is not None]
@@ -539,9 +605,21 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
     fast = [g for g in spec_grid if g[1]["lead_median_ms"] >= 200]
     fast.sort(key=lambda g: (g[1]["premature_rate"], -g[1]["lead_median_ms"]))
     best_spec, spec_m = fast[0] if fast else max(spec_grid, key=lambda g: g[1]["lead_median_ms"])
+    # The chosen pair live on dev (EndpointingStream, as the report runs it): the protocol's figures.
+    from edgeasr.endpoint.stream import REVISE_ARC_POSTERIOR
+
+    live = {}
+    for arc_posterior in (REVISE_ARC_POSTERIOR, None, 0.01, 0.2):  # the default first; None: no lattice test
+        rows = run_ours_live(rec, sub, best_spec, best_final, revise_arc_posterior=arc_posterior)
+        live[f"revise_arc_posterior {arc_posterior}"] = {
+            "final": endpoint_metrics(sub, [r["final"] for r in rows]),
+            "speculative": endpoint_metrics(sub, [r["spec"] for r in rows]), "protocol": protocol_metrics(sub, rows)}
+        key = f"revise_arc_posterior {arc_posterior}"
+        log(f"dev live, {key}: {json.dumps(live[key])}")
     return {"split": clips[0].source, "clips": len(clips), "subset_clips": len(sub),
             "final": {"config": best_final.to_dict(), "metrics": best_m},
-            "speculative": {"config": best_spec.to_dict(), "metrics": spec_m},
+            "speculative": {"config": best_spec.to_dict(), "metrics": spec_m}, "live": live,
+            "silences": silences(pick(traces, idx), sub, best_final),
             "max_cutoff": max_cutoff, "final_top10": [{"config": g[0].to_dict(), **g[1]} for g in ok[:10]],
             "final_frontier": [{"config": g[0].to_dict(), **g[1]} for g in frontier]}
 
@@ -581,7 +659,19 @@ def write_markdown(report: dict, path: Path) -> None:
                           f"({p['premature_with_final_after_speech']}; the others are final cut-offs), "
                           f"{p['premature_with_final_after_speech_recovered']} "
                           f"({fmt(p['premature_with_final_after_speech_recovered_rate'], 'pct')}); median lead of "
-                          f"the speculative over the final end-point {fmt(p['lead_median_ms'], 'ms')} ms.", ""]
+                          f"the speculative over the final end-point {fmt(p['lead_median_ms'], 'ms')} ms; "
+                          f"speculative end-points that were not premature {p.get('correct_speculative')}, of them "
+                          f"revised all the same {p.get('correct_speculative_revised')} "
+                          f"({fmt(p.get('correct_speculative_revised_rate'), 'pct')}).", ""]
+            if p.get("speech_end_error_ms"):
+                e, w = p["speech_end_error_ms"], p["fire_after_estimate_ms"]
+                lines += [f"The final end-pointer's estimate of the end of speech minus the true end: median "
+                          f"{e['median']:.0f} ms (p10 {e['p10']:.0f}, p90 {e['p90']:.0f}); its fire time minus that "
+                          f"estimate: median {w['median']:.0f} ms (p10 {w['p10']:.0f}, p90 {w['p90']:.0f}).", ""]
+            if p.get("final_rules"):
+                lines += ["Final end-points by the rule that fired: " + "; ".join(
+                    f"{k} {v['clips']} (median latency {fmt(v['latency_median_ms'], 'ms')} ms, {v['cutoffs']} "
+                    f"cut-offs)" for k, v in p["final_rules"].items()) + ".", ""]
             if s["sweeps"]:
                 lines += ["| sweep | setting | median latency (ms) | p90 (ms) | cut-off | miss |",
                           "|---|---|---|---|---|---|"]
@@ -699,7 +789,7 @@ def main(argv=None) -> int:
         report["replay_mismatches"] = run.get("replay_mismatches")
         report["edgeasr_clips"] = [{"uid": c.uid, "speech_end": round(c.speech_end, 4),
                                     "max_pause": round(c.max_pause, 4),
-                                    **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text")}}
+                                    **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text", "rule")}}
                                    for c, r in zip(test, run["ours_rows"])]
         lrun = evaluate_all(rec, models, libri, spec_cfg, final_cfg, False, log)
         report["results"]["librivox"] = {"all": summarize(libri, lrun)["all"]}

@@ -79,6 +79,23 @@ def test_every_speech_signal_restarts_the_trailing_run():
         assert n == 8 and d.speech_end_step == 6, kind
 
 
+def test_long_utterances_end_after_the_long_timeout_whatever_the_words():
+    # 0.4 s of speech (10 steps) reaches long_utterance_s: 3 quiet steps (0.12 s) end it, incomplete words or not.
+    cfg = config(long_utterance_s=0.4, long_timeout_s=0.12)
+    n, d = first_fire(Endpointer(cfg, STEP, COMPLETE), ["timer", "for"], "L" * 10 + "q" * 20)
+    assert n == 10 + 3 and d.rule == "long" and d.speech_end_step == 10
+    # Complete words still end it after complete_timeout_s when that comes first.
+    n, d = first_fire(Endpointer(cfg, STEP, COMPLETE), ["ten", "minutes"], "L" * 10 + "q" * 20)
+    assert n == 10 + 2 and d.rule == "complete"
+    # Speech one step shorter than long_utterance_s: the incomplete timeout as before.
+    n, d = first_fire(Endpointer(cfg, STEP, COMPLETE), ["timer", "for"], "q" * 3 + "L" * 9 + "q" * 20,
+                      words_from=12)
+    assert n == 3 + 9 + 5 and d.rule == "incomplete"
+    # Speech is counted from the first speech step to the last, pauses inside included.
+    n, d = first_fire(Endpointer(cfg, STEP, COMPLETE), ["timer", "for"], "LLLL" + "qq" + "LLLL" + "q" * 20)
+    assert n == 10 + 3 and d.rule == "long"
+
+
 def test_timeouts_follow_the_models_step_not_a_constant():
     # 30 ms steps (another frame shift x subsampling): 0.2 s is ceil(6.67) = 7 steps, 0.08 s is 3.
     ep = Endpointer(config(), 0.03, COMPLETE)
@@ -141,6 +158,7 @@ def test_mismatched_signal_lengths_raise():
     ("complete_timeout_s", 0.0, "complete_timeout_s"), ("incomplete_timeout_s", float("nan"), "incomplete_timeout_s"),
     ("complete_threshold", 1.5, "complete_threshold"), ("blank_threshold", -0.1, "blank_threshold"),
     ("energy_margin_db", -1.0, "energy_margin_db"), ("min_speech_s", -0.1, "min_speech_s"),
+    ("long_utterance_s", 0.0, "long_utterance_s"), ("long_timeout_s", -0.1, "long_timeout_s"),
     ("max_utterance_s", 0.1, "max_utterance_s"), ("complete_timeout_s", 0.5, "must not exceed"),
     ("dynamic_range_db", True, "dynamic_range_db")])
 def test_config_validation_names_the_field(field, value, match):

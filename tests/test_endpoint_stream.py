@@ -124,6 +124,39 @@ def test_premature_speculative_endpoint_is_revised_and_reset(rec, clips):
     assert len(final.lattice.arcs) > len(spec.lattice.arcs)
 
 
+def test_what_counts_as_a_premature_speculative_endpoint(rec, clips):
+    """The final end-pointer's test, on the parts it looks at: words, token times, speech after the speculative
+    end-point, and lattice arcs hypothesized after it (posterior >= REVISE_ARC_POSTERIOR)."""
+    import dataclasses
+
+    from edgeasr.endpoint.stream import REVISE_ARC_POSTERIOR, _Speculative
+
+    x, _, rate = clips
+    s = rec.create_stream()
+    s.accept_waveform(np.concatenate([x, noise(0.5, rate)]), rate)
+    result, lattice = s.result(), s.lattice()
+    stream = EndpointingStream(rec)
+    end = max(a.end for a in lattice.arcs)
+    same = _Speculative(tuple(w.word for w in result.words), tuple(result.timestamps), 0, end)
+    stream._spec = same
+    assert not stream._premature(result, lattice)
+    stream._spec = dataclasses.replace(same, words=same.words[:-1])
+    assert stream._premature(result, lattice)
+    stream._spec = dataclasses.replace(same, timestamps=same.timestamps[:-1] + (same.timestamps[-1] - 0.04,))
+    assert stream._premature(result, lattice)
+    stream._spec = same
+    stream.final.accept([0.0], [0], [-20.0], [-60.0])          # a speech step after the speculative one fired
+    assert stream._premature(result, lattice)
+    stream.final.reset()
+    stream.speculative.reset()
+    last = lattice.arcs[-1]
+    for posterior, premature in ((REVISE_ARC_POSTERIOR, True), (REVISE_ARC_POSTERIOR / 2, False)):
+        later = dataclasses.replace(last, word="please", start=end, end=end + 0.2, posterior=posterior)
+        grown = Lattice(lattice.nodes, list(lattice.arcs) + [later], lattice.start, lattice.finals,
+                        lattice.frame_shift)
+        assert stream._premature(result, grown) == premature, posterior
+
+
 def test_the_same_pause_is_confirmed_when_nothing_changes(rec, clips):
     x, _, rate = clips
     audio = np.concatenate([x, noise(1.5, rate)])

@@ -9,6 +9,12 @@ the hypothesis has words and
 * the trailing run of non-speech steps lasts ``complete_timeout_s`` and the hypothesis looks complete
   (P(end of request | last words) >= ``complete_threshold``, :mod:`edgeasr.endpoint.completeness`), or
 * it lasts ``incomplete_timeout_s`` whatever the words, or
+* it lasts ``long_timeout_s`` whatever the words and the utterance's speech (its first speech step to the last one)
+  lasted ``long_utterance_s`` or more: a pause inside a request comes before its end, so a silence after a long
+  stretch of speech is more likely the end (on the dev split of corpus v1, the 110 silences of >= 160 ms that
+  speech followed began a median 1.08 s after the first speech step, the ends 1.88 s: ``silences`` in
+  bench/results/endpoint.tune.json), and this rule does not depend on the words, which are often wrong on unseen
+  voices, or
 * ``max_utterance_s`` have passed since the utterance's first speech step.
 
 An utterance whose audio never rose ``energy_margin_db`` above the floor for ``min_speech_s`` in all is not one:
@@ -18,8 +24,8 @@ end-pointer drops it (rule ``no_speech``: the search is reset, no events).
 Defaults were tuned on the dev split of corpus v1 (training voices) with ``bench/endpoint.py --tune`` (the final
 one: the lowest median latency at <= 1 % cut-offs on clips with pauses up to 500 ms; the speculative one: the fewest
 premature end-points among those leading the final one by >= 200 ms on median; bench/results/endpoint.tune.json),
-with the student-v2 checkpoint of 2026-11-26 and encoder chunks of 4 frames; retune for another model. The held-out
-test split is only measured. Timeouts are compared in whole steps (rounded up).
+with the bundled student-v2 checkpoint (student-v2-e20.pt) and encoder chunks of 4 frames; retune for another
+model. The held-out test split is only measured. Timeouts are compared in whole steps (rounded up).
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ __all__ = ["EndpointConfig", "speculative_defaults", "final_defaults"]
 @dataclass
 class EndpointConfig:
     complete_timeout_s: float = 0.28    # trailing non-speech enough when the words look like a whole request
-    incomplete_timeout_s: float = 0.72  # trailing non-speech enough in any case
-    complete_threshold: float = 0.35    # P(end | last one or two words) from which the words look complete
+    incomplete_timeout_s: float = 0.64  # trailing non-speech enough in any case
+    complete_threshold: float = 0.7     # P(end | last one or two words) from which the words look complete
+    long_utterance_s: float = 2.5       # speech this long (first to last speech step) makes ...
+    long_timeout_s: float = 0.28        # ... this much trailing non-speech enough whatever the words (it matters
+                                        # only below incomplete_timeout_s)
     max_utterance_s: float = 15.0       # fire anyway this long after the utterance's first speech step
-    energy_margin_db: float = 6.0       # a step this much louder than the noise floor is speech ...
+    energy_margin_db: float = 9.0       # a step this much louder than the noise floor is speech ...
     dynamic_range_db: float = 30.0      # ... unless it is this much below the stream's recent peak (clean
                                         # audio over digital silence, reverberation tails)
     blank_threshold: float = 0.8        # a step whose P(blank) is below this is speech
@@ -50,8 +59,8 @@ class EndpointConfig:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{f.name}: expected a finite number, got {value!r}")
-        for name in ("complete_timeout_s", "incomplete_timeout_s", "max_utterance_s", "energy_margin_db",
-                     "dynamic_range_db"):
+        for name in ("complete_timeout_s", "incomplete_timeout_s", "long_utterance_s", "long_timeout_s",
+                     "max_utterance_s", "energy_margin_db", "dynamic_range_db"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected > 0, got {getattr(self, name)!r}")
         if self.min_speech_s < 0:
@@ -78,4 +87,5 @@ def final_defaults() -> EndpointConfig:
 def speculative_defaults() -> EndpointConfig:
     """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
     final end-pointer sends a revised lattice and a reset."""
-    return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5)
+    return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.32, complete_threshold=0.5,
+                          long_timeout_s=0.24)

@@ -27,7 +27,7 @@ PEAK_DECAY_DB_PER_S = 1.0
 
 @dataclass(frozen=True)
 class Decision:
-    rule: str                # "complete", "incomplete", "max_utterance", "no_speech" (drop), "end_of_input"
+    rule: str                # "complete", "incomplete", "long", "max_utterance", "no_speech" (drop), "end_of_input"
     step: int                # steps accepted when it fired (utterance-relative)
     speech_end_step: int     # first step of the trailing non-speech run: where speech ended
     trailing_s: float        # length of that run in seconds
@@ -49,6 +49,8 @@ class Endpointer:
         self.completeness = completeness if completeness is not None else default_completeness()
         self._complete_steps = self._steps(config.complete_timeout_s)
         self._incomplete_steps = self._steps(config.incomplete_timeout_s)
+        self._long_timeout_steps = self._steps(config.long_timeout_s)
+        self._long_speech_steps = self._steps(config.long_utterance_s)
         self.max_steps = self._steps(config.max_utterance_s)
         self._min_speech_steps = math.ceil(config.min_speech_s / self.seconds_per_step - 1e-6)
         self._log_blank_threshold = math.log(config.blank_threshold) if config.blank_threshold > 0 else -math.inf
@@ -103,7 +105,9 @@ class Endpointer:
         """Whether to fire now. ``words``: the best hypothesis's words, or a function giving them (called only when
         a rule could fire, since building a result costs more than the rules)."""
         max_reached = self.first_speech is not None and self.steps - self.first_speech >= self.max_steps
-        if not max_reached and self.trailing < self._complete_steps:
+        long_done = (self.last_speech is not None and self.trailing >= self._long_timeout_steps
+                     and self.last_speech - self.first_speech + 1 >= self._long_speech_steps)
+        if not max_reached and not long_done and self.trailing < self._complete_steps:
             return None
         w = list(words() if callable(words) else words)
         if not w:
@@ -115,8 +119,10 @@ class Endpointer:
             rule = "max_utterance"
         elif self.trailing >= self._incomplete_steps:
             rule = "incomplete" if p < self.config.complete_threshold else "complete"
-        elif p >= self.config.complete_threshold:
+        elif p >= self.config.complete_threshold and self.trailing >= self._complete_steps:
             rule = "complete"
+        elif long_done:
+            rule = "long"
         else:
             return None
         return Decision(rule, self.steps, self.steps - self.trailing, self.trailing * self.seconds_per_step, p)

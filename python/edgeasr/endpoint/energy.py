@@ -5,7 +5,8 @@ stream time ``[k, k + 1) * seconds_per_step``, and its energy is the power of it
 (``BAND_HZ``, from a Hann-windowed FFT of the step: rumble and brown noise, whose 40 ms energies swing by 10 dB and
 more, and hiss above the band weigh little against speech), in dB re full scale (floored at -100 dB). The noise
 floor follows the quietest steps: it drops at once to a quieter step and rises by at most ``rise_db_per_s`` while
-the audio is louder, so speech barely lifts it and a change of background is followed within seconds. Both carry over between utterances: the audio is one continuous signal.
+the audio is louder, so speech barely lifts it and a change of background is followed within seconds. Both carry
+over between utterances: the audio is one continuous signal.
 """
 
 from __future__ import annotations

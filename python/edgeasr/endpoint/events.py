@@ -25,6 +25,8 @@ class SpeculativeEndpoint:
     speech_end: float       # its estimate of where speech ended (end of the last word)
     lattice: "Lattice"      # the word lattice so far, biasing settled
     result: "Result"        # the on-device best hypothesis so far
+    rule: str = ""          # the rule that fired (edgeasr.endpoint.endpointer.Decision.rule): "complete",
+                            # "incomplete", "long", "max_utterance", "end_of_input"; the final one's when it fired first
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class FinalEndpoint:
     confirmed: bool         # True: the speculative lattice stands; False: ``lattice`` is a revision, a Reset follows
     lattice: "Lattice"      # the utterance's final lattice
     result: "Result"        # the on-device final hypothesis (what stands when the cloud is unreachable)
+    rule: str = ""          # the final end-pointer's rule that fired, as in SpeculativeEndpoint
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,14 @@
     for event in EndpointingStream(rec).events(chunks, rate): ...     # the same as an iterator
 
 Per utterance (see :mod:`edgeasr.endpoint.events`): one ``SpeculativeEndpoint`` (the search's biasing is settled
-first, so its lattice holds no pending bonus; decoding goes on), then one ``FinalEndpoint``: ``confirmed`` when the
-words are unchanged and no speech-like step (as either end-pointer judges it) came after the speculative one
-fired; otherwise it carries the revised lattice and a ``Reset`` follows. If the final rule fires first, both events
-come at once (confirmed). Then the stream goes on with the next utterance in the same audio: the search is
+first, so its lattice holds no pending bonus; decoding goes on), then one ``FinalEndpoint``: ``confirmed`` when
+nothing the device can see says the speculative one was premature, otherwise it carries the revised lattice and a
+``Reset`` follows. Premature means any of: the best path's words or their token times changed; a speech-like step
+(as either end-pointer judges it) came after the speculative one fired; the lattice gained an arc ending after
+every arc of the speculative lattice with a posterior of at least ``REVISE_ARC_POSTERIOR`` (a word hypothesized
+after the speculative end-point; ``revise_arc_posterior`` sets it, None leaves this test out; the figures on the
+dev split with each setting are in bench/results/endpoint.tune.json, ``live``). If the final rule fires first, both
+events come at once (confirmed). Then the stream goes on with the next utterance in the same audio: the search is
 finalized and reset (biasing state settled, decoder context back to blanks), while the encoder's LSTM state, the
 features, the resampler, the energy and the noise floor carry over, because the audio is continuous. Times are
 seconds of stream audio; an event's ``time`` is the end of the audio fed when it fired.
@@ -32,6 +36,7 @@ dropped, and after ``max_utterance_s`` without words the search is quietly reset
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
@@ -43,7 +48,17 @@ from edgeasr.endpoint.endpointer import Decision, Endpointer
 from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
 from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
 
-__all__ = ["EndpointingStream"]
+__all__ = ["EndpointingStream", "REVISE_ARC_POSTERIOR"]
+
+REVISE_ARC_POSTERIOR = 0.05
+
+
+@dataclass(frozen=True)
+class _Speculative:
+    words: tuple[str, ...]          # the best path's words ...
+    timestamps: tuple[float, ...]   # ... and its token times
+    step: int                       # steps decoded when it fired (utterance-relative)
+    lattice_end: float              # the latest end of an arc of its lattice (s)
 
 
 class EndpointingStream:
@@ -52,9 +67,14 @@ class EndpointingStream:
     def __init__(self, recognizer, context=None, speculative: Optional[EndpointConfig] = None,
                  final: Optional[EndpointConfig] = None, on_event: Optional[Callable[[Event], None]] = None,
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
-                 reset_encoder: bool = False):
+                 reset_encoder: bool = False, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR):
         if on_event is not None and not callable(on_event):
             raise ValueError(f"on_event: expected a callable, got {type(on_event).__name__}")
+        if revise_arc_posterior is not None and (isinstance(revise_arc_posterior, bool) or not isinstance(
+                revise_arc_posterior, (int, float)) or not 0.0 <= revise_arc_posterior <= 1.0):
+            raise ValueError(f"revise_arc_posterior: expected a probability in [0, 1] or None (off), "
+                             f"got {revise_arc_posterior!r}")
+        self._revise_arc_posterior = revise_arc_posterior
         step = recognizer.seconds_per_step
         self.recognizer = recognizer
         self.stream = recognizer.create_stream(context)
@@ -74,7 +94,7 @@ class EndpointingStream:
         self._rate: Optional[int] = None
         self._fed = 0                          # samples fed, at the input rate
         self._finished = False
-        self._spec: Optional[tuple[tuple[str, ...], int]] = None   # words and step when the speculative one fired
+        self._spec: Optional[_Speculative] = None                  # what the speculative end-point sent
         self._words: Optional[list[str]] = None                   # the best hypothesis's words, until it changes
         self.utterance = 0
 
@@ -185,24 +205,35 @@ class EndpointingStream:
         self.stream.settle()
         self._words = None
         result = self.stream.result()
-        self._spec = (tuple(w.word for w in result.words), self.final.steps)
-        return self._emit(SpeculativeEndpoint(self.utterance, self.time, self._speech_end(d), self.stream.lattice(),
-                                              result))
+        lattice = self.stream.lattice()
+        self._spec = _Speculative(tuple(w.word for w in result.words), tuple(result.timestamps), self.final.steps,
+                                  max((a.end for a in lattice.arcs), default=-1.0))
+        return self._emit(SpeculativeEndpoint(self.utterance, self.time, self._speech_end(d), lattice, result,
+                                              d.rule))
 
     def _final_events(self, d: Decision, next_utterance: bool = True) -> list[Event]:
         self.stream.finalize_utterance()
         result = self.stream.result()
-        spec_words, spec_step = self._spec
-        resumed = any(ep.last_speech is not None and ep.last_speech >= spec_step
-                      for ep in (self.speculative, self.final))
-        confirmed = tuple(w.word for w in result.words) == spec_words and not resumed
-        events = [self._emit(FinalEndpoint(self.utterance, self.time, self._speech_end(d), confirmed,
-                                           self.stream.lattice(), result))]
+        lattice = self.stream.lattice()
+        confirmed = not self._premature(result, lattice)
+        events = [self._emit(FinalEndpoint(self.utterance, self.time, self._speech_end(d), confirmed, lattice,
+                                           result, d.rule))]
         if not confirmed:
             events.append(self._emit(Reset(self.utterance, self.time)))
         if next_utterance:
             self._next_utterance()
         return events
+
+    def _premature(self, result, lattice) -> bool:
+        """Whether the device can see that the speculative end-point came too early (the module docstring)."""
+        spec = self._spec
+        if tuple(w.word for w in result.words) != spec.words or tuple(result.timestamps) != spec.timestamps:
+            return True
+        if any(ep.last_speech is not None and ep.last_speech >= spec.step for ep in (self.speculative, self.final)):
+            return True
+        if self._revise_arc_posterior is None:
+            return False
+        return any(a.end > spec.lattice_end + 1e-9 and a.posterior >= self._revise_arc_posterior for a in lattice.arcs)
 
     def _next_utterance(self, quiet: bool = False) -> None:
         self.stream.next_utterance(reset_encoder=self._reset_encoder)
