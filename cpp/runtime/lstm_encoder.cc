@@ -113,7 +113,13 @@ void LstmEncoder::EncodeSteps(const float* steps, size_t n, EncoderState& state,
     for (size_t i = 0; i < d; ++i) x[i] = (x[i] - mean) * inv * norm_weight_[i] + norm_bias_[i];
   }
 
-  std::vector<float> pre(n * gates), rec(gates), cell_out(hid), h_new(d);
+  // Per-thread scratch (streams decode on several threads): fresh zeroed vectors cost a memset of the whole block's
+  // gate pre-activations per call. Every element is written before it is read.
+  thread_local std::vector<float> pre, rec, cell_out, h_new;
+  pre.resize(n * gates);
+  rec.resize(gates);
+  cell_out.resize(hid);
+  h_new.resize(d);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
     float* h = state.h.data() + l * d;
