@@ -96,6 +96,14 @@ def main() -> None:
         beam._token_cache.clear()  # tokenizing each phrase anew, as for a list never seen before
         beam.context_graph(phrases)
 
+    def streamed(rec, piece_s: float = 0.1):  # as a microphone feeds it: accept_waveform per 100 ms
+        stream = rec.create_stream()
+        step = int(piece_s * rate)
+        for i in range(0, samples.size, step):
+            stream.accept_waveform(samples[i:i + step], rate)
+        stream.input_finished()
+        stream.result()
+
     rows = {
         "front end: kaldi-native-fbank on a ready list (its own conversion included)": cpu_ms(knf_only, a.runs),
         "front end: compute_fbank (checks, conversion, frames out)": cpu_ms(lambda: compute_fbank(samples, rate),
@@ -110,6 +118,8 @@ def main() -> None:
                                                                          a.runs),
         "transcribe, greedy (all of it)": cpu_ms(lambda: greedy.transcribe(samples, rate).result(), a.runs),
         "transcribe, beam 4 (all of it)": cpu_ms(lambda: beam.transcribe(samples, rate).result(), a.runs),
+        "greedy, fed in 100 ms pieces (all of it)": cpu_ms(lambda: streamed(greedy), a.runs),
+        "beam 4, fed in 100 ms pieces (all of it)": cpu_ms(lambda: streamed(beam), a.runs),
         f"transcribe, beam 4 + {len(phrases)} phrases (graph built per call)": cpu_ms(
             lambda: beam.transcribe(samples, rate, context=beam.context_graph(phrases)).result(), a.runs),
     }
