@@ -629,10 +629,7 @@ def markdown(report: dict) -> str:
     for e in entries.values():
         if "context_graph_s" in e:
             lines += ["", f"{e['label']}: building the context graphs (Recognizer.context_graph, once per clip's list) "
-                      f"took {e['context_graph_s']:.2f} s of its {e['decode_wall_s']:.2f} s decoding (wall). The "
-                      "recognizer memoizes phrase tokenizations, so each distinct name of the pool is tokenized once "
-                      "in the run (as a device's contact list would be); bench/recognizer_profile.py gives the cost "
-                      "of a list tokenized anew."]
+                      f"took {e['context_graph_s']:.2f} s of its {e['decode_wall_s']:.2f} s decoding (wall)."]
     lines += ["", "Notes on the searches (why beam transcripts differ even in fp32): sherpa-onnx's and the PyTorch "
               "modified beam search (icefall's) keep the best expansions by score without the biasing bonus, add the "
               "bonus after, merge hypotheses with the same token sequence and pick the result by score per token; "

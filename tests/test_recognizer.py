@@ -2,15 +2,18 @@
 whole-clip decoding, resampling, biasing, threads, and clear errors on bad audio."""
 
 import pickle
+import random
 import threading
 
 import numpy as np
 import pytest
 import torch
 
+from edgeasr import _core
 from edgeasr.audio import resample
 from edgeasr.features import compute_fbank
-from edgeasr.recognizer import Recognizer, RecognizerConfig
+from edgeasr.model_file import load_model
+from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path
 from edgeasr.tokens import TokenTable
 from edgeasr.train.config import TrainConfig
 from edgeasr.train.evaluate import greedy_decode
@@ -127,6 +130,49 @@ def test_search_takes_float32_arrays_whose_dtype_object_differs(models):
         search.accept_frames(frames)
         results.append(search.result()["tokens"])
     assert results[0] == results[1]
+
+
+def _check_bpe_agrees(table: TokenTable, texts) -> int:
+    """Native BPE (the recognizer's phrase tokenizer) against TokenTable.encode; returns how many texts raised."""
+    native = _core.BpeEncoder(list(table.pieces), list(table.scores))
+    raised = 0
+    for text in texts:
+        try:
+            want = table.encode(text)
+        except ValueError:
+            with pytest.raises(ValueError):
+                native.encode(text)
+            raised += 1
+            continue
+        assert native.encode(text) == want, text
+    return raised
+
+
+def test_native_bpe_equals_token_table_encode():
+    """The bundled model's real pieces and scores, and small tables with many equal scores (ties: leftmost pair)."""
+    rng = random.Random(0)
+    table = load_model(default_model_path()).tokens
+    words = sorted({p.lstrip("\u2581") for p in table.pieces[2:] if p.lstrip("\u2581")})
+    chars = sorted(set("".join(words))) + ["\u00e9", "\u00df", "\u4e2d", "\U0001f600", "-", "\t"]
+    texts = ["", " ", "   ", "a", " leading and  double  spaces ", "\u4e2d\u4e2d\u00e9 x"]
+    for _ in range(400):
+        n = rng.randint(1, 4)
+        texts.append(" ".join(rng.choice(words) + rng.choice(words) if rng.random() < 0.5
+                              else "".join(rng.choice(chars) for _ in range(rng.randint(1, 9))) for _ in range(n)))
+    assert _check_bpe_agrees(table, texts) == 0  # the bundled table has <unk>
+
+    for seed in range(20):
+        rng = random.Random(seed)
+        pieces = ["<blk>"] + (["<unk>"] if seed % 2 else []) + ["\u2581", "a", "b", "c"]
+        while len(pieces) < 30:
+            p = rng.choice(["\u2581", ""]) + "".join(rng.choice("abc") for _ in range(rng.randint(2, 4)))
+            if p not in pieces:
+                pieces.append(p)
+        small = TokenTable(pieces, [float(rng.randint(0, 2)) for _ in pieces])
+        texts = [" ".join("".join(rng.choice("abcd") for _ in range(rng.randint(1, 12)))
+                          for _ in range(rng.randint(1, 3))) for _ in range(200)]
+        raised = _check_bpe_agrees(small, texts)
+        assert (raised > 0) == (seed % 2 == 0)  # "d" is unknown: <unk>, or ValueError without one
 
 
 def test_other_sample_rates_are_resampled(models):

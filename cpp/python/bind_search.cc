@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edgeasr/beam_search.h"
+#include "edgeasr/bpe_encoder.h"
 #include "edgeasr/context_graph.h"
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
@@ -236,6 +237,13 @@ void PybindSearch(py::module& m) {
       .def_property_readonly("num_states", &ContextGraph::num_states)
       .def_property_readonly("num_phrases", &ContextGraph::num_phrases)
       .def_property_readonly("bonus_per_token", [](const ContextGraph& g) { return g.config().bonus_per_token; });
+
+  py::class_<BpeEncoder, std::shared_ptr<BpeEncoder>>(
+      m, "BpeEncoder",
+      "Text to token ids by sentencepiece-style BPE over a token table, as TokenTable.encode does. Immutable.")
+      .def(py::init<std::vector<std::string>, std::vector<double>>(), py::arg("pieces"), py::arg("scores"))
+      .def("encode", &BpeEncoder::Encode, py::arg("text"), py::call_guard<py::gil_scoped_release>(),
+           "Token ids of text (ValueError for a character the table cannot spell when it has no <unk>).");
 
   py::class_<GreedySearchConfig>(m, "GreedySearchConfig")
       .def(py::init([](float blank_penalty) { return GreedySearchConfig{blank_penalty}; }),

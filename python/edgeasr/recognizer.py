@@ -118,20 +118,13 @@ class Recognizer:
         # Encoder steps are stack frames of frame_shift_ms each.
         self.seconds_per_step = self.model.subsampling * self.model.frame_shift_ms / 1000.0
         self._pieces = list(self.tokens.pieces)
-        self._token_cache: dict[str, list[int]] = {}
-
-    # Phrases tokenized before, up to this many: a user's contacts and device names come back with every stream, and
-    # BPE in Python takes ~2 µs per character (85 % of building a 100-phrase graph).
-    _TOKEN_CACHE_SIZE = 65536
+        # Phrases are tokenized natively (the same BPE as TokenTable.encode): in Python it took ~2 µs per character,
+        # most of the time of building a 100-phrase context graph.
+        scores = self.tokens.scores
+        self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
 
     def _phrase_tokens(self, text: str) -> list[int]:
-        tokens = self._token_cache.get(text)
-        if tokens is None:
-            tokens = self.tokens.encode(text)
-            if len(self._token_cache) >= self._TOKEN_CACHE_SIZE:
-                self._token_cache.clear()  # dict operations are atomic under the GIL: streams on threads may share it
-            self._token_cache[text] = tokens
-        return list(tokens)
+        return self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
 
     @property
     def sample_rate(self) -> int:
