@@ -1,5 +1,10 @@
 #include "edgeasr/linear.h"
 
+// No fused multiply-adds in the float layer (see FloatAffine): the clones must agree bit for bit.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -9,6 +14,27 @@
 
 namespace edgeasr {
 namespace {
+
+// y[m][out] = x[m][in] · w_t + bias (w_t is [in][out]; bias may be null). Output-major accumulation: each y[r] sums
+// bias, then x[0] w[r][0], x[1] w[r][1], ... in that order, and the loop over r vectorizes without reassociating
+// any sum; cloned for AVX-512 and AVX2 (16 or 8 outputs per instruction), with no fused multiply-adds, so every
+// clone gives the same bits.
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void FloatAffine(const float* w_t, const float* bias, const float* x, size_t m, size_t in, size_t out, float* y) {
+  for (size_t i = 0; i < m; ++i) {
+    float* yi = y + i * out;
+    const float* xi = x + i * in;
+    if (bias) std::copy(bias, bias + out, yi);
+    else std::fill(yi, yi + out, 0.0f);
+    for (size_t c = 0; c < in; ++c) {
+      const float xc = xi[c];
+      const float* wc = w_t + c * out;
+      for (size_t r = 0; r < out; ++r) yi[r] += xc * wc[r];
+    }
+  }
+}
 
 void CheckBias(const std::vector<float>& bias, size_t out) {
   if (!bias.empty() && bias.size() != out)
@@ -39,19 +65,7 @@ void Linear::Apply(const float* x, size_t m, float* y, const KernelSet& kernels)
         for (size_t r = 0; r < out_; ++r) y[i * out_ + r] += bias_[r];
     return;
   }
-  // Output-major accumulation: each y[r] sums bias, then x[0] w[r][0], x[1] w[r][1], ... in that order, and the
-  // loop over r vectorizes without reassociating any sum.
-  for (size_t i = 0; i < m; ++i) {
-    float* yi = y + i * out_;
-    const float* xi = x + i * in_;
-    if (bias_.empty()) std::fill(yi, yi + out_, 0.0f);
-    else std::copy(bias_.begin(), bias_.end(), yi);
-    for (size_t c = 0; c < in_; ++c) {
-      const float xc = xi[c];
-      const float* wc = weight_t_.data() + c * out_;
-      for (size_t r = 0; r < out_; ++r) yi[r] += xc * wc[r];
-    }
-  }
+  FloatAffine(weight_t_.data(), bias_.empty() ? nullptr : bias_.data(), x, m, in_, out_, y);
 }
 
 }  // namespace edgeasr
