@@ -4,6 +4,7 @@ weights), silero-vad and webrtcvad, on the held-out test split and on real speec
     python bench/endpoint.py                    # test split (1,200 clips) + LibriVox: bench/results/endpoint.*
     python bench/endpoint.py --limit 200        # fewer clips (evenly over the voices)
     python bench/endpoint.py --tune             # dev split only: grid over our settings -> endpoint.tune.json
+    python bench/endpoint.py --split dev        # the report on the dev split instead -> endpoint-dev.*
     python bench/endpoint.py --checkpoint CKPT [--model FILE]   # a newer model (see below)
 
 Models: the checkpoint (default ~/.cache/edgeasr/runs/student-v2/checkpoint-best.pt) is exported once, as
@@ -27,7 +28,10 @@ Systems (all at their usual settings; the sweeps show each one's trade-off betwe
                  search, beam 4, encoder chunks of 4 feature frames (40 ms: the LSTM encoder is exact in any chunking,
                  so this changes when steps are ready, not what they are; the 160 ms feed is the same); sweep: the
                  final end-pointer's two timeouts scaled together, replayed on recorded per-step signals with the
-                 rules of the Endpointer class (checked against the live stream at the defaults)
+                 rules of the Endpointer class (checked against the live stream at the defaults); the words the
+                 no_speech rule dropped before the first final end-point are kept per clip ("dropped"), and those
+                 that lay between the true start and end of speech ("lost": spoken words the stream lost) are
+                 counted ("clips_losing_words"); --presence-margin-db 9 gives the rule before it had its own margin
   sherpa-onnx    OnlineRecognizer, modified_beam_search (4 paths), enable_endpoint_detection with its default rules
                  (rule1 2.4 s trailing silence with nothing decoded, rule2 1.2 s after something decoded, rule3 20 s);
                  sweep: rule2's trailing silence
@@ -189,9 +193,16 @@ def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options)
 
     rows = []
     for c in clips:
-        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, **stream_options)
         row = {"uid": c.uid, "spec": None, "final": None, "confirmed": None, "reset": False, "text": None,
-               "rule": None, "speech_end_estimate": None}
+               "rule": None, "speech_end_estimate": None, "dropped": [], "lost": []}
+
+        def on_drop(t, result, row=row, c=c):
+            """Words the no_speech rule dropped; those said between the true start and end of speech were lost."""
+            words = [w.word for w in result.words]
+            row["dropped"].append([round(t, 3), " ".join(words)])
+            row["lost"] += [w.word for w in result.words if w.end > c.speech_start and w.start < c.speech_end]
+
+        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, on_drop=on_drop, **stream_options)
         for t, chunk in chunks(c.samples):
             for ev in s.accept_waveform(chunk, RATE):  # seen at the end of the chunk, t
                 if ev.utterance != 0:
@@ -244,17 +255,18 @@ def record_traces(rec, clips: list[Clip], completeness) -> list[dict]:
 
 
 def speech_state(trace: dict, cfg) -> dict:
-    """Per step, as edgeasr.endpoint.Endpointer judges it with ``cfg``: the last speech step so far, the loud steps
-    so far, the first speech step."""
+    """Per step, as edgeasr.endpoint.Endpointer judges it with ``cfg``: the last speech step so far, the steps loud
+    enough for the presence test (no_speech rule) so far, the first speech step."""
     blank, tb, e, f = trace["blank"], trace["tb"], trace["energy"], trace["floor"]
     decay = PEAK_DECAY_DB_PER_S * trace["step"]   # peak_k = max_j (e_j - decay (k - j))
     k = np.arange(e.size)
     peak = np.maximum.accumulate(e + decay * k) - decay * k
     loud = (e > f + cfg.energy_margin_db) & (e > peak - cfg.dynamic_range_db)
+    present = (e > f + cfg.presence_margin_db) & (e > peak - cfg.dynamic_range_db)
     log_thr = math.log(cfg.blank_threshold) if cfg.blank_threshold > 0 else -math.inf
     speech = (tb == 0) | (blank < log_thr) | loud
     last = np.maximum.accumulate(np.where(speech, np.arange(blank.size), -1))
-    return {"last": last, "cum_loud": np.cumsum(loud), "first": int(np.argmax(speech)) if speech.any() else None}
+    return {"last": last, "cum_present": np.cumsum(present), "first": int(np.argmax(speech)) if speech.any() else None}
 
 
 def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optional[float]:
@@ -269,7 +281,7 @@ def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optio
     ok = (n > 0) & trace["has_words"]
     m = np.maximum(n - 1, 0)
     trailing = n - 1 - st["last"][m]
-    loud_enough = st["cum_loud"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
+    loud_enough = st["cum_present"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
     max_reached = (n - st["first"] >= ceil_steps(cfg.max_utterance_s)) if st["first"] is not None else False
     long_done = ((st["last"][m] - st["first"] + 1 >= ceil_steps(cfg.long_utterance_s))
                  & (trailing >= ceil_steps(cfg.long_timeout_s))) if st["first"] is not None else False
@@ -445,7 +457,13 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
             "lead_median_ms": float(np.median(leads)) if leads else None,
             "correct_speculative": len(correct), "correct_speculative_revised": needless,
             "correct_speculative_revised_rate": needless / len(correct) if correct else None,
-            "resets_without_reset_event": sum(r["confirmed"] is False and not r["reset"] for r in finals)}
+            "resets_without_reset_event": sum(r["confirmed"] is False and not r["reset"] for r in finals),
+            # Utterances the no_speech rule dropped (words judged to come from noise) before the first final
+            # end-point, and the clips where some dropped word lay between the true start and end of speech: words
+            # the user said and the stream lost.
+            "dropped_utterances": sum(len(r.get("dropped", [])) for r in rows),
+            "clips_losing_words": sum(bool(r.get("lost")) for r in rows),
+            "clips_losing_words_uids": [r["uid"] for r in rows if r.get("lost")]}
 
 
 def subsets(clips: list[Clip]) -> dict[str, list[int]]:
@@ -663,6 +681,12 @@ def write_markdown(report: dict, path: Path) -> None:
                           f"speculative end-points that were not premature {p.get('correct_speculative')}, of them "
                           f"revised all the same {p.get('correct_speculative_revised')} "
                           f"({fmt(p.get('correct_speculative_revised_rate'), 'pct')}).", ""]
+            if p.get("clips_losing_words") is not None:
+                lines += [f"Words dropped by the no_speech rule (judged to come from noise) before the first final "
+                          f"end-point: {p['dropped_utterances']} times; clips where a dropped word lay within the "
+                          f"true speech (spoken words lost): {p['clips_losing_words']}"
+                          + (f" ({', '.join(p['clips_losing_words_uids'])})" if p["clips_losing_words_uids"] else "")
+                          + ".", ""]
             if p.get("speech_end_error_ms"):
                 e, w = p["speech_end_error_ms"], p["fire_after_estimate_ms"]
                 lines += [f"The final end-pointer's estimate of the end of speech minus the true end: median "
@@ -733,16 +757,24 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint (default: student-v2 best)")
     p.add_argument("--model", type=Path, default=None, help="edgeasr model file instead of the checkpoint's export")
     p.add_argument("--corpus", default="v1")
+    p.add_argument("--split", default="test", choices=["test", "dev"],
+                   help="the corpus split of the report (dev: checks while developing; writes endpoint-dev.* unless "
+                        "--out is given)")
+    p.add_argument("--presence-margin-db", type=float, default=None,
+                   help="both end-pointers' presence margin instead of the default (9: the rule before it had its "
+                        "own margin)")
     p.add_argument("--limit", type=int, default=0, help="test clips, evenly over the voices (0: all)")
     p.add_argument("--chunk-frames", type=int, default=4,
                    help="our recognizer's encoder chunk in feature frames (default 4: 40 ms; see the docstring)")
     p.add_argument("--tune", action="store_true", help="grid over our settings on the dev split; no peers")
     p.add_argument("--max-cutoff", type=float, default=0.01, help="--tune: the cut-off rate allowed on dev")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
-    p.add_argument("--out", type=Path, default=RESULTS / "endpoint")
+    p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
     args = p.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if args.out is None:
+        args.out = RESULTS / ("endpoint" if args.split == "test" else f"endpoint-{args.split}")
     if args.report_only:
         report = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
         write_markdown(report, args.out.with_suffix(".md"))
@@ -771,11 +803,14 @@ def main(argv=None) -> int:
             log(json.dumps({k: result[k] for k in ("final", "speculative")}, indent=1))
             log(f"wrote {out}")
             return 0
-        test = even_over_voices(load_corpus(args.corpus, "test"), args.limit)
+        test = even_over_voices(load_corpus(args.corpus, args.split), args.limit)
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
         spec_cfg, final_cfg = speculative_defaults(), final_defaults()
+        if args.presence_margin_db is not None:
+            spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
+            final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)
         report = {"date": datetime.date.today().isoformat(), "command": command.strip(), "model": str(model_path),
                   "recognizer": dataclasses.asdict(rec.config),
                   "checkpoint": str(checkpoint), "checkpoint_sha256": models["sha256"],
@@ -783,13 +818,14 @@ def main(argv=None) -> int:
                   "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),
                   "configs": {"speculative": spec_cfg.to_dict(), "final": final_cfg.to_dict()},
                   "chunk_ms": 1000 * CHUNK / RATE, "trailing_s": TRAILING_S, "results": {}}
-        log(f"{len(test)} test clips, {len(libri)} LibriVox clips")
+        log(f"{len(test)} {args.split} clips, {len(libri)} LibriVox clips")
         run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log)
-        report["results"][f"{args.corpus}/test"] = summarize(test, run)
+        report["results"][f"{args.corpus}/{args.split}"] = summarize(test, run)
         report["replay_mismatches"] = run.get("replay_mismatches")
         report["edgeasr_clips"] = [{"uid": c.uid, "speech_end": round(c.speech_end, 4),
                                     "max_pause": round(c.max_pause, 4),
-                                    **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text", "rule")}}
+                                    **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text", "rule",
+                                                         "dropped", "lost")}}
                                    for c, r in zip(test, run["ours_rows"])]
         lrun = evaluate_all(rec, models, libri, spec_cfg, final_cfg, False, log)
         report["results"]["librivox"] = {"all": summarize(libri, lrun)["all"]}
@@ -799,7 +835,8 @@ def main(argv=None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         write_markdown(report, args.out.with_suffix(".md"))
-        plot(report, args.out.with_suffix(".png"), f"{args.corpus}/test", f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
+        plot(report, args.out.with_suffix(".png"), f"{args.corpus}/{args.split}",
+             f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
         log(f"wrote {args.out.with_suffix('.json')}, .md, .png")
         return 0
     except BenchError as e:

@@ -114,6 +114,37 @@ def test_no_words_never_fire_and_words_from_silence_are_dropped():
     assert first_fire(ep, ["minutes"], "qqEqqqq", words_from=3)[1].rule == "complete"
 
 
+def test_presence_has_its_own_margin_not_the_end_pointing_one():
+    # A word 7 dB over the floor for three steps: not loud for the 9 dB end-pointing margin, present for the 6 dB
+    # presence margin, so it is an utterance (it ends by the timeout after it) and not dropped as noise.
+    for margin in (9.0, 12.0):
+        ep = Endpointer(config(energy_margin_db=margin, presence_margin_db=6.0), STEP, COMPLETE)
+        for e in [FLOOR + 7.0] * 3:
+            ep.accept([math.log(0.99)], [0], [e], [FLOOR])
+        assert ep.present_steps == 3 and ep.has_speech and not ep.is_loud(FLOOR + 7.0, FLOOR)
+        for _ in range(2):
+            feed(ep, "q")
+        assert ep.decide(["minutes"]).rule == "complete"
+    # Judged against the end-pointing margin (the rule before), the same word is dropped.
+    ep = Endpointer(config(energy_margin_db=9.0, presence_margin_db=9.0), STEP, COMPLETE)
+    for e in [FLOOR + 7.0] * 3:
+        ep.accept([math.log(0.99)], [0], [e], [FLOOR])
+    feed(ep, "qq")
+    assert ep.present_steps == 0 and ep.decide(["minutes"]).rule == "no_speech"
+    # Noise swinging up to 5 dB over the floor, with tokens emitted in it, is still not speech.
+    ep = Endpointer(config(), STEP, COMPLETE)
+    for i in range(40):
+        ep.accept([math.log(0.3)], [0 if i % 3 else 4], [FLOOR + 5.0 * (i % 2)], [FLOOR])
+    feed(ep, "qq")
+    assert ep.present_steps == 0 and ep.decide(["minutes"]).rule == "no_speech"
+    # Far below the recent peak (a reverberation tail) is not presence either.
+    ep = Endpointer(config(), STEP, COMPLETE)
+    ep.accept([0.0], [5], [FLOOR + 50.0], [FLOOR])
+    ep.reset()
+    ep.accept([0.0] * 3, [5] * 3, [FLOOR + 10.0] * 3, [FLOOR] * 3)
+    assert ep.present_steps == 0
+
+
 def test_max_utterance_length_fires_during_speech():
     ep = Endpointer(config(max_utterance_s=0.4), STEP, COMPLETE)
     n, d = first_fire(ep, ["for"], "qq" + "L" * 30, words_from=4)
@@ -137,14 +168,14 @@ def test_words_are_asked_for_only_when_a_rule_could_fire():
 def test_quiet_steps_far_below_the_peak_are_not_loud():
     ep = Endpointer(config(dynamic_range_db=30.0), STEP, COMPLETE)
     ep.accept([0.0] * 3, [5] * 3, [-10.0, -39.0, -41.0], [-100.0] * 3)   # floor -100: digital silence
-    assert ep.loud_steps == 2 and ep.trailing == 1 and ep.last_speech == 1
+    assert ep.present_steps == 2 and ep.trailing == 1 and ep.last_speech == 1
 
 
 def test_reset_starts_a_new_utterance():
     ep = Endpointer(config(), STEP, COMPLETE)
     feed(ep, "LLLqq")
     ep.reset()
-    assert (ep.steps, ep.trailing, ep.loud_steps, ep.first_speech, ep.last_speech) == (0, 0, 0, None, None)
+    assert (ep.steps, ep.trailing, ep.present_steps, ep.first_speech, ep.last_speech) == (0, 0, 0, None, None)
     assert first_fire(ep, ["minutes"], "LLLLqq")[0] == 6
 
 
@@ -158,6 +189,7 @@ def test_mismatched_signal_lengths_raise():
     ("complete_timeout_s", 0.0, "complete_timeout_s"), ("incomplete_timeout_s", float("nan"), "incomplete_timeout_s"),
     ("complete_threshold", 1.5, "complete_threshold"), ("blank_threshold", -0.1, "blank_threshold"),
     ("energy_margin_db", -1.0, "energy_margin_db"), ("min_speech_s", -0.1, "min_speech_s"),
+    ("presence_margin_db", 0.0, "presence_margin_db"),
     ("long_utterance_s", 0.0, "long_utterance_s"), ("long_timeout_s", -0.1, "long_timeout_s"),
     ("max_utterance_s", 0.1, "max_utterance_s"), ("complete_timeout_s", 0.5, "must not exceed"),
     ("dynamic_range_db", True, "dynamic_range_db")])

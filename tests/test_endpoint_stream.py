@@ -1,6 +1,7 @@
 """The end-pointing protocol on real audio with the bundled model: two utterances in one stream, a premature
 speculative end-point revised and reset, end of input, silence, resampled input, errors; and `edgeasr listen`."""
 
+import dataclasses
 import json
 from importlib.resources import files
 
@@ -9,7 +10,8 @@ import pytest
 
 from edgeasr import Lattice, Recognizer, RecognizerConfig, load_audio, resample
 from edgeasr.cli import main as cli_main
-from edgeasr.endpoint import EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint
+from edgeasr.endpoint import (EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint,
+                              final_defaults, speculative_defaults)
 
 DATA = files("edgeasr") / "data"
 
@@ -191,17 +193,61 @@ def test_input_finished_closes_the_utterance(rec, clips):
         stream.accept_waveform(x[:100], rate)
 
 
+def colored(seconds, rate, exponent, rms, seed=0):
+    """Noise whose power falls as 1/f^exponent (0 white, 1 pink, 2 brown; flat below 20 Hz), at ``rms``."""
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    spectrum /= np.maximum(np.fft.rfftfreq(n, 1.0 / rate), 20.0) ** (exponent / 2)
+    x = np.fft.irfft(spectrum, n)
+    return (x * rms / np.sqrt(np.mean(x * x))).astype(np.float32)
+
+
 def test_silence_and_noise_give_no_events(rec):
     rate = 16000
-    for audio in (np.zeros(5 * rate, np.float32), noise(5, rate), noise(5, rate) * 100):
-        stream = EndpointingStream(rec)
+    for audio in (np.zeros(5 * rate, np.float32), noise(5, rate), noise(5, rate) * 100,
+                  *(colored(5, rate, k, rms, seed=k) for k in (0, 1, 2) for rms in (0.003, 0.03))):
+        dropped = []
+        stream = EndpointingStream(rec, on_drop=lambda t, r: dropped.append(r.text))
         assert run(stream, audio, rate) == [] and stream.input_finished() == []
+        assert all(dropped)   # words the recognizer made up from the noise, if any, were dropped
+
+
+def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
+    """The bundled contact request over white noise at 11 dB SNR (against the speech's power): the loud syllables
+    of "computer" rise 9 dB (the end-pointing margin) over the floor for fewer than 120 ms before the pause after
+    it; judged with that margin, the no_speech rule dropped the wake word. The presence margin keeps it, and the
+    noise alone still gives nothing."""
+    _, y, rate = clips
+    speech = np.abs(y) > 1e-3
+    rms = float(np.sqrt(np.mean(y[speech] ** 2) / 10 ** (11 / 10)))
+    pad = np.zeros(rate // 2, np.float32)
+    clean = np.concatenate([pad, y, pad, pad])
+    audio = clean + colored(clean.size / rate, rate, 0, rms, seed=1)
+    start, end = 0.5 + np.flatnonzero(speech)[0] / rate, 0.5 + speech_end(y, rate)
+
+    def lost_and_finals(**presence):
+        configs = {k: dataclasses.replace(f(), **presence) for k, f in (("speculative", speculative_defaults),
+                                                                       ("final", final_defaults))}
+        lost = []
+        stream = EndpointingStream(rec, on_drop=lambda t, r: lost.extend(
+            w.word for w in r.words if w.end > start and w.start < end), **configs)
+        events = run(stream, audio, rate) + stream.input_finished()
+        return lost, [e.result.words for e in events if isinstance(e, FinalEndpoint)]
+
+    lost, finals = lost_and_finals(presence_margin_db=final_defaults().energy_margin_db)   # the rule before
+    assert lost == ["computer"] and finals and finals[0][0].word != "computer"
+    lost, finals = lost_and_finals()
+    assert lost == [] and finals[0][0].word == "computer" and finals[0][0].start < start + 0.3
+    stream = EndpointingStream(rec)
+    assert run(stream, audio - clean, rate) == [] and stream.input_finished() == []
 
 
 def test_bad_input_raises(rec, clips):
     x, _, rate = clips
     with pytest.raises(ValueError, match="on_event"):
         EndpointingStream(rec, on_event="print")
+    with pytest.raises(ValueError, match="on_drop"):
+        EndpointingStream(rec, on_drop=[])
     with pytest.raises(ValueError, match="complete_timeout_s"):
         EndpointingStream(rec, final=EndpointConfig(complete_timeout_s=-1.0))
     stream = EndpointingStream(rec)

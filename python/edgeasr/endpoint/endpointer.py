@@ -66,17 +66,23 @@ class Endpointer:
         self.trailing = 0               # trailing non-speech steps
         self.first_speech: Optional[int] = None
         self.last_speech: Optional[int] = None
-        self.loud_steps = 0             # loud steps (see is_loud)
+        self.present_steps = 0          # steps loud enough to be speech, not noise (see is_present)
 
     @property
     def has_speech(self) -> bool:
-        """The utterance had ``min_speech_s`` of audio louder than floor + margin."""
-        return self.loud_steps >= self._min_speech_steps
+        """The utterance had ``min_speech_s`` of audio louder than floor + ``presence_margin_db``."""
+        return self.present_steps >= self._min_speech_steps
 
     def is_loud(self, energy_db: float, floor_db: float) -> bool:
         """Above the noise floor by the margin, and within the dynamic range of the recent peak (peak_db)."""
         c = self.config
         return energy_db > floor_db + c.energy_margin_db and energy_db > self.peak_db - c.dynamic_range_db
+
+    def is_present(self, energy_db: float, floor_db: float) -> bool:
+        """Evidence that someone spoke, for the ``no_speech`` rule: above the floor by the fixed presence margin
+        (not the end-pointing margin, see :mod:`edgeasr.endpoint.config`), within the dynamic range of the peak."""
+        c = self.config
+        return energy_db > floor_db + c.presence_margin_db and energy_db > self.peak_db - c.dynamic_range_db
 
     def is_speech(self, blank_logprob: float, trailing_blank: int, loud: bool) -> bool:
         return trailing_blank == 0 or blank_logprob < self._log_blank_threshold or loud
@@ -91,7 +97,7 @@ class Endpointer:
         for b, t, e, f in zip(np.asarray(blank_logprob, np.float64), trailing_blank, energy_db, floor_db):
             self.peak_db = max(self.peak_db - self._peak_decay, float(e))
             loud = self.is_loud(float(e), float(f))
-            self.loud_steps += loud
+            self.present_steps += self.is_present(float(e), float(f))
             if self.is_speech(float(b), int(t), loud):
                 self.trailing = 0
                 self.last_speech = self.steps

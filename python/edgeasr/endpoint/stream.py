@@ -30,8 +30,10 @@ is continuous; a model trained on runs of requests needs no reset.
 
 Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
 and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
-utterance runs into the next. Nothing said gives no events: words without enough loud audio (``min_speech_s``) are
-dropped, and after ``max_utterance_s`` without words the search is quietly reset so memory stays bounded.
+utterance runs into the next. Nothing said gives no events: words without enough loud audio (``min_speech_s`` above
+the floor + ``presence_margin_db``, :mod:`edgeasr.endpoint.config`) are dropped, and after ``max_utterance_s``
+without words the search is quietly reset so memory stays bounded. ``on_drop(time, result)``, when given, is told of
+each such drop (the stream time and the words dropped), to see whether spoken words were lost.
 """
 
 from __future__ import annotations
@@ -67,9 +69,12 @@ class EndpointingStream:
     def __init__(self, recognizer, context=None, speculative: Optional[EndpointConfig] = None,
                  final: Optional[EndpointConfig] = None, on_event: Optional[Callable[[Event], None]] = None,
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
-                 reset_encoder: bool = False, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR):
-        if on_event is not None and not callable(on_event):
-            raise ValueError(f"on_event: expected a callable, got {type(on_event).__name__}")
+                 reset_encoder: bool = False, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR,
+                 on_drop: Optional[Callable[[float, object], None]] = None):
+        for name, fn in (("on_event", on_event), ("on_drop", on_drop)):
+            if fn is not None and not callable(fn):
+                raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
+        self._on_drop = on_drop
         if revise_arc_posterior is not None and (isinstance(revise_arc_posterior, bool) or not isinstance(
                 revise_arc_posterior, (int, float)) or not 0.0 <= revise_arc_posterior <= 1.0):
             raise ValueError(f"revise_arc_posterior: expected a probability in [0, 1] or None (off), "
@@ -184,6 +189,8 @@ class EndpointingStream:
                 events.append(self._speculative_event(d))
         d = self.final.decide(self._current_words)
         if d is not None and d.rule == "no_speech" and self._spec is None:
+            if self._on_drop is not None:
+                self._on_drop(self.time, self.stream.result())
             self._next_utterance(quiet=True)  # words from silence or noise: not an utterance
         elif d is not None:
             if self._spec is None:
