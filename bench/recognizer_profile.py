@@ -4,7 +4,8 @@
 Usage: python bench/recognizer_profile.py [--model FILE] [--audio FILE] [--runs 30] [--phrases 100] [--context FILE]
 Defaults: the bundled model and clip; the phrases are --context's lines, else --phrases two-word phrases drawn
 (seeded) from the whole-word pieces of the model's tokens, so the graph has the size of a real list.
-Writes bench/results/recognizer_profile.{json,md}.
+Writes bench/results/recognizer_profile.{json,md} (--stem renames them, e.g. recognizer_profile-avx2 for a run with
+EDGEASR_ISA=avx2).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--phrases", type=int, default=100, help="biasing phrases when --context is not given")
     p.add_argument("--context", type=Path, help="biasing phrases, one per line")
+    p.add_argument("--stem", default="recognizer_profile", help="output file names in bench/results/")
     a = p.parse_args()
 
     samples, rate = load_audio(a.audio, sample_rate=16000)
@@ -125,7 +127,7 @@ def main() -> None:
               "git": git_revision(), "isa": _core.active_isa(),
               "command": "python " + " ".join(shlex.quote(x) for x in sys.argv)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "recognizer_profile.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{a.stem}.json").write_text(json.dumps(report, indent=2))
     greedy_total = rows["transcribe, greedy (all of it)"]
     biased_total = rows[f"transcribe, beam 4 + {len(phrases)} phrases (graph built per call)"]
     lines = [f"# Where decoding time goes: {a.audio.name} ({seconds:.2f} s, {steps} encoder steps)", "",
@@ -138,7 +140,7 @@ def main() -> None:
     for name, ms in rows.items():
         lines.append(f"| {name} | {ms:.2f} | {ms / seconds:.3f} | {ms / greedy_total:.0%} | {ms / biased_total:.0%} |")
     lines += ["", f"Encoder: {report['encoder_us_per_step']:.1f} µs per step (whole-clip call)."]
-    (RESULTS / "recognizer_profile.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{a.stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   std::printf("%s\n", quick ? " (quick)" : "");
 
   const Format formats[] = {Format::kDenseQ8, Format::kDenseQ4, Format::kSparseQ8, Format::kSparseQ4};
-  const size_t row_counts[] = {1, 3, 7, 17, 33, 113};  // 113: every row grouping (AMX takes 64, 32, 16)
+  const size_t row_counts[] = {1, 3, 7, 13, 17, 33, 113};  // 13: AVX2 groups of 8, 4, 1; 113: AMX 64, 32, 16
   const size_t col_counts[] = {1, 5, 63, 64, 65, 127, 128, 200, 320, 577};  // 577: past the GEMV's short-row path
   const double densities[] = {0.0, 0.05, 0.5, 1.0};
   const std::pair<WeightValues, Activations> value_kinds[] = {

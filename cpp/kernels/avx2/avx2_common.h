@@ -45,6 +45,37 @@ static inline __m128i HorizontalSum4(__m256i a0, __m256i a1, __m256i a2, __m256i
   return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
+// Eight horizontal sums at once: lane i of the result is the sum of a[i]. Pairs interleaved (32-bit, then 64-bit),
+// then the 128-bit halves: 21 shuffles and adds for eight rows instead of seven per row.
+static inline __m256i HorizontalSum8(const __m256i* a) {
+  __m256i p[4], v[2];
+  for (size_t j = 0; j < 4; ++j)
+    p[j] = _mm256_add_epi32(_mm256_unpacklo_epi32(a[2 * j], a[2 * j + 1]), _mm256_unpackhi_epi32(a[2 * j], a[2 * j + 1]));
+  for (size_t j = 0; j < 2; ++j)
+    v[j] = _mm256_add_epi32(_mm256_unpacklo_epi64(p[2 * j], p[2 * j + 1]), _mm256_unpackhi_epi64(p[2 * j], p[2 * j + 1]));
+  // v[0] holds rows 0..3 in each half, v[1] rows 4..7: add the halves.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(v[0], v[1], 0x20), _mm256_permute2x128_si256(v[0], v[1], 0x31));
+}
+
+// R consecutive int8 weight rows (stride kp) against one activation row x (|x| in ax): each load of x and |x|
+// serves R rows, and R = 8 or 4 rows are reduced together. out[j] = row j's sum.
+template <size_t R>
+static inline void DotRows(const int8_t* q, size_t kp, const int8_t* x, const int8_t* ax, int32_t* out) {
+  __m256i a[R];
+  for (size_t j = 0; j < R; ++j) a[j] = _mm256_setzero_si256();
+  for (size_t c = 0; c < kp; c += 32) {
+    const __m256i xv = Load(x + c), av = Load(ax + c);
+    for (size_t j = 0; j < R; ++j) a[j] = DotI8(a[j], xv, av, Load(q + j * kp + c));
+  }
+  if constexpr (R == 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), HorizontalSum8(a));
+  } else if constexpr (R == 4) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), HorizontalSum4(a[0], a[1], a[2], a[3]));
+  } else {
+    for (size_t j = 0; j < R; ++j) out[j] = HorizontalSum(a[j]);
+  }
+}
+
 // Splits 32 packed bytes into their low nibbles (columns 0..31 of a BlockQ4) and high nibbles (columns 32..63).
 static inline void SplitNibbles(__m256i b, __m256i* lo, __m256i* hi) {
   const __m256i m = _mm256_set1_epi8(0x0F);
