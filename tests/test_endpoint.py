@@ -108,8 +108,9 @@ def test_no_words_never_fire_and_words_from_silence_are_dropped():
     ep = Endpointer(config(), STEP, COMPLETE)
     assert first_fire(ep, [], "LLLL" + "q" * 100) == (None, None)
     ep = Endpointer(config(), STEP, COMPLETE)   # a token emitted in quiet audio, nothing loud: not an utterance
-    n, d = first_fire(ep, ["minutes"], "qqEqqqq", words_from=3)
-    assert d.rule == "no_speech" and n == 5 and not ep.has_speech
+    # Dropped only after the incomplete timeout (5 steps), never at the complete one (2): a drop cannot be undone.
+    n, d = first_fire(ep, ["minutes"], "qqEqqqqqqq", words_from=3)
+    assert d.rule == "no_speech" and n == 8 and not ep.has_speech
     ep = Endpointer(config(min_speech_s=0.0), STEP, COMPLETE)
     assert first_fire(ep, ["minutes"], "qqEqqqq", words_from=3)[1].rule == "complete"
 
@@ -130,12 +131,16 @@ def test_presence_has_its_own_margin_not_the_end_pointing_one():
     for e in [FLOOR + 7.0] * 3:
         ep.accept([math.log(0.99)], [0], [e], [FLOOR])
     feed(ep, "qq")
+    assert ep.present_steps == 0 and ep.decide(["minutes"]) is None  # not yet: only the complete timeout passed
+    feed(ep, "qqq")
     assert ep.present_steps == 0 and ep.decide(["minutes"]).rule == "no_speech"
     # Noise swinging up to 5 dB over the floor, with tokens emitted in it, is still not speech.
     ep = Endpointer(config(), STEP, COMPLETE)
     for i in range(40):
         ep.accept([math.log(0.3)], [0 if i % 3 else 4], [FLOOR + 5.0 * (i % 2)], [FLOOR])
     feed(ep, "qq")
+    assert ep.present_steps == 0 and ep.decide(["minutes"]) is None  # not yet: only the complete timeout passed
+    feed(ep, "qqq")
     assert ep.present_steps == 0 and ep.decide(["minutes"]).rule == "no_speech"
     # Far below the recent peak (a reverberation tail) is not presence either.
     ep = Endpointer(config(), STEP, COMPLETE)

@@ -234,8 +234,11 @@ def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
         events = run(stream, audio, rate) + stream.input_finished()
         return lost, [e.result.words for e in events if isinstance(e, FinalEndpoint)]
 
-    lost, finals = lost_and_finals(presence_margin_db=final_defaults().energy_margin_db)   # the rule before
-    assert lost == ["computer"] and finals and finals[0][0].word != "computer"
+    # The rule before (presence judged with the 9 dB margin, drop at the complete timeout) lost it; the drop now
+    # waits for the incomplete timeout, by which the words after the pause have shown presence, so even the 9 dB
+    # margin keeps it (tests/test_endpoint.py checks each margin on its own).
+    lost, finals = lost_and_finals(presence_margin_db=final_defaults().energy_margin_db)
+    assert lost == [] and finals[0][0].word == "computer"
     lost, finals = lost_and_finals()
     assert lost == [] and finals[0][0].word == "computer" and finals[0][0].start < start + 0.3
     stream = EndpointingStream(rec)

@@ -120,6 +120,10 @@ class Endpointer:
             return None
         p = self.completeness.p_end(w)
         if not self.has_speech:
+            # Dropping words loses them for good: wait as long as any end-point could (a quiet word before a pause
+            # gains its presence from the speech after it).
+            if not max_reached and self.trailing < self._incomplete_steps:
+                return None
             rule = "no_speech"
         elif max_reached:
             rule = "max_utterance"
