@@ -629,10 +629,10 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
     live = {}
     for arc_posterior in (REVISE_ARC_POSTERIOR, None, 0.01, 0.2):  # the default first; None: no lattice test
         rows = run_ours_live(rec, sub, best_spec, best_final, revise_arc_posterior=arc_posterior)
-        live[f"revise_arc_posterior {arc_posterior}"] = {
+        key = f"revise_arc_posterior {arc_posterior}"
+        live[key] = {
             "final": endpoint_metrics(sub, [r["final"] for r in rows]),
             "speculative": endpoint_metrics(sub, [r["spec"] for r in rows]), "protocol": protocol_metrics(sub, rows)}
-        key = f"revise_arc_posterior {arc_posterior}"
         log(f"dev live, {key}: {json.dumps(live[key])}")
     return {"split": clips[0].source, "clips": len(clips), "subset_clips": len(sub),
             "final": {"config": best_final.to_dict(), "metrics": best_m},

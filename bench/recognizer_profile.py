@@ -32,9 +32,9 @@ from edgeasr import _core  # noqa: E402
 from edgeasr.audio import load_audio  # noqa: E402
 from edgeasr.features import compute_fbank  # noqa: E402
 from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+from edgeasr.tokens import WORD_START  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORD_START = "\u2581"
 
 
 def cpu_ms(fn, runs: int) -> float:

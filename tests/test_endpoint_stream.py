@@ -12,6 +12,7 @@ from edgeasr import Lattice, Recognizer, RecognizerConfig, load_audio, resample
 from edgeasr.cli import main as cli_main
 from edgeasr.endpoint import (EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint,
                               final_defaults, speculative_defaults)
+from edgeasr.train.synth import colored_noise
 
 DATA = files("edgeasr") / "data"
 
@@ -129,8 +130,6 @@ def test_premature_speculative_endpoint_is_revised_and_reset(rec, clips):
 def test_what_counts_as_a_premature_speculative_endpoint(rec, clips):
     """The final end-pointer's test, on the parts it looks at: words, token times, speech after the speculative
     end-point, and lattice arcs hypothesized after it (posterior >= REVISE_ARC_POSTERIOR)."""
-    import dataclasses
-
     from edgeasr.endpoint.stream import REVISE_ARC_POSTERIOR, _Speculative
 
     x, _, rate = clips
@@ -193,19 +192,16 @@ def test_input_finished_closes_the_utterance(rec, clips):
         stream.accept_waveform(x[:100], rate)
 
 
-def colored(seconds, rate, exponent, rms, seed=0):
-    """Noise whose power falls as 1/f^exponent (0 white, 1 pink, 2 brown; flat below 20 Hz), at ``rms``."""
-    n = int(seconds * rate)
-    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    spectrum /= np.maximum(np.fft.rfftfreq(n, 1.0 / rate), 20.0) ** (exponent / 2)
-    x = np.fft.irfft(spectrum, n)
-    return (x * rms / np.sqrt(np.mean(x * x))).astype(np.float32)
+def colored(seconds, rate, color, rms, seed=0):
+    """``seconds`` of the training corpus's coloured noise (edgeasr.train.synth.colored_noise) at ``rms``."""
+    return colored_noise(int(seconds * rate), color, np.random.default_rng(seed), rate) * np.float32(rms)
 
 
 def test_silence_and_noise_give_no_events(rec):
     rate = 16000
     for audio in (np.zeros(5 * rate, np.float32), noise(5, rate), noise(5, rate) * 100,
-                  *(colored(5, rate, k, rms, seed=k) for k in (0, 1, 2) for rms in (0.003, 0.03))):
+                  *(colored(5, rate, color, rms, seed=k) for k, color in enumerate(("white", "pink", "brown"))
+                    for rms in (0.003, 0.03))):
         dropped = []
         stream = EndpointingStream(rec, on_drop=lambda t, r: dropped.append(r.text))
         assert run(stream, audio, rate) == [] and stream.input_finished() == []
@@ -222,7 +218,7 @@ def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
     rms = float(np.sqrt(np.mean(y[speech] ** 2) / 10 ** (11 / 10)))
     pad = np.zeros(rate // 2, np.float32)
     clean = np.concatenate([pad, y, pad, pad])
-    audio = clean + colored(clean.size / rate, rate, 0, rms, seed=1)
+    audio = clean + colored(clean.size / rate, rate, "white", rms, seed=1)
     start, end = 0.5 + np.flatnonzero(speech)[0] / rate, 0.5 + speech_end(y, rate)
 
     def lost_and_finals(**presence):

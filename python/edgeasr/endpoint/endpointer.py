@@ -73,16 +73,17 @@ class Endpointer:
         """The utterance had ``min_speech_s`` of audio louder than floor + ``presence_margin_db``."""
         return self.present_steps >= self._min_speech_steps
 
+    def _above(self, energy_db: float, floor_db: float, margin_db: float) -> bool:
+        return energy_db > floor_db + margin_db and energy_db > self.peak_db - self.config.dynamic_range_db
+
     def is_loud(self, energy_db: float, floor_db: float) -> bool:
         """Above the noise floor by the margin, and within the dynamic range of the recent peak (peak_db)."""
-        c = self.config
-        return energy_db > floor_db + c.energy_margin_db and energy_db > self.peak_db - c.dynamic_range_db
+        return self._above(energy_db, floor_db, self.config.energy_margin_db)
 
     def is_present(self, energy_db: float, floor_db: float) -> bool:
         """Evidence that someone spoke, for the ``no_speech`` rule: above the floor by the fixed presence margin
         (not the end-pointing margin, see :mod:`edgeasr.endpoint.config`), within the dynamic range of the peak."""
-        c = self.config
-        return energy_db > floor_db + c.presence_margin_db and energy_db > self.peak_db - c.dynamic_range_db
+        return self._above(energy_db, floor_db, self.config.presence_margin_db)
 
     def is_speech(self, blank_logprob: float, trailing_blank: int, loud: bool) -> bool:
         return trailing_blank == 0 or blank_logprob < self._log_blank_threshold or loud
