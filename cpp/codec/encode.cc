@@ -94,7 +94,6 @@ size_t NthSetBit(uint64_t bits, unsigned j) {
   return static_cast<size_t>(std::countr_zero(bits));
 }
 
-// The checks of FromParts on dense values; returns the nonzero count.
 // Per-row sums of dense int8 values (padding columns are zero): WeightsView::row_sums.
 std::vector<int32_t> DenseQ8RowSums(const uint8_t* values, size_t rows, size_t padded_cols) {
   std::vector<int32_t> sums(rows, 0);
@@ -103,6 +102,7 @@ std::vector<int32_t> DenseQ8RowSums(const uint8_t* values, size_t rows, size_t p
   return sums;
 }
 
+// The checks of FromParts on dense values; returns the nonzero count.
 size_t CheckDenseValues(Format f, size_t rows, size_t cols, std::span<const uint8_t> values) {
   const size_t kp = PaddedCols(cols);
   size_t nonzeros = 0;

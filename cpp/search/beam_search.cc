@@ -93,6 +93,7 @@ struct BeamSearch::State {
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
   std::vector<int32_t> next, order;
+  std::vector<size_t> distinct, row_of;
   std::vector<double> scores;
 };
 
@@ -167,8 +168,10 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   }
   // Hypotheses with the same decoder context (they differ in biasing state only) get the same joiner row, so the
   // joiner runs once per distinct context (each row of its output depends on its own input row alone).
-  std::vector<size_t> distinct;  // first hypothesis of each distinct context
-  std::vector<size_t> row_of(n);  // hypothesis -> index into distinct
+  std::vector<size_t>& distinct = s.distinct;  // first hypothesis of each distinct context
+  std::vector<size_t>& row_of = s.row_of;      // hypothesis -> index into distinct
+  distinct.clear();
+  row_of.resize(n);
   for (size_t i = 0; i < n; ++i) {
     size_t d = 0;
     while (d < distinct.size() && rows[distinct[d]] != rows[i]) ++d;
