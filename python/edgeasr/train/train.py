@@ -211,8 +211,7 @@ def _end_of_epoch(model, optimizer, progress: Progress, cfg: TrainConfig, table:
 def _adopt_bpe_model(init_from: Path, out: Path) -> None:
     """A fine-tune keeps the tokens of the run it starts from: its bpe.model, copied before the data loader would
     train a new one."""
-    source = init_from.parent / "bpe.model"
-    if not (out / "bpe.model").exists() and source.is_file():
+    if not (out / "bpe.model").exists() and (init_from.parent / "bpe.model").is_file():
         out.mkdir(parents=True, exist_ok=True)
         for name in ("bpe.model", "bpe.vocab"):
             if (init_from.parent / name).is_file():
