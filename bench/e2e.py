@@ -120,7 +120,8 @@ def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], s
     import sherpa_onnx
 
     kwargs = dict(job["models"]["sherpa"][system.weights])
-    kwargs.update(num_threads=1, provider="cpu", decoding_method=system.search, max_active_paths=job["beam"])
+    kwargs.update(num_threads=1, provider="cpu", decoding_method=system.search, max_active_paths=job["beam"],
+                  blank_penalty=job["blank_penalty"])
     if system.search == "modified_beam_search":
         # A BPE model's hotwords are split into pieces by sherpa-onnx's own sentencepiece reader of bpe_vocab.
         kwargs.update(modeling_unit="bpe", bpe_vocab=job["models"]["bpe_vocab"], hotwords_score=job["context_score"])
@@ -150,7 +151,7 @@ def _torch_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], st
     from torch_beam_search import TorchStreamingDecoder
 
     model, table = load_trained(job["models"]["snapshot"])
-    decoder = TorchStreamingDecoder(model, system.search, job["beam"], job["chunk_frames"])
+    decoder = TorchStreamingDecoder(model, system.search, job["beam"], job["chunk_frames"], job["blank_penalty"])
     rate = job["sample_rate"]
 
     def decode(samples: np.ndarray, phrases: list) -> str:
@@ -163,7 +164,7 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
     config = RecognizerConfig(decoding=system.search, beam=job["beam"], chunk_frames=job["chunk_frames"],
-                              context_score=job["context_score"])
+                              context_score=job["context_score"], blank_penalty=job["blank_penalty"])
     rec = Recognizer(job["models"]["edgeasr"][system.weights], config)
     rate = job["sample_rate"]
 
@@ -577,10 +578,12 @@ def markdown(report: dict) -> str:
     lines = [
         f"# End to end: sherpa-onnx, PyTorch eager and edgeasr on the same model{' (quick)' if run['quick'] else ''}",
         "",
-        f"- Clips: {run['clips']} of corpus {run['corpus']}/{run['split']} (held-out voices), evenly over "
+        f"- Clips: {run['clips']} of corpus {run['corpus']}/{run['split']}"
+        + (" (held-out voices)" if run["split"] == "test" else "") + ", evenly over "
         f"{run['voices']} voices, {run['audio_s']:.1f} s of audio; each fed whole with {run['tail_s']:g} s of "
         "silence appended, encoder chunks of "
-        f"{models['chunk_frames']} frames (10 ms) in every system.",
+        f"{models['chunk_frames']} frames (10 ms) in every system; blank penalty {run.get('blank_penalty', 0.0):g} "
+        "in every system (the blank's logit lowered by it before the softmax, as sherpa-onnx's blank_penalty).",
         f"- Model: `{models['checkpoint']}` (sha256 {models['sha256'][:16]}, step {models['trained_steps']}, "
         f"epoch {models['trained_epochs']}), exported into `{Path(models['snapshot']).parent}`.",
         f"- Biasing: {run['phrases']['phrases_per_clip']} phrases per clip (its true names + distractors from "
@@ -705,6 +708,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--phrases", type=int, default=100, help="biasing phrases per clip")
     p.add_argument("--context-score", type=float, default=RecognizerConfig.context_score,
                    help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
+    p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
+                   help="lowers the blank's logit, every runtime (default: edgeasr's, tuned on dev)")
     p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -714,8 +719,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.limit < 0:
         p.error(f"--limit: must be >= 0, got {a.limit}")
-    if a.beam < 1 or a.phrases < 0 or a.tail_s < 0 or a.context_score < 0:
-        p.error("--beam must be >= 1; --phrases, --tail-s and --context-score >= 0")
+    if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty) < 0:
+        p.error("--beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
     if a.systems:
         unknown = [k for k in a.systems.split(",") if k not in BY_KEY]
         if unknown:
@@ -743,6 +748,7 @@ def main(argv=None) -> int:
     clips = even_over_voices(all_clips, limit)
     phrase_info = attach_phrases(clips, all_clips, a.phrases, lambda n: table.unk_id not in table.encode(n))
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
+           "blank_penalty": a.blank_penalty,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -764,7 +770,8 @@ def main(argv=None) -> int:
         "run": {"command": "python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]),
                 "quick": a.quick, "corpus": a.corpus, "split": a.split, "limit": limit, "clips": len(clips),
                 "voices": len({c["voice"] for c in clips}), "audio_s": sum(c["duration_s"] for c in clips),
-                "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score, "phrases": phrase_info,
+                "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
+                "blank_penalty": a.blank_penalty, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},
         "machine": machine_info(), "models": models, "ratios": ratios(entries), "systems": entries,

@@ -10,6 +10,9 @@ runs it) and the search consumes each chunk's frames:
   with the best log-probability per token of its decoder sequence (the context blanks count), as icefall's
   ``get_most_probable(length_norm=True)`` and sherpa-onnx's ``GetMostProbable(true)`` choose it.
 
+``blank_penalty`` lowers the blank's logit before the softmax (before the argmax in greedy search), as sherpa-onnx's
+``blank_penalty`` does.
+
 Written plainly, as a PyTorch user would: each frame runs the decoder on all live hypotheses (no cache of decoder
 outputs) and the joiner on all of them at once.
 """
@@ -31,7 +34,8 @@ METHODS = ("greedy_search", "modified_beam_search")
 class TorchStreamingDecoder:
     """Decodes one utterance's fbank frames [T, num_features] to token ids with ``model`` (eval mode)."""
 
-    def __init__(self, model: Transducer, method: str = "greedy_search", beam: int = 4, chunk_frames: int = 16):
+    def __init__(self, model: Transducer, method: str = "greedy_search", beam: int = 4, chunk_frames: int = 16,
+                 blank_penalty: float = 0.0):
         if method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
@@ -46,13 +50,15 @@ class TorchStreamingDecoder:
         self.beam = beam
         self.chunk_frames = chunk_frames
         self.context_size = model.cfg.context_size
+        self.blank_penalty = float(blank_penalty)
 
     @torch.inference_mode()
     def decode(self, features: np.ndarray) -> list[int]:
         feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         if feats.ndim != 2 or feats.shape[1] != self.model.cfg.num_features:
             raise ValueError(f"features: expected [T, {self.model.cfg.num_features}], got {tuple(feats.shape)}")
-        search = _Greedy(self.model) if self.method == "greedy_search" else _ModifiedBeam(self.model, self.beam)
+        search = (_Greedy(self.model, self.blank_penalty) if self.method == "greedy_search"
+                  else _ModifiedBeam(self.model, self.beam, self.blank_penalty))
         states = None
         for start in range(0, feats.shape[0], self.chunk_frames):
             chunk = feats[start:start + self.chunk_frames]
@@ -68,9 +74,17 @@ def _context(tokens: tuple[int, ...], size: int) -> list[int]:
     return list(padded[len(padded) - size:])
 
 
+def _joint(model: Transducer, enc: torch.Tensor, dec: torch.Tensor, blank_penalty: float) -> torch.Tensor:
+    logits = model.joiner.joint(enc, dec)
+    if blank_penalty:
+        logits[..., BLANK] -= blank_penalty
+    return logits
+
+
 class _Greedy:
-    def __init__(self, model: Transducer):
+    def __init__(self, model: Transducer, blank_penalty: float = 0.0):
         self.model = model
+        self.blank_penalty = blank_penalty
         self.tokens: tuple[int, ...] = ()
         self._update_decoder()
 
@@ -79,7 +93,7 @@ class _Greedy:
         self.dec = self.model.joiner.dec_proj(self.model.decoder(ctx)[0, 0])
 
     def step(self, enc_frame: torch.Tensor) -> None:
-        token = int(self.model.joiner.joint(enc_frame, self.dec).argmax())
+        token = int(_joint(self.model, enc_frame, self.dec, self.blank_penalty).argmax())
         if token != BLANK:
             self.tokens += (token,)
             self._update_decoder()
@@ -89,9 +103,10 @@ class _Greedy:
 
 
 class _ModifiedBeam:
-    def __init__(self, model: Transducer, beam: int):
+    def __init__(self, model: Transducer, beam: int, blank_penalty: float = 0.0):
         self.model = model
         self.beam = beam
+        self.blank_penalty = blank_penalty
         self.hyps: dict[tuple[int, ...], float] = {(): 0.0}  # token sequence -> log-probability
 
     def step(self, enc_frame: torch.Tensor) -> None:
@@ -99,7 +114,7 @@ class _ModifiedBeam:
         k = self.model.cfg.context_size
         ctx = torch.tensor([_context(key, k) for key in keys])[:, None, :]      # [B, 1, K]
         dec = self.model.joiner.dec_proj(self.model.decoder(ctx)[:, 0])        # [B, J]
-        log_probs = self.model.joiner.joint(enc_frame[None], dec).log_softmax(-1)   # [B, V]
+        log_probs = _joint(self.model, enc_frame[None], dec, self.blank_penalty).log_softmax(-1)   # [B, V]
         total = log_probs + torch.tensor([self.hyps[key] for key in keys])[:, None]
         vocab = total.shape[1]
         values, indices = total.flatten().topk(min(self.beam, total.numel()))

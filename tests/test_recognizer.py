@@ -71,7 +71,7 @@ def torch_greedy(model, samples):
 
 def test_native_greedy_equals_pytorch_greedy(models):
     paths, torch_model, _ = models
-    rec = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search"))
+    rec = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search", blank_penalty=0.0))
     emitted = 0
     for seed in range(6):
         samples = clip(seed)
@@ -217,6 +217,31 @@ def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
         assert lat.num_paths() >= len(nbest)
         for w in s.result().words:
             assert 0.0 <= w.confidence <= 1.0 and w.start < w.end
+
+
+def test_blank_penalty_is_a_lower_blank_logit(models, tmp_path):
+    """blank_penalty p on a model decodes exactly like penalty 0 on the same model with the blank's output bias
+    lowered by p (sherpa-onnx's meaning): tokens and scores, greedy and beam; and it makes the search emit more."""
+    paths, torch_model, table = models
+    p = 1.5
+    lowered = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    lowered["joiner.output.bias"][0] -= p
+    torch.save({"model": lowered, "config": TrainConfig(model=CONFIG).to_dict(), "tokens": table.to_json()},
+               tmp_path / "lowered.pt")
+    lowered_path = export_model(tmp_path / "lowered.pt", tmp_path / "lowered.safetensors", weights="float32")
+    emitted = {0.0: 0, p: 0}
+    for decoding in ("greedy_search", "modified_beam_search"):
+        penalized = Recognizer(paths["float32"], RecognizerConfig(decoding=decoding, blank_penalty=p))
+        reference = Recognizer(lowered_path, RecognizerConfig(decoding=decoding, blank_penalty=0.0))
+        plain = Recognizer(paths["float32"], RecognizerConfig(decoding=decoding, blank_penalty=0.0))
+        for seed in range(3):
+            got, want = penalized.transcribe(clip(seed), 16000), reference.transcribe(clip(seed), 16000)
+            assert got.result().tokens == want.result().tokens
+            assert got.result().score == pytest.approx(want.result().score, abs=1e-3)
+            assert [h.text for h in got.nbest(4)] == [h.text for h in want.nbest(4)]
+            emitted[p] += len(got.result().tokens)
+            emitted[0.0] += len(plain.transcribe(clip(seed), 16000).result().tokens)
+    assert emitted[p] > emitted[0.0]
 
 
 def test_biasing_pulls_in_a_phrase_and_weight_zero_changes_nothing(models):

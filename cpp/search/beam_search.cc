@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "edgeasr/blank_penalty.h"
 #include "edgeasr/max_of.h"
 #include "token_lattice.h"
 
@@ -193,7 +194,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   if (u < n)
     for (size_t i = 0; i < n; ++i) std::copy_n(joint + row_of[i] * V, V, s.logp.data() + i * V);
   const float raw_blank = s.logp[size_t(blank)];
-  for (size_t i = 0; i < n; ++i) s.logp[i * V + size_t(blank)] -= config_.blank_penalty;
+  for (size_t i = 0; i < n; ++i) search::ApplyBlankPenalty(s.logp.data() + i * V, V, blank, config_.blank_penalty);
 
   // Candidates: hypothesis i followed by blank or token k, scored with the biasing bonus (inside the beam).
   s.bonus.assign(n * V, 0.f);

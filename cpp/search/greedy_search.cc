@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "edgeasr/blank_penalty.h"
 #include "token_lattice.h"
 
 namespace edgeasr {
@@ -86,7 +87,7 @@ void GreedySearch::ProcessFrame(const float* enc_frame) {
   }
   scorer_->JointLogProbs(enc_frame, s.dec.data(), 1, s.logp.data());
   const float raw_blank = s.logp[size_t(s.blank)];
-  s.logp[size_t(s.blank)] -= config_.blank_penalty;
+  search::ApplyBlankPenalty(s.logp.data(), size_t(s.vocab), s.blank, config_.blank_penalty);
   if (graph_) graph_->ForwardAll(s.graph_state, s.vocab, s.next.data(), s.bonus.data());
 
   // First maximum, so ties go to the lower id; non-finite scores never win.

@@ -139,6 +139,8 @@ def _transcribe(args) -> int:
     config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search", beam=args.beam)
     if args.context_score is not None:
         config.context_score = args.context_score
+    if args.blank_penalty is not None:
+        config.blank_penalty = args.blank_penalty
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     for path in args.audio:
@@ -267,6 +269,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="biasing phrases, one per line (phrase, or phrase<TAB>weight): contacts, device names")
     r.add_argument("--context-score", type=float, default=None,
                    help="biasing bonus per matched token (default: RecognizerConfig.context_score, 0.75)")
+    r.add_argument("--blank-penalty", type=float, default=None,
+                   help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: "
+                        "RecognizerConfig.blank_penalty)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "edgeasr/beam_search.h"
+#include "edgeasr/blank_penalty.h"
 #include "edgeasr/context_graph.h"
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
@@ -496,6 +497,50 @@ void TestBeamExactRecombination() {
   Group("beam search: exact recombination", before);
 }
 
+// The penalty on log-probs equals the log-softmax of logits whose blank is lowered by it (sherpa-onnx's meaning),
+// also where the blank holds almost all the mass, and for a penalty so large that e^-penalty underflows.
+void TestBlankPenaltyIsShiftedLogit() {
+  const size_t before = g_counts.failed;
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  auto log_softmax = [](std::vector<double> x) {  // log1p of the others' mass: exact where the top one is ~1
+    const size_t top = size_t(std::max_element(x.begin(), x.end()) - x.begin());
+    const double hi = x[top];
+    double others = 0.0;
+    for (size_t k = 0; k < x.size(); ++k)
+      if (k != top) others += std::exp(x[k] - hi);
+    for (double& v : x) v -= hi + std::log1p(others);
+    return x;
+  };
+  int rows = 0;
+  for (double blank_boost : {0.0, 8.0, 40.0}) {
+    for (float penalty : {0.25f, 1.f, 3.f, 800.f, -0.5f}) {
+      for (int trial = 0; trial < 5; ++trial, ++rows) {
+        const size_t vocab = 2 + size_t(trial) * 7;
+        const int32_t blank = trial % 2;
+        std::vector<double> logits(vocab);
+        for (double& v : logits) v = normal(rng);
+        logits[size_t(blank)] += blank_boost;
+        std::vector<double> shifted = logits;
+        shifted[size_t(blank)] -= double(penalty);
+        const std::vector<double> want = log_softmax(shifted), plain = log_softmax(logits);
+        std::vector<float> got(plain.begin(), plain.end());
+        search::ApplyBlankPenalty(got.data(), vocab, blank, penalty);
+        for (size_t k = 0; k < vocab; ++k)
+          Near(got[k], want[k], 1e-4 * (1.0 + std::fabs(want[k])),
+               "penalty " + std::to_string(penalty) + ", blank boost " + std::to_string(blank_boost) + ", entry " +
+                   std::to_string(k));
+      }
+    }
+  }
+  std::vector<float> row = {-0.5f, -1.5f, -2.f};
+  const std::vector<float> same = row;
+  search::ApplyBlankPenalty(row.data(), row.size(), 0, 0.f);
+  Expect(row == same, "penalty 0 leaves the row bit-identical");
+  std::printf("  %d rows compared\n", rows);
+  Group("blank penalty == lowered blank logit", before);
+}
+
 void TestBeamOneEqualsGreedy() {
   const size_t before = g_counts.failed;
   std::mt19937 rng(3);
@@ -960,6 +1005,7 @@ int main(int argc, char** argv) {
     TestContextGraphLarge();
     TestGreedyExact();
     TestBeamExactRecombination();
+    TestBlankPenaltyIsShiftedLogit();
     TestBeamOneEqualsGreedy();
     TestWeightZeroIsNoBiasing();
     TestStreaming();

@@ -28,7 +28,7 @@ namespace edgeasr {
 
 struct BeamSearchConfig {
   int32_t beam = 4;                   // hypotheses (distinct keys) kept per frame
-  float blank_penalty = 0.f;          // subtracted from log P(blank) before scoring; counts in the acoustic score
+  float blank_penalty = 0.f;          // subtracted from the blank's logit, as sherpa-onnx does; counts in the score
   float lattice_beam = 8.f;           // recombined arcs worse than their survivor by more than this are not
                                       // recorded, and the result's lattice keeps paths within this of the best (and
                                       // always the N-best paths); infinity keeps everything

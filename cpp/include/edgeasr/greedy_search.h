@@ -20,7 +20,7 @@
 namespace edgeasr {
 
 struct GreedySearchConfig {
-  float blank_penalty = 0.f;  // subtracted from log P(blank) before choosing; counts in the acoustic score
+  float blank_penalty = 0.f;  // subtracted from the blank's logit, as sherpa-onnx does; counts in the score
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;
