@@ -330,7 +330,8 @@ def checks(rows: list[Row]) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------------
 
 def histogram_sources(rows: list[Row], root: Path) -> list[dict]:
-    """The float student, then every checkpoint of each QAT run's directory (best and latest when both exist)."""
+    """The float student, then each QAT row's own checkpoint and the other checkpoints of its run's directory (best
+    and latest when both exist)."""
     out = []
     student = next(r for r in rows if r.key == "student")
     qat = [r for r in rows if r.kind == "qat" and r.model]
@@ -340,8 +341,9 @@ def histogram_sources(rows: list[Row], root: Path) -> list[dict]:
                     "bits": bits, "masked": False})
     seen = set()
     for r in qat:
-        folder = Path(r.model["source"]).parent
-        for path in sorted(folder.glob("checkpoint-*.pt")):
+        own = Path(r.model["source"])
+        folder = own.parent
+        for path in [own] + sorted(p for p in folder.glob("checkpoint-*.pt") if p != own):
             key = (str(path), r.bits)
             if key in seen:
                 continue
