@@ -61,6 +61,13 @@ def load_exported(path: Path) -> tuple[Transducer, TokenTable]:
 WEIGHTS = ("int8", "int4", "float32")
 
 
+def _read_checkpoint(path: Path) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or not {"model", "config", "tokens"} <= state.keys():
+        raise ValueError(f"{path}: not a training checkpoint (a dict with model, config and tokens)")
+    return state
+
+
 def load_trained(path: Union[str, os.PathLike]) -> tuple[Transducer, TokenTable]:
     """The float32 model (eval mode) and token table of a training checkpoint or of an ``export_checkpoint`` file.
 
@@ -78,18 +85,22 @@ def load_trained(path: Union[str, os.PathLike]) -> tuple[Transducer, TokenTable]
         cfg = ModelConfig(**json.loads(meta["config"]))
         weights = {k: v.float() for k, v in load_file(str(path)).items()}
         table = TokenTable.from_json(meta["tokens"])
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or not {"model", "config", "tokens"} <= state.keys():
-            raise ValueError(f"{path}: not a training checkpoint (a dict with model, config and tokens)")
-        cfg = ModelConfig(**state["config"]["model"])
-        weights = {k: v.float() for k, v in state["model"].items()}
-        table = _checkpoint_table(state["tokens"])
+        return _float_model(cfg, weights), table
+    return _trained_from_state(_read_checkpoint(path))
+
+
+def _trained_from_state(state: dict) -> tuple[Transducer, TokenTable]:
+    cfg = ModelConfig(**state["config"]["model"])
+    weights = {k: v.float() for k, v in state["model"].items()}
+    return _float_model(cfg, weights), _checkpoint_table(state["tokens"])
+
+
+def _float_model(cfg: ModelConfig, weights: dict) -> Transducer:
     model = Transducer(cfg)
     for name, value in (("encoder.feature_mean", 0.0), ("encoder.feature_std", 1.0)):
         weights.setdefault(name, torch.full((cfg.num_features,), value))
     model.load_state_dict(weights)
-    return model.eval(), table
+    return model.eval()
 
 
 def _checkpoint_table(tokens) -> TokenTable:
@@ -137,8 +148,10 @@ def checkpoint_masks(path: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
     if not path.is_file() or _is_safetensors(path):
         return {}
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict):
-        return {}
+    return _masks_from_state(state) if isinstance(state, dict) else {}
+
+
+def _masks_from_state(state: dict) -> dict[str, torch.Tensor]:
     masks = (state.get("compress") or {}).get("masks") or {}
     return {name: m.bool() for name, m in masks.items()}
 
@@ -190,7 +203,13 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
     if sparsity > 0 and weights == "float32":
         raise ValueError("sparsity: float32 weights have no sparse storage; choose weights='int8' or 'int4'")
     source = Path(checkpoint_or_exported_path)
-    model, table = load_trained(source)
+    masks: dict = {}
+    if source.is_file() and not _is_safetensors(source):  # one read of the checkpoint for the weights and masks
+        state = _read_checkpoint(source)
+        model, table = _trained_from_state(state)
+        masks = _masks_from_state(state)
+    else:
+        model, table = load_trained(source)  # an export_checkpoint file (no masks), or the error for a missing one
     table = _scored_tokens(table, source, None if bpe_model is None else Path(bpe_model))
     arch = Architecture.from_config(model.cfg)
     if features is None:
@@ -203,10 +222,10 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
     tensors: dict = {name: t.to(torch.float32).contiguous().numpy() for name, t in state.items()}
     if weights != "float32":
         bits = 8 if weights == "int8" else 4
-        masks = checkpoint_masks(source) if sparsity > 0 else {}
         for name in quantized_matrix_names(model.cfg):
+            mask = masks.get(name) if sparsity > 0 else None  # dense export ignores a sparsifying run's masks
             tensors[name] = QuantizedMatrix.from_float(tensors[name], bits=bits,
-                                                       sparsity=_keep(masks.get(name), float(sparsity), name))
+                                                       sparsity=_keep(mask, float(sparsity), name))
     label = f"{source.name}, weights {weights}" + (f", sparsity {float(sparsity):g}" if sparsity > 0 else "")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
