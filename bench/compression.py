@@ -47,6 +47,8 @@ import numpy as np  # noqa: E402
 
 from e2e import BenchError, even_over_voices, load_clips, machine_info, normalize  # noqa: E402
 
+from edgeasr.recognizer import RecognizerConfig  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path.home() / ".cache" / "edgeasr"
 DEFAULT_STUDENT = CACHE / "bundled" / "student-v2-e20.pt"
@@ -207,14 +209,15 @@ def decode_all(rec, clips: list[dict]) -> tuple[list[str], float, float]:
     return texts, cpu, wall
 
 
-def measure(row: Row, test: list[dict], fsdd: list[dict], beam: int) -> None:
+def measure(row: Row, test: list[dict], fsdd: list[dict], beam: int, blank_penalty: float) -> None:
     from edgeasr.model_file import load_model
-    from edgeasr.recognizer import Recognizer, RecognizerConfig
+    from edgeasr.recognizer import Recognizer
     from edgeasr.train.evaluate import wer_by_voice
 
     model = load_model(row.file)
     totals = model.describe()["totals"]
-    rec = Recognizer(model, RecognizerConfig(decoding="modified_beam_search", beam=beam))
+    rec = Recognizer(model, RecognizerConfig(decoding="modified_beam_search", beam=beam,
+                                             blank_penalty=blank_penalty))
     r = row.result
     r.update(file=str(row.file), file_sha256=sha256_file(row.file), parameters=totals["parameters"],
              nonzeros=totals["nonzeros"], weight_bytes=totals["bytes"], file_bytes=totals["file_bytes"],
@@ -479,7 +482,8 @@ def markdown(report: dict, rows: list[Row]) -> str:
         "- FSDD: " + (f"{run['fsdd_clips']} clips of `{run['fsdd']}` (real speakers, 8 kHz, resampled by the "
                       "recognizer); right when the transcript, stripped, is the digit's word."
                       if run["fsdd_clips"] else "not measured (--no-fsdd)."),
-        f"- Decoding: `edgeasr.Recognizer`, modified beam search, beam {run['beam']}, chunks of 16 feature frames. "
+        f"- Decoding: `edgeasr.Recognizer`, modified beam search, beam {run['beam']}, blank penalty "
+        f"{run['blank_penalty']:g}, chunks of 16 feature frames. "
         "RTF: process CPU time in `transcribe` over audio time (wall in the JSON).",
         "- Checkpoints (copied, then exported by `edgeasr.train.export.export_model` into "
         f"`{run['exports']}`):",
@@ -559,12 +563,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fsdd-limit", type=int, default=0, help="FSDD clips, evenly over the files (0: all)")
     p.add_argument("--no-fsdd", action="store_true", help="skip FSDD")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
+                   help="lowers the blank's logit before the softmax (default: the runtime's)")
     p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS, help="where copies and exports go")
     p.add_argument("--out", type=Path, help="output stem (default bench/results/compression, or "
                    "compression-limitN for partial runs)")
     a = p.parse_args(argv)
-    if a.limit < 0 or a.fsdd_limit < 0 or a.beam < 1:
-        p.error("--limit and --fsdd-limit must be >= 0, --beam >= 1")
+    if a.limit < 0 or a.fsdd_limit < 0 or a.beam < 1 or a.blank_penalty < 0:
+        p.error("--limit, --fsdd-limit and --blank-penalty must be >= 0, --beam >= 1")
     a.student, a.teacher = a.student.expanduser(), a.teacher.expanduser() if a.teacher else None
     return a
 
@@ -600,7 +606,7 @@ def main(argv=None) -> int:
         except ValueError as e:  # e.g. masks that fit no sparsity: the row says why instead of a number
             r.result["status"] = f"export failed: {e}"
             continue
-        measure(r, test, fsdd, a.beam)
+        measure(r, test, fsdd, a.beam, a.blank_penalty)
     default_model = REPO / "python" / "edgeasr" / "data" / "default_model.safetensors"
     for r in rows:
         if "file_sha256" in r.result and default_model.is_file():
@@ -617,7 +623,7 @@ def main(argv=None) -> int:
                 "full": full, "corpus": a.corpus, "split": a.split, "limit": a.limit, "test_clips": len(test),
                 "voices": sorted({c["voice"] for c in test}),
                 "test_audio_s": sum(c["samples"].size / c["rate"] for c in test),
-                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, "exports": str(a.cache),
+                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, "blank_penalty": a.blank_penalty, "exports": str(a.cache),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},
         "machine": machine_info(), "checkpoints": checkpoints,

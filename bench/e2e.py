@@ -582,7 +582,7 @@ def markdown(report: dict) -> str:
         + (" (held-out voices)" if run["split"] == "test" else "") + ", evenly over "
         f"{run['voices']} voices, {run['audio_s']:.1f} s of audio; each fed whole with {run['tail_s']:g} s of "
         "silence appended, encoder chunks of "
-        f"{models['chunk_frames']} frames (10 ms) in every system; blank penalty {run.get('blank_penalty', 0.0):g} "
+        f"{models['chunk_frames']} frames (10 ms) in every system; blank penalty {run['blank_penalty']:g} "
         "in every system (the blank's logit lowered by it before the softmax, as sherpa-onnx's blank_penalty).",
         f"- Model: `{models['checkpoint']}` (sha256 {models['sha256'][:16]}, step {models['trained_steps']}, "
         f"epoch {models['trained_epochs']}), exported into `{Path(models['snapshot']).parent}`.",

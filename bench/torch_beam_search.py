@@ -82,7 +82,7 @@ def _joint(model: Transducer, enc: torch.Tensor, dec: torch.Tensor, blank_penalt
 
 
 class _Greedy:
-    def __init__(self, model: Transducer, blank_penalty: float = 0.0):
+    def __init__(self, model: Transducer, blank_penalty: float):
         self.model = model
         self.blank_penalty = blank_penalty
         self.tokens: tuple[int, ...] = ()
@@ -103,7 +103,7 @@ class _Greedy:
 
 
 class _ModifiedBeam:
-    def __init__(self, model: Transducer, beam: int, blank_penalty: float = 0.0):
+    def __init__(self, model: Transducer, beam: int, blank_penalty: float):
         self.model = model
         self.beam = beam
         self.blank_penalty = blank_penalty

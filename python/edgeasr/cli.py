@@ -268,7 +268,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--context", type=Path, default=None,
                    help="biasing phrases, one per line (phrase, or phrase<TAB>weight): contacts, device names")
     r.add_argument("--context-score", type=float, default=None,
-                   help="biasing bonus per matched token (default: RecognizerConfig.context_score, 0.75)")
+                   help="biasing bonus per matched token (default: RecognizerConfig.context_score)")
     r.add_argument("--blank-penalty", type=float, default=None,
                    help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: "
                         "RecognizerConfig.blank_penalty)")

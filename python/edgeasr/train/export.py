@@ -61,20 +61,18 @@ def load_exported(path: Path) -> tuple[Transducer, TokenTable]:
 WEIGHTS = ("int8", "int4", "float32")
 
 
-def _read_checkpoint(path: Path) -> dict:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or not {"model", "config", "tokens"} <= state.keys():
-        raise ValueError(f"{path}: not a training checkpoint (a dict with model, config and tokens)")
-    return state
-
-
 def load_trained(path: Union[str, os.PathLike]) -> tuple[Transducer, TokenTable]:
     """The float32 model (eval mode) and token table of a training checkpoint or of an ``export_checkpoint`` file.
 
     Checkpoints from before the encoder had its normalization buffers were trained on raw features: they load with
     the identity normalization. A checkpoint's "tokens" may be a list of pieces or a TokenTable JSON.
     """
-    path = Path(path)
+    model, table, _ = _load(Path(path))
+    return model, table
+
+
+def _load(path: Path) -> tuple[Transducer, TokenTable, dict[str, torch.Tensor]]:
+    """``load_trained`` plus the checkpoint's pruning masks (``checkpoint_masks``), from one read of the file."""
     if not path.is_file():
         raise ValueError(f"path: {str(path)!r} is not a file")
     if _is_safetensors(path):
@@ -85,22 +83,20 @@ def load_trained(path: Union[str, os.PathLike]) -> tuple[Transducer, TokenTable]
         cfg = ModelConfig(**json.loads(meta["config"]))
         weights = {k: v.float() for k, v in load_file(str(path)).items()}
         table = TokenTable.from_json(meta["tokens"])
-        return _float_model(cfg, weights), table
-    return _trained_from_state(_read_checkpoint(path))
-
-
-def _trained_from_state(state: dict) -> tuple[Transducer, TokenTable]:
-    cfg = ModelConfig(**state["config"]["model"])
-    weights = {k: v.float() for k, v in state["model"].items()}
-    return _float_model(cfg, weights), _checkpoint_table(state["tokens"])
-
-
-def _float_model(cfg: ModelConfig, weights: dict) -> Transducer:
+        masks = {}
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or not {"model", "config", "tokens"} <= state.keys():
+            raise ValueError(f"{path}: not a training checkpoint (a dict with model, config and tokens)")
+        cfg = ModelConfig(**state["config"]["model"])
+        weights = {k: v.float() for k, v in state["model"].items()}
+        table = _checkpoint_table(state["tokens"])
+        masks = _masks_from_state(state)
     model = Transducer(cfg)
     for name, value in (("encoder.feature_mean", 0.0), ("encoder.feature_std", 1.0)):
         weights.setdefault(name, torch.full((cfg.num_features,), value))
     model.load_state_dict(weights)
-    return model.eval()
+    return model.eval(), table, masks
 
 
 def _checkpoint_table(tokens) -> TokenTable:
@@ -203,13 +199,7 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
     if sparsity > 0 and weights == "float32":
         raise ValueError("sparsity: float32 weights have no sparse storage; choose weights='int8' or 'int4'")
     source = Path(checkpoint_or_exported_path)
-    masks: dict = {}
-    if source.is_file() and not _is_safetensors(source):  # one read of the checkpoint for the weights and masks
-        state = _read_checkpoint(source)
-        model, table = _trained_from_state(state)
-        masks = _masks_from_state(state)
-    else:
-        model, table = load_trained(source)  # an export_checkpoint file (no masks), or the error for a missing one
+    model, table, masks = _load(source)  # one read of the checkpoint for the weights and the masks
     table = _scored_tokens(table, source, None if bpe_model is None else Path(bpe_model))
     arch = Architecture.from_config(model.cfg)
     if features is None:
