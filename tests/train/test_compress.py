@@ -53,6 +53,8 @@ def test_example_configs_load_and_plain_configs_are_unchanged(tmp_path):
     ('targets = "teacher"', "compress.teacher"),
     ('distill_form = "partial"\nteacher = "t.pt"', "compress.distill_form"),
     ("qat_reg_weight = 0.1", "compress.qat_reg_weight"),
+    ("qat_level_pull = 0.1", "compress.qat_level_pull"),
+    ("qat_level_pull = 1.5\nqat_bits = 4", "compress.qat_level_pull"),
     ("sparsity = 0.5\nsparsity_start_step = 10\nsparsity_end_step = 5", "compress.sparsity_end_step"),
     ("sparsity_every = 0", "compress.sparsity_every"),
     ("qat_reg_ramp_steps = -1\nqat_bits = 8", "compress.qat_reg_ramp_steps"),
@@ -99,8 +101,8 @@ def compress_config(out, start, max_steps, **compress):
     return cfg
 
 
-SPARSE4 = dict(qat_bits=4, qat_reg_weight=0.01, qat_reg_ramp_steps=5, sparsity=0.5, sparsity_start_step=0,
-               sparsity_end_step=10, sparsity_every=5)
+SPARSE4 = dict(qat_bits=4, qat_reg_weight=0.01, qat_level_pull=0.05, qat_reg_ramp_steps=5, sparsity=0.5,
+               sparsity_start_step=0, sparsity_end_step=10, sparsity_every=5)
 
 
 def test_resuming_a_compression_run_is_exact(float_run, tmp_path):

@@ -8,7 +8,7 @@ from edgeasr.kernels import QuantizedMatrix, quantize_activations
 from edgeasr.train.export import folded_input_proj, quantized_matrix_names
 from edgeasr.train.model import ModelConfig, Transducer
 from edgeasr.train.qat import (export_view, fake_quantize, fake_quantize_activations, level_penalty, penalty_weight,
-                               qat_logits, quantize_rows)
+                               pull_to_levels_, qat_logits, quantize_rows)
 
 QMAX = {8: 127, 4: 7}
 
@@ -115,6 +115,63 @@ def tiny_model(seed=0):
     model = Transducer(TINY)
     model.encoder.set_normalization(torch.randn(10) * 3 - 7, torch.rand(10) * 3 + 0.5)
     return model.eval()
+
+
+def distance_to_levels(model, bits, masks=None):
+    """Per matrix as export sees it: mean |w - nearest level| over kept weights, in quantization steps."""
+    out = {}
+    for name, w in export_view(model).items():
+        keep = None if masks is None else masks.get(name)
+        q, scales = quantize_rows(w.detach(), bits, keep)
+        d = (w.detach().double() / scales.double()[:, None] - q).abs()
+        out[name] = float(d[keep].mean() if keep is not None else d.mean())
+    return out
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_pull_to_levels_takes_a_fraction_of_the_distance_and_keeps_the_levels(bits):
+    model = tiny_model()
+    before = {k: v.detach().clone() for k, v in export_view(model).items()}
+    levels = {k: quantize_rows(v, bits) for k, v in before.items()}
+    pull_to_levels_(model, bits, 0.25)
+    for name, w in export_view(model).items():
+        q, scales = levels[name]
+        s = scales.double()[:, None]
+        d0 = before[name].double() / s - q      # in steps, in [-1/2, 1/2]
+        d1 = w.detach().double() / s - q
+        # (s / 2 pi) sin(2 pi d): a quarter of the distance near a level, less further out, never past the level
+        expected = d0 - 0.25 * torch.sin(2 * np.pi * d0) / (2 * np.pi)
+        torch.testing.assert_close(d1, expected, atol=2e-5, rtol=0)
+        assert bool((d1.abs() <= d0.abs() + 1e-6).all())
+        q1, scales1 = quantize_rows(w.detach(), bits)  # the same levels, the same scales
+        assert torch.equal(q1, q)
+        torch.testing.assert_close(scales1, scales, rtol=1e-6, atol=0)
+    # the folded input projection moved in its own (export's) units: the raw parameter carries the std factor
+    assert not torch.equal(model.encoder.input_proj.weight, tiny_model().encoder.input_proj.weight)
+
+
+def test_pull_to_levels_converges_spares_dropped_weights_and_checks_its_arguments():
+    model = tiny_model()
+    name = "joiner.output.weight"
+    keep = torch.rand(model.joiner.output.weight.shape, generator=torch.Generator().manual_seed(1)) > 0.5
+    with torch.no_grad():
+        model.joiner.output.weight.mul_(keep)  # dropped weights are zero, as the pruner leaves them
+    masks = {name: keep}
+    start = distance_to_levels(model, 4, masks)
+    for _ in range(60):
+        pull_to_levels_(model, 4, 0.2, masks)
+    end = distance_to_levels(model, 4, masks)
+    for k in start:
+        assert end[k] < 0.01 * start[k], (k, start[k], end[k])
+    assert float(level_penalty(export_view(model), 4, masks).detach()) < 1e-4
+    assert bool((model.joiner.output.weight[~keep] == 0).all())
+    unchanged = tiny_model()
+    pull_to_levels_(unchanged, 4, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(unchanged.parameters(), tiny_model().parameters()))
+    with pytest.raises(ValueError, match="fraction"):
+        pull_to_levels_(model, 4, 1.5)
+    with pytest.raises(ValueError, match="bits"):
+        pull_to_levels_(model, 3, 0.1)
 
 
 def test_export_view_is_exports_set_and_form():

@@ -75,7 +75,9 @@ class CompressConfig:
     qat_activations: bool = True    # round the products' inputs to int8 per row, as the kernels do
     qat_reg_weight: float = 0.0     # weight of the pull towards the quantization levels (sin^2 penalty)
     qat_reg_start_step: int = 0
-    qat_reg_ramp_steps: int = 0     # linear ramp of the penalty's weight from qat_reg_start_step
+    qat_reg_ramp_steps: int = 0     # linear ramp of the penalty's (and the pull's) weight from qat_reg_start_step
+    qat_level_pull: float = 0.0     # after each optimizer step, each kept weight loses this fraction of its
+                                    # distance to its nearest level (qat.pull_to_levels_; decoupled from the loss)
     sparsity: float = 0.0           # final fraction of zeros per quantized matrix, in [0, 1)
     sparsity_start_step: int = 0
     sparsity_end_step: int = 0      # the cubic ramp ends here
@@ -99,6 +101,11 @@ class CompressConfig:
             raise ValueError("compress.teacher: distill_weight > 0 or targets = 'teacher' needs a teacher checkpoint")
         if self.qat_reg_weight > 0 and self.qat_bits == 0:
             raise ValueError("compress.qat_reg_weight: the level penalty needs qat_bits 8 or 4")
+        pull = self.qat_level_pull
+        if isinstance(pull, bool) or not isinstance(pull, (int, float)) or not 0.0 <= pull <= 1.0:
+            raise ValueError(f"compress.qat_level_pull: expected a number in [0, 1], got {pull!r}")
+        if pull > 0 and self.qat_bits == 0:
+            raise ValueError("compress.qat_level_pull: the pull to the levels needs qat_bits 8 or 4")
         if isinstance(self.sparsity, bool) or not isinstance(self.sparsity, (int, float)) or \
                 not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"compress.sparsity: expected a number in [0, 1), got {self.sparsity!r}")

@@ -15,7 +15,13 @@ per-step activation rounding); padding beyond an item's length never reaches its
 causal), so the training loss needs no packing.
 
 The regularizer ``level_penalty`` (mean of sin^2(pi w / scale)) is zero on the quantization levels and pulls each
-weight to its nearest level; ``penalty_weight`` ramps its weight in over a number of steps.
+weight to its nearest level; ``penalty_weight`` ramps its weight in over a number of steps. As a term of the loss its
+pull goes through the optimizer: with Adam a weight moves by about lr x (penalty gradient / the RMS of its loss
+gradient), and the penalty weight this needs grows with the square of the quantization step (int4's step is 18x
+int8's); the 0.05 of the v3 recipes left their int4 weights' level penalty at 0.50, that of uniformly spread
+weights (bench/results/compression_weights.png). ``pull_to_levels_`` acts on the weights instead, after each
+optimizer step, as AdamW's decoupled weight decay does: each kept weight loses a fraction of its distance to its
+nearest level, the same at any bit width, matrix size or gradient scale.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from edgeasr.train.export import folded_input_proj, quantized_matrix_names
 from edgeasr.train.model import Transducer, make_context
 
 __all__ = ["QMAX", "ACTIVATION_QMAX", "quantize_rows", "fake_quantize", "fake_quantize_activations",
-           "export_view", "level_penalty", "penalty_weight", "Quantizer", "qat_encoder", "qat_joiner", "qat_logits",
+           "export_view", "level_penalty", "penalty_weight", "pull_to_levels_", "Quantizer", "qat_encoder", "qat_joiner", "qat_logits",
            "qat_greedy_decode"]
 
 QMAX = {8: 127, 4: 7}
@@ -126,6 +132,35 @@ def level_penalty(matrices: Mapping[str, Tensor], bits: int,
     if total is None:
         raise ValueError("matrices: nothing to regularize")
     return total / max(count, 1)
+
+
+def pull_to_levels_(model: Transducer, bits: int, fraction: float,
+                    masks: Optional[Mapping[str, Tensor]] = None) -> None:
+    """Moves every kept weight of the quantized matrices, in place, by ``fraction`` of (s / 2 pi) sin(2 pi w / s)
+    towards its nearest quantization level (s: the row's scale as export computes it). Near a level that is
+    ``fraction`` of the distance to it; half-way between two levels it is 0 (no level is nearer). The row's largest
+    weight lies on a level, so the scales do not move. The input projection is pulled as export sees it (feature
+    normalization folded in: w / std per column), so its levels are those of the exported file."""
+    _check_bits(bits)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction: expected a number in [0, 1], got {fraction!r}")
+    if fraction == 0.0:
+        return
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in quantized_matrix_names(model.cfg):
+            keep = None if masks is None else masks.get(name)
+            folded = name == "encoder.input_proj.weight"
+            w = folded_input_proj(model)[0].float() if folded else params[name]
+            _, scales = quantize_rows(w, bits, keep)  # float32, as export computes them
+            s, w = scales.double()[:, None], w.double()
+            step = fraction * s / (2 * math.pi) * torch.sin(2 * math.pi * w / s)
+            if keep is not None:
+                step = step * keep.to(step.dtype)
+            if folded:  # w_folded = w_raw / std: a change d of the folded weight is d * std of the raw one
+                enc = model.encoder
+                step = step * enc.feature_std.double().repeat(enc.stack)
+            params[name].sub_(step.to(params[name].dtype))
 
 
 def penalty_weight(step: int, weight: float, start_step: int = 0, ramp_steps: int = 0) -> float:

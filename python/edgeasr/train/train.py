@@ -144,7 +144,7 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             optimizer.step()
             if compression is not None:
-                compression.after_step()
+                compression.after_step(progress.step)
             progress.step += 1
             progress.batch = b + 1
             window["loss"] += float(loss.detach())
@@ -276,7 +276,14 @@ class Compression:
             dropped = self.pruner.sparsity()
             log(f"step {step}: pruned to {sum(dropped.values()) / len(dropped):.1%} (mean over matrices)")
 
-    def after_step(self) -> None:
+    def after_step(self, step: int) -> None:
+        """After the optimizer's step ``step``: the decoupled pull to the quantization levels, then the masks."""
+        from edgeasr.train.qat import penalty_weight, pull_to_levels_
+
+        cfg = self.cfg
+        fraction = penalty_weight(step, cfg.qat_level_pull, cfg.qat_reg_start_step, cfg.qat_reg_ramp_steps)
+        if fraction > 0:
+            pull_to_levels_(self.model, cfg.qat_bits, fraction, self.masks)
         if self.pruner is not None:
             self.pruner.apply()  # pruned weights stay zero whatever the optimizer did
 
