@@ -408,8 +408,8 @@ def plot_weights(sources: list[dict], path: Path) -> list[dict]:
                     ax.axvline(level, color="grey", lw=0.4, alpha=0.5)
             ax.set_title(f"{src['label']}\n{name}: {d['pruned'].mean():.0%} pruned, level penalty "
                          f"{d['level_penalty']:.3f}", fontsize=8)
-            if i == len(sources) - 1:
-                ax.set_xlabel(f"w / scale (int{src['bits']} steps; scale = max|w_row| / {qmax})")
+            if i == len(sources) - 1 or sources[i + 1]["bits"] != src["bits"]:  # the units change with the bits
+                ax.set_xlabel(f"w / scale (int{src['bits']} steps; scale = max|w_row| / {qmax})", fontsize=8)
             if j == 0:
                 ax.set_ylabel("weights (log)")
             if i == 0 and j == 0:
@@ -419,7 +419,8 @@ def plot_weights(sources: list[dict], path: Path) -> list[dict]:
                             "checkpoint_sha256": src["model"]["sha256"]})
     fig.suptitle("Weights in units of the quantization step (level penalty: mean sin²(π w/scale) over kept weights, "
                  "0 = all on levels, 0.5 = uniform)", fontsize=9)
-    fig.tight_layout()
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # room for the suptitle above the first row's titles
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return summary
@@ -450,7 +451,8 @@ def plot_size(rows: list[Row], path: Path) -> None:
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=k) for k, c in colors.items()]
     axes[0][0].legend(handles=handles, fontsize=8)
     fig.suptitle("Bytes on disk against accuracy, native runtime, modified beam search (beam 4)", fontsize=10)
-    fig.tight_layout()
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # room for the suptitle above the first row's titles
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -21,7 +21,8 @@ gradient), and the penalty weight this needs grows with the square of the quanti
 int8's); the 0.05 of the v3 recipes left their int4 weights' level penalty at 0.50, that of uniformly spread
 weights (bench/results/compression_weights.png). ``pull_to_levels_`` acts on the weights instead, after each
 optimizer step, as AdamW's decoupled weight decay does: each kept weight loses a fraction of its distance to its
-nearest level, the same at any bit width, matrix size or gradient scale.
+nearest level, whatever the gradients' scale or the matrix's size. Against Adam's steps (about lr each) a weight
+settles within about lr / fraction of a level, so int8's finer levels need a larger fraction than int4's.
 """
 
 from __future__ import annotations
