@@ -381,6 +381,16 @@ def weight_units(source: dict) -> dict:
     return out
 
 
+def save_figure(fig, path: Path) -> None:
+    """Lays out under the suptitle (room for it above the first row's titles), writes, closes."""
+    import matplotlib.pyplot as plt
+
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_weights(sources: list[dict], path: Path) -> list[dict]:
     import matplotlib
     matplotlib.use("Agg")
@@ -419,10 +429,7 @@ def plot_weights(sources: list[dict], path: Path) -> list[dict]:
                             "checkpoint_sha256": src["model"]["sha256"]})
     fig.suptitle("Weights in units of the quantization step (level penalty: mean sin²(π w/scale) over kept weights, "
                  "0 = all on levels, 0.5 = uniform)", fontsize=9)
-    height = fig.get_size_inches()[1]
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # room for the suptitle above the first row's titles
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return summary
 
 
@@ -451,10 +458,7 @@ def plot_size(rows: list[Row], path: Path) -> None:
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=k) for k, c in colors.items()]
     axes[0][0].legend(handles=handles, fontsize=8)
     fig.suptitle("Bytes on disk against accuracy, native runtime, modified beam search (beam 4)", fontsize=10)
-    height = fig.get_size_inches()[1]
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # room for the suptitle above the first row's titles
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -625,7 +629,8 @@ def main(argv=None) -> int:
                 "full": full, "corpus": a.corpus, "split": a.split, "limit": a.limit, "test_clips": len(test),
                 "voices": sorted({c["voice"] for c in test}),
                 "test_audio_s": sum(c["samples"].size / c["rate"] for c in test),
-                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, "blank_penalty": a.blank_penalty, "exports": str(a.cache),
+                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, "blank_penalty": a.blank_penalty,
+                "exports": str(a.cache),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},
         "machine": machine_info(), "checkpoints": checkpoints,

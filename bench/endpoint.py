@@ -706,6 +706,12 @@ def write_markdown(report: dict, path: Path) -> None:
                                      f"{fmt(pt['latency_p90_ms'], 'ms')} | {fmt(pt['cutoff_rate'], 'pct')} | "
                                      f"{fmt(pt['miss_rate'], 'pct')} |")
                 lines.append("")
+    clips = [c for c in report.get("edgeasr_clips", []) if c["max_pause"] <= PAUSE_LIMIT_S]
+    cut = [c for c in clips if c["final"] is not None and c["final"] < c["speech_end"]]
+    if cut:
+        lines += [f"edgeasr final cut-offs on the clips with pauses <= {int(PAUSE_LIMIT_S * 1000)} ms: {len(cut)}, of "
+                  f"them {sum(c['max_pause'] == 0 for c in cut)} on clips without an inserted pause (fired inside "
+                  "speech).", ""]
     if report.get("librivox_clips"):
         lines += ["## LibriVox clips, one by one (fire time minus end of the last word, ms; negative: cut-off)", "",
                   "| clip | longest pause (s) | " + " | ".join(report["librivox_clips"][0]["fired_ms"]) + " |",

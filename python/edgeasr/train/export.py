@@ -126,10 +126,16 @@ def folded_input_proj(model: Transducer, grad: bool = False) -> tuple[torch.Tens
     bins each, so m and s repeat once per frame): that is (W / s) x + (b - (W / s) m)."""
     enc = model.encoder
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-        mean = enc.feature_mean.double().repeat(enc.stack)
-        std = enc.feature_std.double().repeat(enc.stack)
+        mean, std = stacked_normalization(model)
         weight = enc.input_proj.weight.double() / std
         return weight, enc.input_proj.bias.double() - weight @ mean
+
+
+def stacked_normalization(model: Transducer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The feature mean and std over the stacked input (once per stacked frame), float64: the folded input
+    projection is input_proj.weight / std per column."""
+    enc = model.encoder
+    return enc.feature_mean.double().repeat(enc.stack), enc.feature_std.double().repeat(enc.stack)
 
 
 def quantized_matrix_names(cfg: ModelConfig) -> list[str]:

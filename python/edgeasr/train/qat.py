@@ -34,12 +34,12 @@ import torch
 from torch import Tensor
 
 from edgeasr.train.evaluate import greedy_decode
-from edgeasr.train.export import folded_input_proj, quantized_matrix_names
+from edgeasr.train.export import folded_input_proj, quantized_matrix_names, stacked_normalization
 from edgeasr.train.model import Transducer, make_context
 
 __all__ = ["QMAX", "ACTIVATION_QMAX", "quantize_rows", "fake_quantize", "fake_quantize_activations",
-           "export_view", "level_penalty", "penalty_weight", "pull_to_levels_", "Quantizer", "qat_encoder", "qat_joiner", "qat_logits",
-           "qat_greedy_decode"]
+           "export_view", "level_penalty", "penalty_weight", "pull_to_levels_", "Quantizer", "qat_encoder",
+           "qat_joiner", "qat_logits", "qat_greedy_decode"]
 
 QMAX = {8: 127, 4: 7}
 ACTIVATION_QMAX = 127
@@ -159,8 +159,7 @@ def pull_to_levels_(model: Transducer, bits: int, fraction: float,
             if keep is not None:
                 step = step * keep.to(step.dtype)
             if folded:  # w_folded = w_raw / std: a change d of the folded weight is d * std of the raw one
-                enc = model.encoder
-                step = step * enc.feature_std.double().repeat(enc.stack)
+                step = step * stacked_normalization(model)[1]
             params[name].sub_(step.to(params[name].dtype))
 
 
