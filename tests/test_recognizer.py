@@ -258,6 +258,17 @@ def test_biasing_pulls_in_a_phrase_and_weight_zero_changes_nothing(models):
     assert biased.final
 
 
+def test_biasing_counts_a_phrase_only_before_a_word_boundary(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(context_score=1.0))
+    graph, encode = rec.context_graph(["light"]), rec.tokens.encode
+    assert len(encode("light")) == 6  # "▁" and five letters, each earning 1
+    assert graph.score(encode("the light")) == pytest.approx(6.0)
+    assert graph.score(encode("light on")) == pytest.approx(6.0)
+    assert graph.score(encode("the lights")) == 0.0  # "s" goes on with the word: not the phrase
+    assert graph.score(encode("lights light")) == pytest.approx(6.0)
+
+
 def test_streams_decode_in_parallel_threads(models):
     paths, _, _ = models
     rec = Recognizer(paths["int8"], RecognizerConfig(beam=4))

@@ -32,6 +32,10 @@ def test_lookups(table):
         table.id_of("mom")
 
 
+def test_word_continuations_are_the_pieces_inside_words(table):
+    assert table.word_continuations() == [4, 5, 6, 9]  # i, ob, han, brien; not the blank, <unk> or "▁..."
+
+
 def test_decode_joins_pieces_into_words(table):
     assert table.decode([2, 3, 4, 5, 6]) == "call siobhan"
     assert table.decode([0, 2, 0, 0, 3, 4, 0, 5, 6, 0]) == "call siobhan"  # blanks vanish

@@ -207,15 +207,17 @@ void PybindSearch(py::module& m) {
   py::class_<ContextGraph, std::shared_ptr<ContextGraph>>(
       m, "ContextGraph",
       "Shallow-fusion biasing phrases (Aho-Corasick over token ids). Per-token bonus bonus_per_token * weight; a "
-      "complete phrase keeps bonus * length; partial matches are refunded when they fail or at settle. Immutable; "
-      "share one between streams.")
-      .def(py::init([](const py::iterable& phrases, float bonus_per_token) {
+      "complete phrase keeps bonus * length once a word boundary follows it; partial matches are refunded when they "
+      "fail or at settle. Immutable; share one between streams.")
+      .def(py::init([](const py::iterable& phrases, float bonus_per_token, std::vector<int32_t> word_continuations) {
              std::vector<BiasPhrase> p = PhrasesFrom(phrases);
              py::gil_scoped_release release;
-             return std::make_shared<ContextGraph>(p, ContextGraphConfig{bonus_per_token});
+             return std::make_shared<ContextGraph>(p, ContextGraphConfig{bonus_per_token}, word_continuations);
            }),
-           py::arg("phrases"), py::arg("bonus_per_token") = 1.5f,
-           "phrases: iterable of (token ids, weight); weight >= 0, weight 0 drops the phrase.")
+           py::arg("phrases"), py::arg("bonus_per_token") = 1.5f, py::arg("word_continuations") = std::vector<int32_t>{},
+           "phrases: iterable of (token ids, weight); weight >= 0, weight 0 drops the phrase. word_continuations: "
+           "token ids that continue a word (pieces without the word-start mark); a complete phrase followed by one "
+           "loses its bonus. Empty: every token is a word boundary.")
       .def_property_readonly_static("root", [](const py::object&) { return ContextGraph::kRoot; })
       .def(
           "forward",

@@ -20,9 +20,17 @@ std::string ContextGraphConfig::ToString() const {
   return buf;
 }
 
-ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const ContextGraphConfig& config)
+ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const ContextGraphConfig& config,
+                           const std::vector<int32_t>& word_continuations)
     : config_(config) {
   config_.Validate();
+  for (int32_t t : word_continuations) {
+    if (t < 0) throw std::invalid_argument("word_continuations: negative token id " + std::to_string(t));
+    if (size_t(t) >= continues_word_.size()) continues_word_.resize(size_t(t) + 1, 0);
+    continues_word_[size_t(t)] = 1;
+  }
+  for (size_t t = 0; t < continues_word_.size(); ++t)
+    if (continues_word_[t]) word_continuations_.push_back(static_cast<int32_t>(t));
 
   // Trie by insertion; edge_bonus[s] = largest per-token bonus of the phrases through s, end_bonus[s] = B of the
   // phrase ending at s (largest weight if given twice).
@@ -121,7 +129,8 @@ ContextGraph::Step ContextGraph::Forward(int32_t state, int32_t token) const {
     if (s == kRoot) break;
     s = fail_[size_t(s)];
   }
-  return {next, pending_[size_t(next)] - pending_[size_t(state)] + match_[size_t(next)]};
+  const float taken_back = ContinuesWord(token) ? match_[size_t(state)] : 0.f;
+  return {next, pending_[size_t(next)] - pending_[size_t(state)] + match_[size_t(next)] - taken_back};
 }
 
 void ContextGraph::ForwardAll(int32_t state, int32_t vocab_size, int32_t* next, float* bonus) const {
@@ -140,6 +149,12 @@ void ContextGraph::ForwardAll(int32_t state, int32_t vocab_size, int32_t* next, 
       if (t >= vocab_size) break;
       next[t] = c;
       bonus[t] = pending_[size_t(c)] - pending_[size_t(state)] + match_[size_t(c)];
+    }
+  // Matches ending here count only before a word boundary: a token that continues the word takes them back.
+  if (const float matched = match_[size_t(state)]; matched != 0.f)
+    for (int32_t t : word_continuations_) {
+      if (t >= vocab_size) break;
+      bonus[t] -= matched;
     }
 }
 

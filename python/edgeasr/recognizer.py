@@ -123,6 +123,7 @@ class Recognizer:
         # most of the time of building a 100-phrase context graph.
         scores = self.tokens.scores
         self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
+        self._word_continuations = self.tokens.word_continuations()
 
     def _phrase_tokens(self, text: str) -> list[int]:
         return self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
@@ -147,7 +148,8 @@ class Recognizer:
             items.append((tokens, float(weight)))
         if not items:
             return None
-        return _core.ContextGraph(items, bonus_per_token=float(self.config.context_score))
+        return _core.ContextGraph(items, bonus_per_token=float(self.config.context_score),
+                                  word_continuations=self._word_continuations)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)

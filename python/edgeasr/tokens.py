@@ -98,6 +98,11 @@ class TokenTable:
         """Whether the token begins a new word (its piece starts with "▁")."""
         return self._pieces[self._check_id(token_id)].startswith(WORD_START)
 
+    def word_continuations(self) -> list[int]:
+        """Ids of the pieces that continue a word: all but the word starts, the blank and <unk>. Biasing uses them
+        to tell a complete phrase ("awning") from the start of a longer word ("awnings")."""
+        return [i for i, p in enumerate(self._pieces) if i != 0 and p != UNK and not p.startswith(WORD_START)]
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TokenTable) and self._pieces == other._pieces
 

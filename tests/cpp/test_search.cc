@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,10 +76,11 @@ std::vector<int32_t> Chars(const std::string& s) {
   return t;
 }
 
-std::shared_ptr<ContextGraph> CharGraph(const std::vector<std::pair<std::string, float>>& phrases, float beta) {
+std::shared_ptr<ContextGraph> CharGraph(const std::vector<std::pair<std::string, float>>& phrases, float beta,
+                                        const std::string& word_continuations = "") {
   std::vector<BiasPhrase> p;
   for (const auto& [s, w] : phrases) p.push_back({Chars(s), w});
-  return std::make_shared<ContextGraph>(p, ContextGraphConfig{beta});
+  return std::make_shared<ContextGraph>(p, ContextGraphConfig{beta}, Chars(word_continuations));
 }
 
 // Running bias after each token, and the settled total.
@@ -156,18 +158,47 @@ void TestContextGraphExact() {
   Near(zero->Score(Chars("SHE")), 0, 0, "weight-0 graph scores 0");
 
   // ForwardAll agrees with Forward on every token from every state.
-  const auto big = CharGraph({{"HE", 1}, {"SHE", 2}, {"HERS", 1}, {"HIS", 0.5f}, {"SHELL", 1}}, 1.5f);
-  std::vector<int32_t> next(30);
-  std::vector<float> bonus(30);
-  bool same = true;
-  for (int32_t st = 0; st < big->num_states(); ++st) {
-    big->ForwardAll(st, 30, next.data(), bonus.data());
-    for (int32_t t = 0; t < 30; ++t) {
-      const ContextGraph::Step step = big->Forward(st, t);
-      same = same && step.state == next[size_t(t)] && step.bonus == bonus[size_t(t)];
+  const auto forward_all_agrees = [](const ContextGraph& g) {
+    std::vector<int32_t> next(30);
+    std::vector<float> bonus(30);
+    bool same = true;
+    for (int32_t st = 0; st < g.num_states(); ++st) {
+      g.ForwardAll(st, 30, next.data(), bonus.data());
+      for (int32_t t = 0; t < 30; ++t) {
+        const ContextGraph::Step step = g.Forward(st, t);
+        same = same && step.state == next[size_t(t)] && step.bonus == bonus[size_t(t)];
+      }
     }
+    return same;
+  };
+  const std::vector<std::pair<std::string, float>> five = {
+      {"HE", 1}, {"SHE", 2}, {"HERS", 1}, {"HIS", 0.5f}, {"SHELL", 1}};
+  Expect(forward_all_agrees(*CharGraph(five, 1.5f)), "ForwardAll equals Forward for every state and token");
+
+  // Word boundaries: X and R continue a word (pieces without the word-start mark); every other letter starts one.
+  const auto wb = CharGraph({{"HE", 1}, {"SHE", 1}, {"HERS", 1}}, 1.f, "XR");
+  const Case word_cases[] = {
+      // HE then X: the word goes on, so HE's completion (2) goes back with its pending 2.
+      {"HEX", {1, 4, 0}, 0},
+      // HE then Y, a word start: HE stays.
+      {"HEY", {1, 4, 2}, 2},
+      // SHE and HE both end before X: both go back.
+      {"SHEX", {1, 2, 8, 0}, 0},
+      // The second HE follows a word start: it counts.
+      {"HEXHE", {1, 4, 0, 1, 4}, 2},
+      // R continues the word HE ended in: HE (2) goes back, R still extends HER (+1); S completes HERS.
+      {"HERS", {1, 4, 3, 8}, 4},
+      // The end of the utterance is a boundary: HE at the end stays.
+      {"YHE", {0, 1, 4}, 2},
+  };
+  for (const Case& c : word_cases) {
+    const auto [running, settled] = Feed(*wb, Chars(c.tokens));
+    Expect(running == c.running, "word-boundary running bias for '" + c.tokens + "'");
+    Near(settled, c.settled, 0, "word-boundary settled bias for '" + c.tokens + "'");
   }
-  Expect(same, "ForwardAll equals Forward for every state and token");
+  Expect(wb->ContinuesWord(Char('X')) && !wb->ContinuesWord(Char('Y')) && !wb->ContinuesWord(1000),
+         "ContinuesWord: the given ids only");
+  Expect(forward_all_agrees(*CharGraph(five, 1.5f, "LSX")), "ForwardAll equals Forward with word continuations");
   Group("context graph: exact scores", before);
 }
 
@@ -176,7 +207,10 @@ void TestContextGraphExact() {
 struct NaiveBias {
   std::map<std::vector<int32_t>, float> per_token;  // phrase -> b (largest weight), zero dropped
 
-  NaiveBias(const std::vector<BiasPhrase>& phrases, float beta) {
+  std::set<int32_t> continues_word;  // an occurrence followed by one of these does not count
+
+  NaiveBias(const std::vector<BiasPhrase>& phrases, float beta, std::set<int32_t> continuations = {})
+      : continues_word(std::move(continuations)) {
     for (const BiasPhrase& p : phrases) {
       const float b = beta * p.weight;
       if (b > 0) per_token[p.tokens] = std::max(per_token[p.tokens], b);
@@ -186,7 +220,8 @@ struct NaiveBias {
     double total = 0;
     for (const auto& [p, b] : per_token)
       for (size_t end = p.size(); end <= y.size(); ++end)
-        if (std::equal(p.begin(), p.end(), y.begin() + std::ptrdiff_t(end - p.size())))
+        if (std::equal(p.begin(), p.end(), y.begin() + std::ptrdiff_t(end - p.size())) &&
+            (end == y.size() || !continues_word.count(y[end])))
           total += double(b) * double(p.size());
     return total;
   }
@@ -223,8 +258,13 @@ void TestContextGraphBruteForce() {
       p.weight = 0.5f * float(rng() % 5);  // 0, 0.5, ..., 2: sums stay exact in float
       phrases.push_back(p);
     }
-    const ContextGraph g(phrases, ContextGraphConfig{1.5f});
-    const NaiveBias naive(phrases, 1.5f);
+    // Every other trial: a random set of the tokens continue words.
+    std::vector<int32_t> continuations;
+    if (trial % 2)
+      for (int32_t t = 1; t <= 4; ++t)
+        if (rng() % 2) continuations.push_back(t);
+    const ContextGraph g(phrases, ContextGraphConfig{1.5f}, continuations);
+    const NaiveBias naive(phrases, 1.5f, std::set<int32_t>(continuations.begin(), continuations.end()));
     for (int k = 0; k < 10; ++k) {
       std::vector<int32_t> y;
       const int len = int(rng() % 13);
@@ -958,6 +998,7 @@ void TestValidation() {
   ExpectThrows([] { ContextGraph g({{{}, 1.f}}); }, "phrases[0].tokens", "empty phrase");
   ExpectThrows([] { ContextGraph g({{{1}, 1.f}, {{2}, -1.f}}); }, "phrases[1].weight", "negative weight");
   ExpectThrows([] { ContextGraph g({{{1, -2}, 1.f}}); }, "phrases[0].tokens", "negative token id");
+  ExpectThrows([] { ContextGraph g({{{1}, 1.f}}, {}, {3, -1}); }, "word_continuations", "negative continuation id");
   ExpectThrows([&] { BeamSearch s(nullptr, pieces); }, "scorer", "null scorer");
   ExpectThrows([&] { BeamSearch s(scorer, Pieces(8)); }, "pieces", "token table of the wrong size");
   ExpectThrows([&] { GreedySearch s(scorer, Pieces(10)); }, "pieces", "greedy: token table of the wrong size");

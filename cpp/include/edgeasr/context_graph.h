@@ -10,6 +10,12 @@
 // bonus at once; a partial match that fails is refunded down to the longest suffix that is still a prefix (which
 // keeps its own bonus); a full match is kept; Settle() refunds P(s) and leaves only complete matches.
 //
+// Word boundaries. Given the tokens that continue a word (word pieces without sentencepiece's "▁"), a complete
+// match counts only when a word boundary follows it: the next token starts a word, or the utterance ends. A token
+// that continues the word takes the matches ending before it back, so the phrase "awning" does not boost
+// "awnings" and "ceiling fan" does not boost "ceiling fancy". Forward() then also returns -M(s) for such a token,
+// M(s) = Σ B_p over phrases ending at s. Without that list every token is a boundary (characters as tokens).
+//
 // Phrases whose bonus is 0 (weight 0) are dropped: they could not change any score, and dropping them keeps the
 // automaton states, and so the search's recombination, identical to searching without biasing. A phrase given twice
 // keeps its largest weight.
@@ -44,7 +50,9 @@ class ContextGraph {
   };
 
   // Throws std::invalid_argument ("phrases[i].tokens: ...", "phrases[i].weight: ...", or a config field).
-  explicit ContextGraph(const std::vector<BiasPhrase>& phrases, const ContextGraphConfig& config = {});
+  // word_continuations: token ids that continue a word (see above); may hold ids no phrase uses.
+  explicit ContextGraph(const std::vector<BiasPhrase>& phrases, const ContextGraphConfig& config = {},
+                        const std::vector<int32_t>& word_continuations = {});
 
   Step Forward(int32_t state, int32_t token) const;
   // next[t], bonus[t] = Forward(state, t) for every t in [0, vocab_size): one pass over the failure chain.
@@ -59,6 +67,9 @@ class ContextGraph {
   size_t num_phrases() const { return num_phrases_; }  // kept phrases (distinct, nonzero bonus)
   int32_t max_token() const { return max_token_; }     // -1 when empty
   bool UsesToken(int32_t token) const;
+  bool ContinuesWord(int32_t token) const {
+    return token >= 0 && size_t(token) < continues_word_.size() && continues_word_[size_t(token)];
+  }
   const ContextGraphConfig& config() const { return config_; }
 
  private:
@@ -73,6 +84,8 @@ class ContextGraph {
   std::vector<float> pending_;     // P(s)
   std::vector<float> match_;       // Σ B_p over phrases that are suffixes of s
   std::vector<int32_t> tokens_used_;  // sorted, unique
+  std::vector<uint8_t> continues_word_;       // by token id; ids past the end start words
+  std::vector<int32_t> word_continuations_;   // the same ids, sorted and unique
   size_t num_phrases_ = 0;
   int32_t max_token_ = -1;
 };
