@@ -23,7 +23,9 @@ Biasing: each clip gets 100 phrases, its true contact and device names (supervis
 generator's Request.names) plus distractors drawn from every name in the split, the same list for sherpa-onnx
 (hotwords, modified_beam_search, modeling_unit bpe with a bpe_vocab written from the model's piece scores) and for
 edgeasr (Recognizer.context_graph once per list), at the same bonus per token. B-WER counts errors on the words of the
-clip's true names (plus inserted words of its phrase list), U-WER on the other words.
+clip's true names (plus inserted words of its phrase list), U-WER on the other words. ``--phrases 1000
+--contacts-pool`` gives each clip a contact list of 1,000 (the split's own names are too few): distractors come also
+from the text generator's contact names of the split, which for the test split never occur in training text.
 """
 
 from __future__ import annotations
@@ -359,10 +361,12 @@ def even_over_voices(clips: list[dict], limit: int) -> list[dict]:
     return sorted(chosen, key=lambda c: order[c["uid"]])
 
 
-def attach_phrases(clips: list[dict], pool_clips: list[dict], n_phrases: int, can_spell) -> dict:
-    """Each clip's biasing list: its true names, then distractors from every name of ``pool_clips``, ``n_phrases``
-    in all, shuffled (seeded by the clip id). Names the model's tokens cannot spell are left out of every list."""
-    pool = sorted({n for c in pool_clips for n in c["names"]})
+def attach_phrases(clips: list[dict], pool_clips: list[dict], n_phrases: int, can_spell,
+                   extra_pool: Sequence[str] = ()) -> dict:
+    """Each clip's biasing list: its true names, then distractors from every name of ``pool_clips`` (and
+    ``extra_pool``), ``n_phrases`` in all, shuffled (seeded by the clip id). Names the model's tokens cannot spell are
+    left out of every list."""
+    pool = sorted({n for c in pool_clips for n in c["names"]} | set(extra_pool))
     unspellable = sorted(n for n in pool if not can_spell(n))
     pool = [n for n in pool if n not in set(unspellable)]
     for c in clips:
@@ -587,9 +591,11 @@ def markdown(report: dict) -> str:
         f"- Model: `{models['checkpoint']}` (sha256 {models['sha256'][:16]}, step {models['trained_steps']}, "
         f"epoch {models['trained_epochs']}), exported into `{Path(models['snapshot']).parent}`.",
         f"- Biasing: {run['phrases']['phrases_per_clip']} phrases per clip (its true names + distractors from "
-        f"{run['phrases']['pool_names']} names of the split); {run['phrases']['clips_with_names']} clips mention a "
-        f"name; bonus {run['context_score']:g} per token for both (sherpa-onnx hotwords_score, edgeasr "
-        "context_score).",
+        f"{run['phrases']['pool_names']} names of the split"
+        + (f", the text generator's {run['phrases']['contacts_pool']} contact names of the split among them"
+           if run['phrases'].get('contacts_pool') else "")
+        + f"); {run['phrases']['clips_with_names']} clips mention a name; bonus {run['context_score']:g} per token "
+        "for both (sherpa-onnx hotwords_score, edgeasr context_score).",
         f"- Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs; {m['platform']}; edgeasr kernels "
         f"{m['edgeasr_isa']}; one thread per system; nice {m['nice']}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + f"; git {m['git']}; "
@@ -706,6 +712,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--systems", help="comma-separated subset of: " + ", ".join(BY_KEY))
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--phrases", type=int, default=100, help="biasing phrases per clip")
+    p.add_argument("--contacts-pool", action="store_true",
+                   help="draw distractors also from the text generator's contact names of the split (1,500 for "
+                        "test; needs the train extra), so --phrases 1000 is a 1,000-contact list")
     p.add_argument("--context-score", type=float, default=RecognizerConfig.context_score,
                    help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
     p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
@@ -746,7 +755,14 @@ def main(argv=None) -> int:
 
     table = load_model(models["edgeasr"]["int8"]).tokens
     clips = even_over_voices(all_clips, limit)
-    phrase_info = attach_phrases(clips, all_clips, a.phrases, lambda n: table.unk_id not in table.encode(n))
+    extra_pool: list[str] = []
+    if a.contacts_pool:
+        from edgeasr.train.text import contact_names  # the train extra (Faker)
+
+        extra_pool = contact_names(a.split)
+    phrase_info = attach_phrases(clips, all_clips, a.phrases, lambda n: table.unk_id not in table.encode(n),
+                                 extra_pool)
+    phrase_info["contacts_pool"] = len(extra_pool)
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
            "blank_penalty": a.blank_penalty,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
