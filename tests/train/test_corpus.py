@@ -130,6 +130,11 @@ def test_extra_training_corpora_join_the_train_split_with_unique_uids(cache):
     # Both corpora count from train-000000: the extra one's uids carry its name.
     assert [u.uid for u in train] == ["train-000000", "train-000001", "more/train-000002", "more/train-000003"]
     assert all(u.load_features().shape[0] == u.num_frames for u in train)
+    # Each utterance knows how many frames precede its speech (the synthesized lead), for onset cropping.
+    from edgeasr.train.corpus import load_cuts
+
+    starts = {c.id: c.supervisions[0].custom["speech_start"] for c in load_cuts("base", "train")}
+    assert all(u.lead_frames == int(starts[u.uid] * 100) >= 5 for u in train[:2])
 
 
 def test_recipes_name_how_a_corpus_is_built():

@@ -18,6 +18,7 @@ class Utterance:
     num_frames: int                         # feature frames (10 ms)
     tokens: list[int]                       # BPE ids of text, no blank
     load_features: Callable[[], np.ndarray]  # -> float32 [num_frames, num_bins]
+    lead_frames: int = 0                    # frames before the first speech frame (edgeasr.train.onset_crop)
 
 
 def length_batches(utts: Sequence[Utterance], max_frames: int, seed: int, epoch: int, rank: int = 0,

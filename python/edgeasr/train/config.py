@@ -24,10 +24,14 @@ class DataConfig:
     vocab_size: int = 256           # BPE units, blank included
     max_frames: int = 12000         # feature frames (10 ms) per batch and process: ~2 minutes of audio
     dev_utterances: int = 200       # dev utterances decoded for WER after each epoch
+    onset_crop: float = 0.0         # probability that a training utterance starts part-way into its leading
+                                    # silence, down to the speech onset (edgeasr.train.onset_crop)
 
     def validate(self) -> None:
         if self.vocab_size < 3 or self.max_frames < 100 or self.dev_utterances < 0:
             raise ValueError(f"data: vocab_size >= 3, max_frames >= 100, dev_utterances >= 0 required: {self}")
+        if not (isinstance(self.onset_crop, (int, float)) and 0.0 <= self.onset_crop <= 1.0):
+            raise ValueError(f"data.onset_crop: expected a probability in [0, 1], got {self.onset_crop!r}")
         if not all(isinstance(c, str) and c for c in self.extra_train) or self.corpus in self.extra_train:
             raise ValueError(f"data.extra_train: expected corpus names other than data.corpus, got {self.extra_train!r}")
 

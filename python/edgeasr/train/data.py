@@ -14,10 +14,16 @@ from edgeasr.train.tokens import Tokenizer, train_bpe
 
 def corpus_texts(name: str, split: str) -> list[tuple[str, str, str]]:
     """(uid, voice, text) for every cut of a built corpus split."""
+    return [(uid, voice, text) for uid, voice, text, _ in _corpus_entries(name, split)]
+
+
+def _corpus_entries(name: str, split: str) -> list[tuple[str, str, str, float]]:
+    """(uid, voice, text, speech start in seconds: 0 where the supervision does not say) for every cut."""
     out = []
     for cut in load_cuts(name, split):
         sup = cut.supervisions[0]
-        out.append((cut.id, sup.speaker, sup.text))
+        start = float((sup.custom or {}).get("speech_start", 0.0))
+        out.append((cut.id, sup.speaker, sup.text, start))
     return out
 
 
@@ -36,10 +42,12 @@ def utterances(name: str, split: str, tokenizer: Tokenizer | None, uid_prefix: s
     ``uid_prefix`` keeps uids unique when several corpora (which all count from train-000000) are combined."""
     feats = load_features(name, split)
     out = []
-    for uid, voice, text in corpus_texts(name, split):
+    for uid, voice, text, speech_start in _corpus_entries(name, split):
+        # Frame k starts k frame shifts in: frames up to the one starting at the speech start may be cropped.
+        lead = max(0, int(speech_start * 1000.0 / feats.config.frame_shift_ms))
         out.append(Utterance(uid=uid_prefix + uid, voice=voice, text=text, num_frames=feats.num_frames(uid),
                              tokens=tokenizer.encode(text) if tokenizer else [],
-                             load_features=lambda u=uid: feats[u]))
+                             load_features=lambda u=uid: feats[u], lead_frames=lead))
     return out
 
 

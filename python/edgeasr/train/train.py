@@ -34,6 +34,7 @@ from edgeasr.train.batching import Utterance, collate, length_batches
 from edgeasr.train.config import CompressConfig, TrainConfig, load_config
 from edgeasr.train.evaluate import transcribe, wer_by_voice
 from edgeasr.train.model import BLANK, Transducer, make_context
+from edgeasr.train.onset_crop import crop_onsets
 from edgeasr.train.specaugment import spec_augment
 
 FRAME_SHIFT_S = 0.01  # the fbank frame shift (10 ms), for audio-seconds throughput
@@ -127,7 +128,11 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
         batches = length_batches(train_utts, cfg.data.max_frames, cfg.run.seed, progress.epoch, rank, world)
         model.train()
         for b in range(progress.batch, len(batches)):
-            x, lengths, y, y_lengths = collate([train_utts[i] for i in batches[b]])
+            utts = [train_utts[i] for i in batches[b]]
+            x, lengths, y, y_lengths = collate(utts)
+            if cfg.data.onset_crop > 0:
+                leads = torch.tensor([u.lead_frames for u in utts], dtype=torch.int64)
+                x, lengths = crop_onsets(x, lengths, leads, cfg.data.onset_crop, augment_rng)
             clean = x
             x = spec_augment(x, lengths, cfg.specaugment, augment_rng)
             for group in optimizer.param_groups:

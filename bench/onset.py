@@ -1,0 +1,152 @@
+"""Speech that starts at once: WER with the leading silence cut off, and FSDD (clips cut at the speech onset).
+
+    python bench/onset.py                                                    # the shipped default model, dev
+    python bench/onset.py --model "v3 e9=~/.cache/edgeasr/bundled/student-v3-e9.pt" --split test
+
+The synthesized corpus puts 50-300 ms of silence (plus a margin) before every utterance; push-to-talk audio and clips
+cut at the onset have none. Each model decodes the corpus clips twice, as synthesized and with every sample before
+the supervision's ``speech_start`` removed (speech from the first sample), and the FSDD recordings as they are (real
+people, 8 kHz, cut close to the onset; evaluation only). Native recognizer, modified beam search, beam 4, the
+runtime's default blank penalty, one thread. A ``--model`` is a model file, or a training checkpoint exported to
+int8 once (cached like bench/compression.py's exports). Writes bench/results/onset[-SPLIT].{json,md}.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"  # one thread: before numpy or torch start their pools
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row, read_fsdd,  # noqa: E402
+                         read_test, sha256_file, stage_checkpoint)
+from e2e import BenchError, machine_info, normalize  # noqa: E402
+
+from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+
+
+def speech_starts(corpus: str, split: str) -> dict[str, float]:
+    """uid -> the supervision's speech start in seconds (the train extra reads the lhotse manifests)."""
+    from edgeasr.train.corpus import load_cuts
+
+    return {c.id: float(c.supervisions[0].custom["speech_start"]) for c in load_cuts(corpus, split)}
+
+
+def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
+    """--model LABEL=PATH -> (label, model file, where it came from)."""
+    label, sep, path = spec.partition("=")
+    if not sep or not label or not path:
+        raise BenchError(f"--model {spec!r}: expected LABEL=PATH")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BenchError(f"--model {spec!r}: no such file")
+    if p.suffix == ".safetensors":
+        return label, p, {"file": str(p)}
+    row = Row(key=label, label=label, kind="float", weights="int8", checkpoint=p)
+    row.model = stage_checkpoint(p, cache)
+    export_row(row)
+    return label, row.file, {"checkpoint": str(p), "sha256": row.model["sha256"], "step": row.model["step"],
+                             "epoch": row.model["epoch"]}
+
+
+def wer(rec: Recognizer, clips: list[dict], cut: dict[str, float] | None) -> dict:
+    import jiwer
+
+    refs, hyps = [], []
+    for c in clips:
+        x = c["samples"] if cut is None else c["samples"][int(cut[c["uid"]] * c["rate"]):]
+        hyps.append(normalize(rec.transcribe(x, c["rate"]).result().text))
+        refs.append(normalize(c["text"]))
+    out = jiwer.process_words(refs, hyps)
+    return {"wer": out.wer, "substitutions": out.substitutions, "deletions": out.deletions,
+            "insertions": out.insertions, "words": sum(len(r.split()) for r in refs)}
+
+
+def fsdd_accuracy(rec: Recognizer, clips: list[dict]) -> float:
+    right = sum(rec.transcribe(c["samples"], c["rate"]).result().text.strip() == c["text"] for c in clips)
+    return right / len(clips)  # edgeasr evaluate --fsdd's rule: the transcript is the digit's word
+
+
+def markdown(report: dict) -> str:
+    run = report["run"]
+    lines = [
+        f"# Speech that starts at once ({run['date'][:10]})", "",
+        f"`{run['command']}`; {run['clips']} clips of corpus {run['corpus']}/{run['split']} (all voices, evenly), "
+        f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}; "
+        f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
+        "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
+        "supervision's speech start removed. FSDD: real recordings, cut close to the onset.", "",
+        "| model | WER as synthesized | WER, lead cut | × | deletions as synthesized / lead cut | "
+        "FSDD accuracy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in report["models"]:
+        a, b = m["as_synthesized"], m["lead_cut"]
+        fsdd = f"{m['fsdd_accuracy']:.1%}" if m.get("fsdd_accuracy") is not None else "-"
+        lines.append(f"| {m['label']} | {a['wer']:.1%} | {b['wer']:.1%} | {b['wer'] / a['wer']:.2f} | "
+                     f"{a['deletions']} / {b['deletions']} | {fsdd} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
+                   help="a model file or a training checkpoint (repeatable; default: the shipped default model)")
+    p.add_argument("--corpus", default="v1")
+    p.add_argument("--split", default="dev", help="dev by default: held-out voices are for measuring only")
+    p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
+    p.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
+    p.add_argument("--no-fsdd", action="store_true")
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS)
+    p.add_argument("--out", type=Path, help="output stem (default bench/results/onset, onset-test for --split test)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        models = [model_file(s, a.cache) for s in a.model] or [("shipped default", default_model_path(),
+                                                                  {"file": str(default_model_path())})]
+        clips = read_test(a.corpus, a.split, a.limit)
+        starts = speech_starts(a.corpus, a.split)
+        fsdd = [] if a.no_fsdd else read_fsdd(a.fsdd, 0)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam)
+    rows = []
+    for label, path, source in models:
+        rec = Recognizer(path, config)
+        row = {"label": label, "file": str(path), "file_sha256": sha256_file(path), **source,
+               "as_synthesized": wer(rec, clips, None), "lead_cut": wer(rec, clips, starts),
+               "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None}
+        print(f"  {label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
+              f"lead cut" + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else ""), file=sys.stderr, flush=True)
+        rows.append(row)
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
+                      "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
+                      "beam": a.beam, "blank_penalty": config.blank_penalty,
+                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "wall_s": time.perf_counter() - t0},
+              "machine": machine_info(), "models": rows}
+    out = a.out or RESULTS / ("onset" if a.split == "dev" else f"onset-{a.split}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    print(f"wrote {out}.{{json,md}}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
