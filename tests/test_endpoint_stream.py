@@ -162,7 +162,11 @@ def test_the_same_pause_is_confirmed_when_nothing_changes(rec, clips):
     x, _, rate = clips
     audio = np.concatenate([x, noise(1.5, rate)])
     eager = EndpointConfig(complete_timeout_s=0.04, incomplete_timeout_s=0.16)
-    by_utt = check_protocol(run(EndpointingStream(rec, speculative=eager), audio, rate))
+    # The words and the speech stay the same; the late-arc test is left out (the test above covers it): whether the
+    # lattice gains a weak alternative after the speculative end-point depends on the bundled model (run v5 adds
+    # "minute" ending at 2.12 s with posterior 0.09 here).
+    stream = EndpointingStream(rec, speculative=eager, revise_arc_posterior=None)
+    by_utt = check_protocol(run(stream, audio, rate))
     spec, final = by_utt[0]
     assert final.confirmed and spec.result.text == final.result.text and spec.time < final.time
 
