@@ -37,7 +37,12 @@ def speech_starts(corpus: str, split: str) -> dict[str, float]:
     """uid -> the supervision's speech start in seconds (the train extra reads the lhotse manifests)."""
     from edgeasr.train.corpus import load_cuts
 
-    return {c.id: float(c.supervisions[0].custom["speech_start"]) for c in load_cuts(corpus, split)}
+    starts = {c.id: (c.supervisions[0].custom or {}).get("speech_start") for c in load_cuts(corpus, split)}
+    missing = sorted(uid for uid, s in starts.items() if s is None)
+    if missing:
+        raise BenchError(f"corpus {corpus}/{split}: {len(missing)} supervisions have no speech_start (e.g. "
+                         f"{missing[0]}); the lead cut needs the synthesized corpus's speech bounds")
+    return {uid: float(s) for uid, s in starts.items()}
 
 
 def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
