@@ -137,19 +137,18 @@ void ContextGraph::ForwardAll(int32_t state, int32_t vocab_size, int32_t* next, 
   const float refund = -pending_[size_t(state)];
   std::fill(next, next + vocab_size, kRoot);
   std::fill(bonus, bonus + vocab_size, refund);
-  // Shallowest first, so the deepest suffix that has a child on a token wins.
-  std::vector<int32_t> chain;
+  // Deepest suffix first; a token already taken by a deeper one keeps it (no child is the root, so next[t] == kRoot
+  // means not taken yet). No allocation: this runs for every hypothesis at every frame.
   for (int32_t s = state;; s = fail_[size_t(s)]) {
-    chain.push_back(s);
-    if (s == kRoot) break;
-  }
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it)
-    for (int32_t k = first_child_[size_t(*it)]; k < first_child_[size_t(*it) + 1]; ++k) {
+    for (int32_t k = first_child_[size_t(s)]; k < first_child_[size_t(s) + 1]; ++k) {
       const int32_t t = child_token_[size_t(k)], c = child_state_[size_t(k)];
       if (t >= vocab_size) break;
+      if (next[t] != kRoot) continue;
       next[t] = c;
       bonus[t] = pending_[size_t(c)] - pending_[size_t(state)] + match_[size_t(c)];
     }
+    if (s == kRoot) break;
+  }
   // Matches ending here count only before a word boundary: a token that continues the word takes them back.
   if (const float matched = match_[size_t(state)]; matched != 0.f)
     for (int32_t t : word_continuations_) {
