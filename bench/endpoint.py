@@ -709,9 +709,11 @@ def write_markdown(report: dict, path: Path) -> None:
     clips = [c for c in report.get("edgeasr_clips", []) if c["max_pause"] <= PAUSE_LIMIT_S]
     cut = [c for c in clips if c["final"] is not None and c["final"] < c["speech_end"]]
     if cut:
+        inside = [c["speech_end"] - c["final"] for c in cut if c["max_pause"] == 0]
         lines += [f"edgeasr final cut-offs on the clips with pauses <= {int(PAUSE_LIMIT_S * 1000)} ms: {len(cut)}, of "
-                  f"them {sum(c['max_pause'] == 0 for c in cut)} on clips without an inserted pause (fired inside "
-                  "speech).", ""]
+                  f"them {len(inside)} on clips without an inserted pause (fired inside speech"
+                  + (f", {min(inside) * 1000:.0f}-{max(inside) * 1000:.0f} ms before its end" if inside else "")
+                  + ").", ""]
     if report.get("librivox_clips"):
         lines += ["## LibriVox clips, one by one (fire time minus end of the last word, ms; negative: cut-off)", "",
                   "| clip | longest pause (s) | " + " | ".join(report["librivox_clips"][0]["fired_ms"]) + " |",

@@ -26,23 +26,13 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row, read_fsdd,  # noqa: E402
                          read_test, sha256_file, stage_checkpoint)
 from e2e import BenchError, machine_info, normalize  # noqa: E402
 
 from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
-
-
-def speech_starts(corpus: str, split: str) -> dict[str, float]:
-    """uid -> the supervision's speech start in seconds (the train extra reads the lhotse manifests)."""
-    from edgeasr.train.corpus import load_cuts
-
-    starts = {c.id: (c.supervisions[0].custom or {}).get("speech_start") for c in load_cuts(corpus, split)}
-    missing = sorted(uid for uid, s in starts.items() if s is None)
-    if missing:
-        raise BenchError(f"corpus {corpus}/{split}: {len(missing)} supervisions have no speech_start (e.g. "
-                         f"{missing[0]}); the lead cut needs the synthesized corpus's speech bounds")
-    return {uid: float(s) for uid, s in starts.items()}
 
 
 def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
@@ -62,12 +52,19 @@ def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
                              "epoch": row.model["epoch"]}
 
 
-def wer(rec: Recognizer, clips: list[dict], cut: dict[str, float] | None) -> dict:
+def check_speech_starts(clips: list[dict], corpus: str, split: str) -> None:
+    missing = [c["uid"] for c in clips if c["speech_start"] is None]
+    if missing:
+        raise BenchError(f"corpus {corpus}/{split}: {len(missing)} supervisions have no speech_start (e.g. "
+                         f"{missing[0]}); the lead cut needs the synthesized corpus's speech bounds")
+
+
+def wer(rec: Recognizer, clips: list[dict], lead_cut: bool) -> dict:
     import jiwer
 
     refs, hyps = [], []
     for c in clips:
-        x = c["samples"] if cut is None else c["samples"][int(cut[c["uid"]] * c["rate"]):]
+        x = c["samples"][int(c["speech_start"] * c["rate"]):] if lead_cut else c["samples"]
         hyps.append(normalize(rec.transcribe(x, c["rate"]).result().text))
         refs.append(normalize(c["text"]))
     out = jiwer.process_words(refs, hyps)
@@ -75,9 +72,14 @@ def wer(rec: Recognizer, clips: list[dict], cut: dict[str, float] | None) -> dic
             "insertions": out.insertions, "words": sum(len(r.split()) for r in refs)}
 
 
-def fsdd_accuracy(rec: Recognizer, clips: list[dict]) -> float:
-    right = sum(rec.transcribe(c["samples"], c["rate"]).result().text.strip() == c["text"] for c in clips)
-    return right / len(clips)  # edgeasr evaluate --fsdd's rule: the transcript is the digit's word
+def fsdd_accuracy(rec: Recognizer, clips: list[dict], lead_s: float = 0.0) -> float:
+    """edgeasr evaluate --fsdd's rule (the transcript is the digit's word), with ``lead_s`` seconds of digital
+    silence put before each clip."""
+    right = 0
+    for c in clips:
+        x = np.concatenate([np.zeros(int(lead_s * c["rate"]), np.float32), c["samples"]])
+        right += rec.transcribe(x, c["rate"]).result().text.strip() == c["text"]
+    return right / len(clips)
 
 
 def markdown(report: dict) -> str:
@@ -93,11 +95,15 @@ def markdown(report: dict) -> str:
         "FSDD accuracy |",
         "|---|---:|---:|---:|---:|---:|",
     ]
+    lead = run.get("fsdd_lead_s") or 0.0
+    if lead:
+        lines[-2:] = [lines[-2] + f" FSDD, {lead:g} s of digital silence first |", lines[-1] + "---:|"]
     for m in report["models"]:
         a, b = m["as_synthesized"], m["lead_cut"]
-        fsdd = f"{m['fsdd_accuracy']:.1%}" if m.get("fsdd_accuracy") is not None else "-"
+        cells = [f"{m[k]:.1%}" if m.get(k) is not None else "-"
+                 for k in ("fsdd_accuracy",) + (("fsdd_accuracy_with_lead",) if lead else ())]
         lines.append(f"| {m['label']} | {a['wer']:.1%} | {b['wer']:.1%} | {b['wer'] / a['wer']:.2f} | "
-                     f"{a['deletions']} / {b['deletions']} | {fsdd} |")
+                     f"{a['deletions']} / {b['deletions']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -110,6 +116,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
     p.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
     p.add_argument("--no-fsdd", action="store_true")
+    p.add_argument("--fsdd-lead-s", type=float, default=0.0,
+                   help="also FSDD with this much digital silence before each clip (0: not measured)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS)
     p.add_argument("--out", type=Path, help="output stem (default bench/results/onset, onset-test for --split test)")
@@ -123,7 +131,7 @@ def main(argv=None) -> int:
         models = [model_file(s, a.cache) for s in a.model] or [("shipped default", default_model_path(),
                                                                   {"file": str(default_model_path())})]
         clips = read_test(a.corpus, a.split, a.limit)
-        starts = speech_starts(a.corpus, a.split)
+        check_speech_starts(clips, a.corpus, a.split)
         fsdd = [] if a.no_fsdd else read_fsdd(a.fsdd, 0)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -133,15 +141,18 @@ def main(argv=None) -> int:
     for label, path, source in models:
         rec = Recognizer(path, config)
         row = {"label": label, "file": str(path), "file_sha256": sha256_file(path), **source,
-               "as_synthesized": wer(rec, clips, None), "lead_cut": wer(rec, clips, starts),
-               "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None}
+               "as_synthesized": wer(rec, clips, False), "lead_cut": wer(rec, clips, True),
+               "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None,
+               "fsdd_accuracy_with_lead": fsdd_accuracy(rec, fsdd, a.fsdd_lead_s) if fsdd and a.fsdd_lead_s else None}
         print(f"  {label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
-              f"lead cut" + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else ""), file=sys.stderr, flush=True)
+              f"lead cut" + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else "")
+              + (f", FSDD with {a.fsdd_lead_s:g} s of silence first {row['fsdd_accuracy_with_lead']:.1%}"
+                 if row["fsdd_accuracy_with_lead"] is not None else ""), file=sys.stderr, flush=True)
         rows.append(row)
     argv_used = sys.argv[1:] if argv is None else list(argv)
     report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
-                      "beam": a.beam, "blank_penalty": config.blank_penalty,
+                      "beam": a.beam, "blank_penalty": config.blank_penalty, "fsdd_lead_s": a.fsdd_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},
               "machine": machine_info(), "models": rows}

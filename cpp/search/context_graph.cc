@@ -24,13 +24,12 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
                            const std::vector<int32_t>& word_continuations)
     : config_(config) {
   config_.Validate();
-  for (int32_t t : word_continuations) {
+  for (int32_t t : word_continuations)
     if (t < 0) throw std::invalid_argument("word_continuations: negative token id " + std::to_string(t));
-    if (size_t(t) >= continues_word_.size()) continues_word_.resize(size_t(t) + 1, 0);
-    continues_word_[size_t(t)] = 1;
-  }
-  for (size_t t = 0; t < continues_word_.size(); ++t)
-    if (continues_word_[t]) word_continuations_.push_back(static_cast<int32_t>(t));
+  word_continuations_ = word_continuations;
+  std::sort(word_continuations_.begin(), word_continuations_.end());
+  word_continuations_.erase(std::unique(word_continuations_.begin(), word_continuations_.end()),
+                            word_continuations_.end());
 
   // Trie by insertion; edge_bonus[s] = largest per-token bonus of the phrases through s, end_bonus[s] = B of the
   // phrase ending at s (largest weight if given twice).
@@ -167,6 +166,10 @@ double ContextGraph::Score(const std::vector<int32_t>& tokens, bool settle) cons
   }
   if (settle) total += Settle(s).bonus;
   return total;
+}
+
+bool ContextGraph::ContinuesWord(int32_t token) const {
+  return std::binary_search(word_continuations_.begin(), word_continuations_.end(), token);
 }
 
 bool ContextGraph::UsesToken(int32_t token) const {

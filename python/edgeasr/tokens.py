@@ -101,7 +101,7 @@ class TokenTable:
     def word_continuations(self) -> list[int]:
         """Ids of the pieces that continue a word: all but the word starts, the blank and <unk>. Biasing uses them
         to tell a complete phrase ("awning") from the start of a longer word ("awnings")."""
-        return [i for i, p in enumerate(self._pieces) if i != 0 and p != UNK and not p.startswith(WORD_START)]
+        return sorted(i for p, i in self._mergeable.items() if not p.startswith(WORD_START))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TokenTable) and self._pieces == other._pieces

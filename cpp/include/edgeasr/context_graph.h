@@ -67,9 +67,7 @@ class ContextGraph {
   size_t num_phrases() const { return num_phrases_; }  // kept phrases (distinct, nonzero bonus)
   int32_t max_token() const { return max_token_; }     // -1 when empty
   bool UsesToken(int32_t token) const;
-  bool ContinuesWord(int32_t token) const {
-    return token >= 0 && size_t(token) < continues_word_.size() && continues_word_[size_t(token)];
-  }
+  bool ContinuesWord(int32_t token) const;
   const ContextGraphConfig& config() const { return config_; }
 
  private:
@@ -84,8 +82,7 @@ class ContextGraph {
   std::vector<float> pending_;     // P(s)
   std::vector<float> match_;       // Σ B_p over phrases that are suffixes of s
   std::vector<int32_t> tokens_used_;  // sorted, unique
-  std::vector<uint8_t> continues_word_;       // by token id; ids past the end start words
-  std::vector<int32_t> word_continuations_;   // the same ids, sorted and unique
+  std::vector<int32_t> word_continuations_;  // sorted, unique
   size_t num_phrases_ = 0;
   int32_t max_token_ = -1;
 };
