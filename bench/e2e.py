@@ -722,12 +722,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    p.add_argument("--name", help="file stem of the report in --out (default e2e, or e2e-quick with --quick)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.limit < 0:
         p.error(f"--limit: must be >= 0, got {a.limit}")
+    if a.name is not None and (not a.name or a.name != Path(a.name).name or a.name in (".", "..")):
+        p.error(f"--name: expected a plain file stem (no folders), got {a.name!r}")
     if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty) < 0:
         p.error("--beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
     if a.systems:
@@ -794,7 +797,7 @@ def main(argv=None) -> int:
         # Without the phrase lists (100 per clip): attach_phrases rebuilds them, seeded by the clip ids.
         "clips": [{k: c[k] for k in ("uid", "voice", "kind", "text", "names", "duration_s")} for c in clips],
     }
-    stem = "e2e-quick" if a.quick else "e2e"
+    stem = a.name or ("e2e-quick" if a.quick else "e2e")
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     text = markdown(report)
