@@ -4,8 +4,8 @@
     python bench/e2e.py --limit 0       # every clip of the split
     python bench/e2e.py --quick         # 20 clips, to check the script: bench/results/e2e-quick.*
 
-One command runs everything. The checkpoint (default ~/.cache/edgeasr/runs/student-v2/checkpoint-best.pt, else
-checkpoint-latest.pt) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
+One command runs everything. The checkpoint (default: the one the bundled model was exported from, which its file's
+``source`` names, in ~/.cache/edgeasr/bundled) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
 a float32 snapshot (edgeasr.train.export.export_checkpoint, what PyTorch loads), sherpa-onnx's files fp32 and int8
 (export_sherpa_onnx), and edgeasr model files int8 and float32 (export_model). Every system then decodes the clips in
 its own fresh process (this script with --child), one after the other, so that each peak RSS is that system's alone
@@ -62,8 +62,7 @@ from edgeasr.recognizer import RecognizerConfig  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = Path.home() / ".cache" / "edgeasr" / "runs"
-DEFAULT_CHECKPOINT = RUNS / "student-v2" / "checkpoint-best.pt"
+BUNDLED = Path.home() / ".cache" / "edgeasr" / "bundled"
 DEFAULT_CACHE = Path.home() / ".cache" / "edgeasr" / "bench" / "e2e"
 SAMPLE_RATE = 16000
 DEFAULT_LIMIT, QUICK_LIMIT = 200, 20
@@ -244,15 +243,28 @@ def child_main(key: str, job_path: Path, result_path: Path) -> int:
 # Driver: models, clips, phrases
 # ---------------------------------------------------------------------------------------------------------------
 
+def bundled_checkpoint() -> Path:
+    """Where the checkpoint behind the bundled default model is kept: ~/.cache/edgeasr/bundled/<name>, the name being
+    the first field of the model file's ``source`` (edgeasr export writes "<checkpoint file>, weights ...")."""
+    from edgeasr import load_model
+    from edgeasr.recognizer import default_model_path
+
+    source = load_model(default_model_path()).source
+    name = source.split(",")[0].strip()
+    if not name.endswith(".pt") or Path(name).name != name:
+        raise BenchError(f"the bundled model's source {source!r} names no checkpoint file; pass --checkpoint")
+    return BUNDLED / name
+
+
 def resolve_checkpoint(path: Optional[Path]) -> Path:
     if path is not None:
         if not path.is_file():
             raise BenchError(f"--checkpoint {path}: no such file")
         return path
-    for candidate in (DEFAULT_CHECKPOINT, DEFAULT_CHECKPOINT.with_name("checkpoint-latest.pt")):
-        if candidate.is_file():
-            return candidate
-    raise BenchError(f"no checkpoint at {DEFAULT_CHECKPOINT} or checkpoint-latest.pt beside it; pass --checkpoint")
+    default = bundled_checkpoint()
+    if not default.is_file():
+        raise BenchError(f"no checkpoint at {default} (the bundled model's); pass --checkpoint")
+    return default
 
 
 def prepare_models(checkpoint: Path, cache_root: Path) -> dict:
@@ -703,8 +715,8 @@ def plot(report: dict, path: Path) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", type=Path, help=f"training checkpoint (default {DEFAULT_CHECKPOINT}, else "
-                   "checkpoint-latest.pt beside it)")
+    p.add_argument("--checkpoint", type=Path, help=f"training checkpoint (default: the one the bundled model "
+                   f"was exported from, in {BUNDLED})")
     p.add_argument("--corpus", default="v1")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="clips, evenly over the voices (0: all)")

@@ -7,7 +7,7 @@ weights), silero-vad and webrtcvad, on the held-out test split and on real speec
     python bench/endpoint.py --split dev        # the report on the dev split instead -> endpoint-dev.*
     python bench/endpoint.py --checkpoint CKPT [--model FILE]   # a newer model (see below)
 
-Models: the checkpoint (default ~/.cache/edgeasr/runs/student-v2/checkpoint-best.pt) is exported once, as
+Models: the checkpoint (default: the one the bundled model was exported from, as bench/e2e.py) is exported once, as
 bench/e2e.py does (its prepare_models, same cache), into an edgeasr int8 model file and sherpa-onnx int8 files of the
 same weights. ``--model`` replaces the edgeasr model file only (sherpa-onnx then still runs the checkpoint).
 
@@ -762,7 +762,7 @@ def plot(report: dict, path: Path, split_name: str, subset: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint (default: student-v2 best)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint (default: the bundled model's)")
     p.add_argument("--model", type=Path, default=None, help="edgeasr model file instead of the checkpoint's export")
     p.add_argument("--corpus", default="v1")
     p.add_argument("--split", default="test", choices=["test", "dev"],
