@@ -46,6 +46,22 @@ def test_from_float_rejects_bad_options(kwargs, match):
         QuantizedMatrix.from_float(np.ones((4, 4), np.float32), **kwargs)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
+def test_to_dense_keeps_the_integers_and_scales_and_every_product(rng, bits):
+    w = rng.standard_normal((37, 150)).astype(np.float32)
+    sparse = QuantizedMatrix.from_float(w, bits=bits, sparsity=0.5)
+    dense = sparse.to_dense()
+    assert (sparse.format, dense.format) == (f"sparse_q{bits}", f"dense_q{bits}")
+    assert np.array_equal(dense.to_int8(), sparse.to_int8()) and np.array_equal(dense.scales, sparse.scales)
+    assert dense.nonzeros == sparse.nonzeros
+    x = rng.standard_normal(150).astype(np.float32)
+    xs = rng.standard_normal((5, 150)).astype(np.float32)
+    for isa in kernels.supported_isas():
+        assert np.array_equal(dense.matvec(x, isa=isa), sparse.matvec(x, isa=isa))
+        assert np.array_equal(dense.matmul(xs, isa=isa), sparse.matmul(xs, isa=isa))
+    assert dense.to_dense() is dense
+
+
 def test_from_int_rejects_bad_input():
     q = np.ones((2, 3), np.int8)
     with pytest.raises(ValueError, match="scales: every scale must be finite"):

@@ -98,6 +98,23 @@ def test_quantized_models_decode_close_to_float(models):
     assert sparse.result().final and sparse.lattice().num_paths() >= 1
 
 
+def test_sparse_weights_decoded_on_load_give_the_same_results(models):
+    """A sparse file's matrices decoded to dense on load (the default) or kept sparse: the same integer products,
+    so the same tokens, scores and lattices, with the dense kernels in one and the zero-skipping ones in the other."""
+    paths, _, _ = models
+    model = load_model(paths["sparse_int4"])
+    assert {t.format for t in model.tensors.values() if hasattr(t, "format")} == {"sparse_q4"}
+    recs = {w: Recognizer(model, RecognizerConfig(beam=4, sparse_weights=w)) for w in ("dense", "sparse")}
+    assert RecognizerConfig().sparse_weights == "dense"
+    for seed in range(3):
+        a, b = (recs[w].transcribe(clip(seed), 16000) for w in ("dense", "sparse"))
+        assert a.result().tokens == b.result().tokens and a.result().score == b.result().score
+        assert [(h.text, h.score) for h in a.nbest(4)] == [(h.text, h.score) for h in b.nbest(4)]
+        assert a.lattice().arcs == b.lattice().arcs
+    with pytest.raises(ValueError, match="sparse_weights"):
+        Recognizer(model, RecognizerConfig(sparse_weights="zeros"))
+
+
 def test_streaming_in_pieces_equals_the_whole_clip(models):
     paths, _, _ = models
     rec = Recognizer(paths["int8"], RecognizerConfig(beam=4, chunk_frames=8))

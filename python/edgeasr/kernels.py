@@ -219,6 +219,13 @@ class QuantizedMatrix:
         """The dequantized weights [rows, cols] as float32."""
         return self._m.decode_float()
 
+    def to_dense(self) -> "QuantizedMatrix":
+        """The same integer weights and scales in the dense format of the same bits (itself when already dense):
+        every product gives exactly the same result, with the dense kernels."""
+        if not self.sparse:
+            return self
+        return QuantizedMatrix.from_int(self.to_int8(), self.scales, bits=self.bits, sparse=False)
+
     # --- products -----------------------------------------------------------------------------------------------
     # Activations are checked for NaN and infinity natively, while they are quantized: no extra pass here.
     def matvec(self, x: np.ndarray, isa: Optional[str] = None) -> np.ndarray:

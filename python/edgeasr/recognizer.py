@@ -37,6 +37,7 @@ from edgeasr.model_file import ModelFile, load_model
 __all__ = ["RecognizerConfig", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
+SPARSE_WEIGHTS = ("dense", "sparse")
 Phrase = Union[str, tuple[str, float]]
 
 
@@ -55,6 +56,10 @@ class RecognizerConfig:
     blank_penalty: float = 1.5     # lowers the blank's logit before the softmax (sherpa-onnx's meaning): > 0 favours
                                    # emitting; the bundled model deletes words without it (dev: 0/0.5/1/1.5/2/2.5/3)
     lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
+    sparse_weights: str = "dense"  # a sparse model file's matrices in memory: "dense" decodes them on load into
+                                   # the dense format of the same bits (exactly the same products; faster with
+                                   # every kernel set measured here, bench/results/sparse_load.md), "sparse" keeps
+                                   # them compressed and runs the kernels that skip zeros (less memory)
 
     def validate(self, subsampling: int = 1) -> None:
         """Raise ValueError naming the first bad field."""
@@ -66,6 +71,8 @@ class RecognizerConfig:
                 or self.chunk_frames % subsampling):
             raise ValueError(f"chunk_frames: expected a positive multiple of the model's subsampling "
                              f"({subsampling}), got {self.chunk_frames!r}")
+        if self.sparse_weights not in SPARSE_WEIGHTS:
+            raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
         for name in ("context_score", "blank_penalty", "lattice_beam"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
@@ -113,7 +120,8 @@ class Recognizer:
         self.config = config
         arch = self.model.architecture
         native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}
-        tensors = {name: t.native if isinstance(t, QuantizedMatrix) else t for name, t in self.model.tensors.items()}
+        tensors = {name: self._runtime_matrix(t).native if isinstance(t, QuantizedMatrix) else t
+                   for name, t in self.model.tensors.items()}
         self.network = _core.TransducerModel(native_config, tensors)
         self.tokens = self.model.tokens
         # Encoder steps are stack frames of frame_shift_ms each.
@@ -124,6 +132,9 @@ class Recognizer:
         scores = self.tokens.scores
         self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
         self._word_continuations = self.tokens.word_continuations()
+
+    def _runtime_matrix(self, m: QuantizedMatrix) -> QuantizedMatrix:
+        return m.to_dense() if self.config.sparse_weights == "dense" else m
 
     def _phrase_tokens(self, text: str) -> list[int]:
         return self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
