@@ -80,7 +80,7 @@ class BenchError(RuntimeError):
 class System:
     key: str
     runtime: str      # "sherpa-onnx", "pytorch", "edgeasr", or "floor" (reads the clips, decodes nothing)
-    weights: str      # "fp32", "int8" ("float32" is edgeasr's name for fp32)
+    weights: str      # "fp32", "int8", "int4" (edgeasr only; "float32" is edgeasr's name for fp32)
     search: str       # "greedy_search" or "modified_beam_search"
     biasing: bool = False
     reference: bool = False  # shown for reference, not part of the targets
@@ -105,6 +105,9 @@ SYSTEMS = [
     System("edgeasr-int8-greedy", "edgeasr", "int8", "greedy_search"),
     System("edgeasr-int8-beam", "edgeasr", "int8", "modified_beam_search"),
     System("edgeasr-int8-beam-context", "edgeasr", "int8", "modified_beam_search", biasing=True),
+    System("edgeasr-int4-greedy", "edgeasr", "int4", "greedy_search"),
+    System("edgeasr-int4-beam", "edgeasr", "int4", "modified_beam_search"),
+    System("edgeasr-int4-beam-context", "edgeasr", "int4", "modified_beam_search", biasing=True),
     System("edgeasr-fp32-greedy", "edgeasr", "fp32", "greedy_search", reference=True),
     System("edgeasr-fp32-beam", "edgeasr", "fp32", "modified_beam_search", reference=True),
 ]
@@ -287,7 +290,14 @@ def prepare_models(checkpoint: Path, cache_root: Path) -> dict:
             _export_all(copy, folder, checkpoint, digest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return json.loads(manifest.read_text(encoding="utf-8"))
+    models = json.loads(manifest.read_text(encoding="utf-8"))
+    if "int4" not in models["edgeasr"]:  # exported before the int4 systems existed
+        from edgeasr.train.export import export_model
+
+        models["edgeasr"]["int4"] = str(export_model(Path(models["snapshot"]), folder / "edgeasr-int4.safetensors",
+                                                     weights="int4"))
+        manifest.write_text(json.dumps(models, indent=1), encoding="utf-8")
+    return models
 
 
 def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None:
@@ -306,6 +316,7 @@ def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None
     with safe_open(str(snapshot), framework="pt") as f:
         meta = f.metadata() or {}
     edgeasr_files = {"int8": export_model(snapshot, folder / "edgeasr-int8.safetensors", weights="int8"),
+                     "int4": export_model(snapshot, folder / "edgeasr-int4.safetensors", weights="int4"),
                      "fp32": export_model(snapshot, folder / "edgeasr-float32.safetensors", weights="float32")}
     sherpa = export_sherpa_onnx(snapshot, folder / "sherpa-onnx", int8=True, chunk_frames=DEFAULT_CHUNK_FRAMES)
     table = load_model(edgeasr_files["int8"]).tokens
@@ -533,6 +544,10 @@ RATIOS = [  # (name, numerator, denominator, target, direction)
      "sherpa-int8-beam-hotwords", 0.5, "<="),
     ("edgeasr int8 beam / sherpa-onnx int8 beam", "edgeasr-int8-beam", "sherpa-int8-beam", 0.5, "<="),
     ("edgeasr int8 greedy / sherpa-onnx int8 greedy", "edgeasr-int8-greedy", "sherpa-int8-greedy", 0.5, "<="),
+    ("edgeasr int4 beam + context / sherpa-onnx int8 beam + hotwords", "edgeasr-int4-beam-context",
+     "sherpa-int8-beam-hotwords", 0.5, "<="),
+    ("edgeasr int4 beam / sherpa-onnx int8 beam", "edgeasr-int4-beam", "sherpa-int8-beam", 0.5, "<="),
+    ("edgeasr int4 greedy / sherpa-onnx int8 greedy", "edgeasr-int4-greedy", "sherpa-int8-greedy", 0.5, "<="),
     ("PyTorch eager beam / edgeasr int8 beam", "torch-fp32-beam", "edgeasr-int8-beam", 20, ">="),
     ("PyTorch eager greedy / edgeasr int8 greedy", "torch-fp32-greedy", "edgeasr-int8-greedy", 20, ">="),
     ("PyTorch eager beam / edgeasr fp32 beam", "torch-fp32-beam", "edgeasr-fp32-beam", 20, ">="),
