@@ -8,7 +8,8 @@ cut at the onset have none. Each model decodes the corpus clips twice, as synthe
 the supervision's ``speech_start`` removed (speech from the first sample), and the FSDD recordings as they are (real
 people, 8 kHz, cut close to the onset; evaluation only). Native recognizer, modified beam search, beam 4, the
 runtime's default blank penalty, one thread. A ``--model`` is a model file, or a training checkpoint exported to
-int8 once (cached like bench/compression.py's exports). Writes bench/results/onset[-SPLIT].{json,md}.
+int8 once (``LABEL=CHECKPOINT:int4[:SPARSITY]`` for other weights; cached like bench/compression.py's
+exports). Writes bench/results/onset[-SPLIT].{json,md}.
 """
 
 from __future__ import annotations
@@ -36,20 +37,35 @@ from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path 
 
 
 def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
-    """--model LABEL=PATH -> (label, model file, where it came from)."""
-    label, sep, path = spec.partition("=")
-    if not sep or not label or not path:
-        raise BenchError(f"--model {spec!r}: expected LABEL=PATH")
+    """--model LABEL=PATH[:int8|int4[:SPARSITY]] -> (label, model file, where it came from)."""
+    label, sep, rest = spec.partition("=")
+    path, weights, sparsity = rest, "int8", 0.0
+    head, _, last = rest.rpartition(":")
+    if last in ("int8", "int4"):                        # PATH:WEIGHTS
+        path, weights = head, last
+    elif head:
+        head2, _, middle = head.rpartition(":")
+        if middle in ("int8", "int4"):                  # PATH:WEIGHTS:SPARSITY
+            path, weights, sparsity = head2, middle, last
+    try:
+        sparsity = float(sparsity)
+    except ValueError:
+        raise BenchError(f"--model {spec!r}: sparsity {sparsity!r} is not a number") from None
+    if not sep or not label or not path or not 0.0 <= sparsity < 1.0:
+        raise BenchError(f"--model {spec!r}: expected LABEL=PATH[:int8|int4[:SPARSITY in [0, 1)]]")
     p = Path(path).expanduser()
     if not p.is_file():
         raise BenchError(f"--model {spec!r}: no such file")
     if p.suffix == ".safetensors":
+        if rest != path:
+            raise BenchError(f"--model {spec!r}: weights and sparsity are for checkpoints; a model file has its own")
         return label, p, {"file": str(p)}
-    row = Row(key=label, label=label, kind="float", weights="int8", checkpoint=p)
+    row = Row(key=label, label=label, kind="qat" if sparsity else "float", weights=weights, sparsity=sparsity,
+              checkpoint=p)
     row.model = stage_checkpoint(p, cache)
     export_row(row)
     return label, row.file, {"checkpoint": str(p), "sha256": row.model["sha256"], "step": row.model["step"],
-                             "epoch": row.model["epoch"]}
+                             "epoch": row.model["epoch"], "weights": weights, "sparsity": sparsity}
 
 
 def check_speech_starts(clips: list[dict], corpus: str, split: str) -> None:
@@ -110,7 +126,8 @@ def markdown(report: dict) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
-                   help="a model file or a training checkpoint (repeatable; default: the shipped default model)")
+                   help="a model file, or a training checkpoint exported as int8 (PATH:int4[:SPARSITY] for other "
+                   "weights) (repeatable; default: the shipped default model)")
     p.add_argument("--corpus", default="v1")
     p.add_argument("--split", default="dev", help="dev by default: held-out voices are for measuring only")
     p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
