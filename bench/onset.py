@@ -29,35 +29,34 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row, read_fsdd,  # noqa: E402
-                         read_test, sha256_file, stage_checkpoint)
+from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row, parse_qat,  # noqa: E402
+                         read_fsdd, read_test, sha256_file, stage_checkpoint)
 from e2e import BenchError, machine_info, normalize  # noqa: E402
 
 from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+
+WEIGHTS = ("int8", "int4")
 
 
 def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
     """--model LABEL=PATH[:int8|int4[:SPARSITY]] -> (label, model file, where it came from)."""
     label, sep, rest = spec.partition("=")
+    if not sep or not label or not rest:
+        raise BenchError(f"--model {spec!r}: expected LABEL=PATH[:int8|int4[:SPARSITY]]")
     path, weights, sparsity = rest, "int8", 0.0
-    head, _, last = rest.rpartition(":")
-    if last in ("int8", "int4"):                        # PATH:WEIGHTS
-        path, weights = head, last
-    elif head:
-        head2, _, middle = head.rpartition(":")
-        if middle in ("int8", "int4"):                  # PATH:WEIGHTS:SPARSITY
-            path, weights, sparsity = head2, middle, last
-    try:
-        sparsity = float(sparsity)
-    except ValueError:
-        raise BenchError(f"--model {spec!r}: sparsity {sparsity!r} is not a number") from None
-    if not sep or not label or not path or not 0.0 <= sparsity < 1.0:
-        raise BenchError(f"--model {spec!r}: expected LABEL=PATH[:int8|int4[:SPARSITY in [0, 1)]]")
+    parts = rest.rsplit(":", 2)
+    # With weights given, the spec is bench/compression.py's --qat form (a missing sparsity is 0).
+    full = spec if len(parts) == 3 and parts[1] in WEIGHTS else spec + ":0" if parts[-1] in WEIGHTS else None
+    if full is not None:
+        try:
+            label, path, weights, sparsity = parse_qat(full)
+        except argparse.ArgumentTypeError as e:
+            raise BenchError(str(e).replace("--qat", "--model")) from None
     p = Path(path).expanduser()
     if not p.is_file():
         raise BenchError(f"--model {spec!r}: no such file")
     if p.suffix == ".safetensors":
-        if rest != path:
+        if full is not None:
             raise BenchError(f"--model {spec!r}: weights and sparsity are for checkpoints; a model file has its own")
         return label, p, {"file": str(p)}
     row = Row(key=label, label=label, kind="qat" if sparsity else "float", weights=weights, sparsity=sparsity,

@@ -106,6 +106,9 @@ def test_sparse_weights_decoded_on_load_give_the_same_results(models):
     assert {t.format for t in model.tensors.values() if hasattr(t, "format")} == {"sparse_q4"}
     recs = {w: Recognizer(model, RecognizerConfig(beam=4, sparse_weights=w)) for w in ("dense", "sparse")}
     assert RecognizerConfig().sparse_weights == "dense"
+    assert set(recs["dense"].matrix_formats.values()) == {"dense_q4"}
+    assert set(recs["sparse"].matrix_formats.values()) == {"sparse_q4"}
+    assert recs["dense"].matrix_bytes > recs["sparse"].matrix_bytes
     for seed in range(3):
         a, b = (recs[w].transcribe(clip(seed), 16000) for w in ("dense", "sparse"))
         assert a.result().tokens == b.result().tokens and a.result().score == b.result().score

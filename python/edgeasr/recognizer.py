@@ -121,9 +121,13 @@ class Recognizer:
         self.config = config
         arch = self.model.architecture
         native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}
-        tensors = {name: self._runtime_matrix(t).native if isinstance(t, QuantizedMatrix) else t
-                   for name, t in self.model.tensors.items()}
-        self.network = _core.TransducerModel(native_config, tensors)
+        held = {name: (t.to_dense() if config.sparse_weights == "dense" else t) if isinstance(t, QuantizedMatrix)
+                else t for name, t in self.model.tensors.items()}
+        # The weight matrices as the runtime holds them (after sparse_weights): format per matrix, and their bytes.
+        self.matrix_formats = {name: t.format for name, t in held.items() if isinstance(t, QuantizedMatrix)}
+        self.matrix_bytes = sum(t.nbytes for t in held.values() if isinstance(t, QuantizedMatrix))
+        self.network = _core.TransducerModel(native_config, {name: t.native if isinstance(t, QuantizedMatrix) else t
+                                                             for name, t in held.items()})
         self.tokens = self.model.tokens
         # Encoder steps are stack frames of frame_shift_ms each.
         self.seconds_per_step = self.model.subsampling * self.model.frame_shift_ms / 1000.0
@@ -133,9 +137,6 @@ class Recognizer:
         scores = self.tokens.scores
         self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
         self._word_continuations = self.tokens.word_continuations()
-
-    def _runtime_matrix(self, m: QuantizedMatrix) -> QuantizedMatrix:
-        return m.to_dense() if self.config.sparse_weights == "dense" else m
 
     def _phrase_tokens(self, text: str) -> list[int]:
         return self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)

@@ -36,8 +36,9 @@ with run v3's epoch 3 (student-v3-e3.pt) and encoder chunks of 4 frames; the tun
 penalty chose the same settings, and on the bundled run v5 the same final ones (a speculative incomplete timeout of
 0.32 s tied with 0.40 s on dev, so it stayed); the int4 QAT student bundled after it kept the final timeouts and
 moved long_utterance_s from 2.5 to 3.0 s and the speculative complete timeout from 0.12 to 0.08 s, the defaults now
-(before run v3, student-v2-e20.pt had complete 0.28 s and incomplete 0.64 s, and a speculative 0.32 s / long 0.24 s). Retune for another model. The held-out test split is only
-measured. Timeouts are compared in whole steps (rounded up).
+(before run v3, student-v2-e20.pt had complete 0.28 s and incomplete 0.64 s, and a speculative 0.32 s / long
+0.24 s). Retune for another model. The held-out test split is only measured. Timeouts are compared in whole steps
+(rounded up).
 """
 
 from __future__ import annotations
