@@ -1,11 +1,12 @@
 """What a lattice costs on the wire against the audio it replaces, and what pruning keeps.
 
 Decodes held-out clips with the bundled model (beam 4), prunes each lattice as the device does before sending
-(Lattice.for_wire: posterior >= 1e-3, at most 300 arcs) and reports wire bytes / 16-bit PCM bytes (32,000 bytes
+(Lattice.for_wire: posterior >= 1e-3, at most 300 arcs, at most 480 bytes per second of audio) and reports wire bytes / 16-bit PCM bytes (32,000 bytes
 per second at 16 kHz), arcs before and after pruning, JSON sizes for comparison, and whether pruning keeps what a
 rescorer needs (the 1-best, the reference transcript as a path).
 
 Usage: python bench/lattice_size.py [--corpus-dir ~/.cache/edgeasr/corpora/v1/test] [--clips 200] [--beam 4]
+                                   [--max-bytes-per-second 480 (inf: no byte budget)]
 Writes bench/results/lattice_size.{json,md}.
 """
 
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 from machine import git_revision, package_versions  # noqa: E402
 
 from edgeasr.audio import load_audio  # noqa: E402
-from edgeasr.lattice import WIRE_MAX_ARCS, WIRE_MIN_POSTERIOR, Lattice  # noqa: E402
+from edgeasr.lattice import WIRE_MAX_ARCS, WIRE_MAX_BYTES_PER_SECOND, WIRE_MIN_POSTERIOR, Lattice  # noqa: E402
 from edgeasr.recognizer import Recognizer, RecognizerConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,6 +80,8 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=200)
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--out", type=Path, default=RESULTS / "lattice_size")
+    p.add_argument("--max-bytes-per-second", type=float, default=WIRE_MAX_BYTES_PER_SECOND,
+                   help=f"for_wire's byte budget (default {WIRE_MAX_BYTES_PER_SECOND:g}; inf: none)")
     a = p.parse_args(argv)
     rec = Recognizer(config=RecognizerConfig(beam=a.beam))
     rows = []
@@ -88,7 +91,7 @@ def main(argv=None) -> int:
             sys.exit(f"{clip['audio']}: {rate} Hz; the PCM baseline here is 16 kHz")
         stream = rec.transcribe(samples, rate)
         lat = stream.lattice()
-        sent = lat.for_wire()
+        sent = lat.for_wire(max_bytes_per_second=a.max_bytes_per_second)
         wire = sent.to_bytes()
         back = Lattice.from_bytes(wire)
         ref = clip["text"].split()
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
     n = len(rows)
     summary = {
         "clips": n, "beam": a.beam, "wire_min_posterior": WIRE_MIN_POSTERIOR, "wire_max_arcs": WIRE_MAX_ARCS,
-        "target_ratio": TARGET,
+        "wire_max_bytes_per_second": a.max_bytes_per_second, "target_ratio": TARGET,
         "wire_ratio": stats([r["wire_ratio"] for r in rows]),
         "wire_bytes": stats([r["wire_bytes"] for r in rows]),
         "wire_bytes_unpruned": stats([r["wire_bytes_unpruned"] for r in rows]),
@@ -134,8 +137,9 @@ def main(argv=None) -> int:
         "",
         f"Bundled model; clips {trio('seconds', '{:.2f}')} s (median / p90 / max); corpus `{a.corpus_dir}`; "
         f"git {report['git']}. Command: `{command}`.",
-        f"Sent = `Lattice.for_wire()` (posterior >= {WIRE_MIN_POSTERIOR:g}, at most {WIRE_MAX_ARCS} arcs, best path "
-        "always kept), then `to_bytes()`. PCM = 16-bit mono at 16 kHz (32,000 bytes/s).",
+        f"Sent = `Lattice.for_wire()` (posterior >= {WIRE_MIN_POSTERIOR:g}, at most {WIRE_MAX_ARCS} arcs, at most "
+        f"{a.max_bytes_per_second:g} bytes per second of the audio the lattice spans, best path always kept), then "
+        "`to_bytes()`. PCM = 16-bit mono at 16 kHz (32,000 bytes/s).",
         "",
         "| measure | median | p90 | max |",
         "|---|---:|---:|---:|",

@@ -96,6 +96,42 @@ def test_wire_is_small_against_the_audio(real):
         assert len(lat.to_bytes()) < len(lat.to_json()) / 10
 
 
+@pytest.fixture(scope="module")
+def wide():
+    """A beam-16 lattice of the contact clip: far more alternatives than the wire budget lets through."""
+    samples, rate = load_audio(DATA / "example_contact.wav")
+    s = Recognizer(config=RecognizerConfig(beam=16)).transcribe(samples, rate)
+    return s.result().text, s.lattice()
+
+
+def test_wire_budget_prunes_to_the_bytes_per_second_it_allows(wide):
+    import math
+
+    from edgeasr.lattice.prune import span_seconds
+
+    text, lat = wide
+    unlimited = lat.for_wire(max_bytes_per_second=math.inf)
+    seconds = span_seconds(lat)
+    assert seconds > 1.0
+    full = len(unlimited.to_bytes())
+    for rate in (full / seconds / 2, full / seconds / 4, 200.0):
+        sent = lat.for_wire(max_bytes_per_second=rate)
+        n = len(sent.to_bytes())
+        assert n <= rate * seconds < full
+        assert len(sent.arcs) < len(unlimited.arcs)
+        assert Lattice.from_bytes(sent.to_bytes()).text() == text   # the best path always goes
+    # A budget the lattice already fits changes nothing; one nothing fits leaves the best path alone.
+    assert lat.for_wire(max_bytes_per_second=full / seconds + 1).to_bytes() == unlimited.to_bytes()
+    alone = lat.for_wire(max_bytes_per_second=1e-3)
+    assert alone.text() == text and len(alone.nbest(5)) == 1
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), True, "480"])
+def test_wire_budget_must_be_a_positive_number(real, rate):
+    with pytest.raises(LatticeError, match="max_bytes_per_second"):
+        real[0][1].for_wire(max_bytes_per_second=rate)
+
+
 def test_every_truncation_and_extension_is_refused(real):
     for _, lat, _ in real:
         b = lat.to_bytes()

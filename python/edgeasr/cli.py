@@ -264,7 +264,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("transcribe", help="transcribe audio files with a model (default: the bundled one)")
     r.add_argument("audio", nargs="+", type=Path, help="audio files (WAV, FLAC, ...; any sample rate, mono)")
-    r.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int8)")
+    r.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int4)")
     r.add_argument("--context", type=Path, default=None,
                    help="biasing phrases, one per line (phrase, or phrase<TAB>weight): contacts, device names")
     r.add_argument("--context-score", type=float, default=None,
@@ -316,7 +316,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--chunk-ms", type=float, default=160.0, help="audio per chunk fed to the stream (default 160)")
     li.add_argument("--chunk-frames", type=int, default=4,
                     help="encoder chunk in 10 ms feature frames (default 4: end-points are seen sooner)")
-    li.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int8)")
+    li.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int4)")
     li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")

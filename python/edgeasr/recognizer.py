@@ -42,7 +42,7 @@ Phrase = Union[str, tuple[str, float]]
 
 
 def default_model_path() -> Path:
-    """The model shipped in the package (the trained student, int8)."""
+    """The model shipped in the package (the compressed student, int4)."""
     return Path(str(importlib.resources.files("edgeasr") / "data" / "default_model.safetensors"))
 
 

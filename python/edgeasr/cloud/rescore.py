@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["RescoreWeights", "Candidate", "SentenceScorer", "Rescorer", "expand", "combine", "tune",
            "word_errors", "save_weights", "load_weights", "DEFAULT_MAX_PATHS"]
 
-DEFAULT_MAX_PATHS = 32   # word sequences expanded per lattice
+DEFAULT_MAX_PATHS = 128  # word sequences expanded per lattice (bench/rescore.py: the best on dev)
 _WEIGHTS_FORMAT = "edgeasr.rescore_weights"
 
 

@@ -9,6 +9,7 @@ Every reader raises :class:`LatticeError` (a ValueError) on input that does not 
 
 from edgeasr.lattice.errors import LatticeError
 from edgeasr.lattice.graph import Arc, Lattice, Node, Path
-from edgeasr.lattice.prune import WIRE_MAX_ARCS, WIRE_MIN_POSTERIOR
+from edgeasr.lattice.prune import WIRE_MAX_ARCS, WIRE_MAX_BYTES_PER_SECOND, WIRE_MIN_POSTERIOR
 
-__all__ = ["Arc", "Lattice", "LatticeError", "Node", "Path", "WIRE_MAX_ARCS", "WIRE_MIN_POSTERIOR"]
+__all__ = ["Arc", "Lattice", "LatticeError", "Node", "Path", "WIRE_MAX_ARCS", "WIRE_MAX_BYTES_PER_SECOND",
+           "WIRE_MIN_POSTERIOR"]

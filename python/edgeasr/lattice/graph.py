@@ -268,11 +268,14 @@ class Lattice:
 
         return prune(self, min_posterior=min_posterior, max_arcs=max_arcs)
 
-    def for_wire(self, min_posterior: Optional[float] = None, max_arcs: Optional[int] = None) -> "Lattice":
-        """:meth:`prune` with the defaults the device applies before :meth:`to_bytes` (see edgeasr.lattice.wire)."""
+    def for_wire(self, min_posterior: Optional[float] = None, max_arcs: Optional[int] = None,
+                 max_bytes_per_second: Optional[float] = None) -> "Lattice":
+        """:meth:`prune` with the defaults the device applies before :meth:`to_bytes`, within a byte budget per
+        second of audio (edgeasr.lattice.prune.for_wire, edgeasr.lattice.wire)."""
         from edgeasr.lattice.prune import for_wire
 
-        return for_wire(self, min_posterior=min_posterior, max_arcs=max_arcs)
+        return for_wire(self, min_posterior=min_posterior, max_arcs=max_arcs,
+                        max_bytes_per_second=max_bytes_per_second)
 
     # ---- formats ---------------------------------------------------------------------------------------------
     def to_json(self, **kwargs) -> str:

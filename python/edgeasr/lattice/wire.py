@@ -22,8 +22,8 @@ dequantized score re-quantizes to itself, so ``from_bytes(b).to_bytes() == b``. 
 reader recomputes them by forward-backward over the dequantized scores. Two paths whose scores differ by less than
 the quantization error may swap places.
 
-Before sending, a device prunes with :meth:`Lattice.for_wire` (posterior >= 1e-3, at most 300 arcs);
-bench/lattice_size.py measures the size that gives against the audio it replaces.
+Before sending, a device prunes with :meth:`Lattice.for_wire` (posterior >= 1e-3, at most 300 arcs, at most
+480 bytes per second of audio); bench/lattice_size.py measures the size that gives against the audio it replaces.
 
 Every malformed message raises LatticeError. Corruption fails the CRC (CRC-32 catches every burst of up to 32
 bits, every error of up to 3 bits in messages under 11 kB, and other corruption with probability 1 - 2**-32);
