@@ -51,7 +51,7 @@ from edgeasr.recognizer import RecognizerConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path.home() / ".cache" / "edgeasr"
-DEFAULT_STUDENT = CACHE / "bundled" / "student-v2-e20.pt"
+DEFAULT_STUDENT = CACHE / "bundled" / "student-v5-onset-e1.pt"   # run v5: the bundled model's float start
 DEFAULT_EXPORTS = CACHE / "bench" / "compression"
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd"
 RESULTS = REPO / "bench" / "results"

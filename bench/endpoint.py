@@ -425,7 +425,15 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
     # A final end-point that is itself a cut-off cannot know better: it is counted in the final's cut-off rate.
     recoverable = [r for c, r in premature if r["final"] is not None and r["final"] >= c.speech_end]
     recovered_of_recoverable = [r for r in recoverable if r["confirmed"] is False and r["reset"]]
+    # The recoverable ones the final confirmed: by EndpointingStream's rule their best path's words and token times
+    # were the speculative ones and no likely word followed them. How far before the true end they fired:
+    unrevised_early_ms = sorted(1000.0 * (c.speech_end - r["spec"]) for c, r in premature
+                                if r["final"] is not None and r["final"] >= c.speech_end and r["confirmed"] is True)
     finals = [r for r in rows if r["final"] is not None]
+    # The final end-point's cut-offs: in a pause the corpus put inside the request, or in speech without one (the
+    # search emitting nothing through a quiet stretch between words: a deletion), and how early.
+    cut = [(c, r) for c, r in zip(clips, rows) if r["final"] is not None and r["final"] < c.speech_end]
+    cut_plain = sorted(1000.0 * (c.speech_end - r["final"]) for c, r in cut if c.max_pause <= 0)
     # Revisions the device sent although the speculative end-point was not premature (needless ones).
     correct = [r for c, r in zip(clips, rows) if r["final"] is not None and r["spec"] is not None
                and r["spec"] >= c.speech_end]
@@ -454,6 +462,9 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
             "premature_with_final_after_speech_recovered": len(recovered_of_recoverable),
             "premature_with_final_after_speech_recovered_rate":
                 len(recovered_of_recoverable) / len(recoverable) if recoverable else None,
+            "premature_unrevised_early_ms": unrevised_early_ms,
+            "final_cutoffs_with_pause": len(cut) - len(cut_plain), "final_cutoffs_without_pause": len(cut_plain),
+            "final_cutoffs_without_pause_early_median_ms": float(np.median(cut_plain)) if cut_plain else None,
             "lead_median_ms": float(np.median(leads)) if leads else None,
             "correct_speculative": len(correct), "correct_speculative_revised": needless,
             "correct_speculative_revised_rate": needless / len(correct) if correct else None,
@@ -676,7 +687,12 @@ def write_markdown(report: dict, path: Path) -> None:
                           f"of those whose final end-point came after the end of speech "
                           f"({p['premature_with_final_after_speech']}; the others are final cut-offs), "
                           f"{p['premature_with_final_after_speech_recovered']} "
-                          f"({fmt(p['premature_with_final_after_speech_recovered_rate'], 'pct')}); median lead of "
+                          f"({fmt(p['premature_with_final_after_speech_recovered_rate'], 'pct')})"
+                          + (f" (the other {len(p['premature_unrevised_early_ms'])} fired "
+                             f"{p['premature_unrevised_early_ms'][0]:.0f}-{p['premature_unrevised_early_ms'][-1]:.0f} ms "
+                             "before the true end, and the final end-point saw the same words and token times and no "
+                             "likely word after them: nothing to revise)" if p.get("premature_unrevised_early_ms") else "")
+                          + "; median lead of "
                           f"the speculative over the final end-point {fmt(p['lead_median_ms'], 'ms')} ms; "
                           f"speculative end-points that were not premature {p.get('correct_speculative')}, of them "
                           f"revised all the same {p.get('correct_speculative_revised')} "
@@ -696,6 +712,12 @@ def write_markdown(report: dict, path: Path) -> None:
                 lines += ["Final end-points by the rule that fired: " + "; ".join(
                     f"{k} {v['clips']} (median latency {fmt(v['latency_median_ms'], 'ms')} ms, {v['cutoffs']} "
                     f"cut-offs)" for k, v in p["final_rules"].items()) + ".", ""]
+            if p.get("final_cutoffs_without_pause") is not None:
+                lines += [f"Final cut-offs in clips with an internal pause: {p['final_cutoffs_with_pause']}; in clips "
+                          f"without one: {p['final_cutoffs_without_pause']}"
+                          + (f" (median {fmt(p['final_cutoffs_without_pause_early_median_ms'], 'ms')} ms before the "
+                             "true end: a quiet stretch between words in which the search emitted nothing)"
+                             if p["final_cutoffs_without_pause"] else "") + ".", ""]
             if s["sweeps"]:
                 lines += ["| sweep | setting | median latency (ms) | p90 (ms) | cut-off | miss |",
                           "|---|---|---|---|---|---|"]
