@@ -430,10 +430,6 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
     unrevised_early_ms = sorted(1000.0 * (c.speech_end - r["spec"]) for c, r in premature
                                 if r["final"] is not None and r["final"] >= c.speech_end and r["confirmed"] is True)
     finals = [r for r in rows if r["final"] is not None]
-    # The final end-point's cut-offs: in a pause the corpus put inside the request, or in speech without one (the
-    # search emitting nothing through a quiet stretch between words: a deletion), and how early.
-    cut = [(c, r) for c, r in zip(clips, rows) if r["final"] is not None and r["final"] < c.speech_end]
-    cut_plain = sorted(1000.0 * (c.speech_end - r["final"]) for c, r in cut if c.max_pause <= 0)
     # Revisions the device sent although the speculative end-point was not premature (needless ones).
     correct = [r for c, r in zip(clips, rows) if r["final"] is not None and r["spec"] is not None
                and r["spec"] >= c.speech_end]
@@ -463,8 +459,6 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
             "premature_with_final_after_speech_recovered_rate":
                 len(recovered_of_recoverable) / len(recoverable) if recoverable else None,
             "premature_unrevised_early_ms": unrevised_early_ms,
-            "final_cutoffs_with_pause": len(cut) - len(cut_plain), "final_cutoffs_without_pause": len(cut_plain),
-            "final_cutoffs_without_pause_early_median_ms": float(np.median(cut_plain)) if cut_plain else None,
             "lead_median_ms": float(np.median(leads)) if leads else None,
             "correct_speculative": len(correct), "correct_speculative_revised": needless,
             "correct_speculative_revised_rate": needless / len(correct) if correct else None,
@@ -712,12 +706,6 @@ def write_markdown(report: dict, path: Path) -> None:
                 lines += ["Final end-points by the rule that fired: " + "; ".join(
                     f"{k} {v['clips']} (median latency {fmt(v['latency_median_ms'], 'ms')} ms, {v['cutoffs']} "
                     f"cut-offs)" for k, v in p["final_rules"].items()) + ".", ""]
-            if p.get("final_cutoffs_without_pause") is not None:
-                lines += [f"Final cut-offs in clips with an internal pause: {p['final_cutoffs_with_pause']}; in clips "
-                          f"without one: {p['final_cutoffs_without_pause']}"
-                          + (f" (median {fmt(p['final_cutoffs_without_pause_early_median_ms'], 'ms')} ms before the "
-                             "true end: a quiet stretch between words in which the search emitted nothing)"
-                             if p["final_cutoffs_without_pause"] else "") + ".", ""]
             if s["sweeps"]:
                 lines += ["| sweep | setting | median latency (ms) | p90 (ms) | cut-off | miss |",
                           "|---|---|---|---|---|---|"]
