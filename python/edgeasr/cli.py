@@ -185,6 +185,19 @@ def _event_json(event) -> str:
     return json.dumps(record)
 
 
+def _outcome_line(outcome) -> str:
+    """The cloud's answer to an event, indented under it."""
+    how = outcome.source if outcome.error is None else f"{outcome.source}: {outcome.error}"
+    return f"{'':8s}-> {outcome.event:13s} #{outcome.utterance:<3d} {outcome.text}  ({how}, " \
+           f"{1000 * outcome.elapsed_s:.0f} ms)"
+
+
+def _outcome_json(outcome) -> str:
+    return json.dumps({"kind": "CloudOutcome", "utterance": outcome.utterance, "event": outcome.event,
+                       "text": outcome.text, "source": outcome.source, "error": outcome.error,
+                       "elapsed_s": round(outcome.elapsed_s, 4)})
+
+
 def _microphone_chunks(rate: int, chunk: int, device):
     """Blocks of float32 mono samples from the default (or given) input device until Ctrl-C."""
     try:
@@ -228,11 +241,22 @@ def _listen(args) -> int:
 
     if not args.chunk_ms > 0:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
-    rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames))
+    rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     show = _event_json if args.json else _event_line
-    stream = EndpointingStream(rec, context=context, on_event=lambda event: print(show(event), flush=True),
-                               reset_encoder=args.reset_encoder)
+    client = None
+    if args.cloud is not None:
+        from edgeasr.cloud.client import CloudClient
+
+        client = CloudClient(args.cloud, timeout=args.cloud_timeout)   # ValueError on a malformed URL or timeout
+
+    def on_event(event) -> None:
+        print(show(event), flush=True)
+        if client is not None:  # what the service made of it, or the device's own text when it failed us
+            outcome = client.handle(event)
+            print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
+
+    stream = EndpointingStream(rec, context=context, on_event=on_event, reset_encoder=args.reset_encoder)
     if args.file is not None:
         from edgeasr.audio import load_audio
 
@@ -320,6 +344,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
+    li.add_argument("--beam", type=int, default=4,
+                    help="modified beam search width (default 4; 16 gives the rescoring service richer lattices)")
+    li.add_argument("--cloud", default=None, metavar="URL",
+                    help="send each event's lattice to a rescoring service (python -m edgeasr.cloud.service) and "
+                         "print its answer, or the device's own when it is unreachable")
+    li.add_argument("--cloud-timeout", type=float, default=0.5,
+                    help="seconds the service gets per event before the device's result stands (default 0.5)")
     li.add_argument("--reset-encoder", action="store_true",
                     help="start the encoder state afresh after each utterance (models trained on single requests)")
     li.set_defaults(run=_listen)

@@ -258,3 +258,40 @@ def test_events_of_a_real_endpointing_stream_end_to_end(service):
         if isinstance(event, FinalEndpoint):
             assert outcome.text == local(service.rescorer, event.lattice)[0]
             assert outcome.reused == event.confirmed
+
+
+def _listen_records(capsys, *options):
+    from edgeasr.cli import main as cli_main
+    from edgeasr.recognizer import default_model_path
+
+    example = str(default_model_path().parent / "example.wav")
+    assert cli_main(["listen", "--file", example, "--json", *options]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_listen_sends_each_event_to_the_service_and_prints_its_answer(service, capsys):
+    before = service.rescorer.calls
+    records = _listen_records(capsys, "--cloud", service.url, "--beam", "8")
+    assert [(r["kind"], r.get("event")) for r in records] == [
+        ("SpeculativeEndpoint", None), ("CloudOutcome", "speculative"), ("FinalEndpoint", None),
+        ("CloudOutcome", "final")]
+    outcomes = [r for r in records if r["kind"] == "CloudOutcome"]
+    assert all(o["source"] == "cloud" and o["error"] is None and o["utterance"] == 0 for o in outcomes)
+    assert service.rescorer.calls == before + 1   # the final confirmed: the speculative result was reused
+    assert outcomes[1]["text"] == outcomes[0]["text"]
+
+
+def test_listen_falls_back_to_the_device_when_the_service_is_down(capsys):
+    records = _listen_records(capsys, "--cloud", f"http://127.0.0.1:{free_port()}", "--cloud-timeout", "0.3")
+    events, outcomes = records[0::2], records[1::2]
+    assert [r["kind"] for r in outcomes] == ["CloudOutcome", "CloudOutcome"]
+    for event, outcome in zip(events, outcomes):
+        assert outcome["source"] == "device" and outcome["error"]
+        assert outcome["text"] == event["text"] and outcome["text"].startswith("computer")
+
+
+def test_listen_refuses_a_malformed_service_url(capsys):
+    from edgeasr.cli import main as cli_main
+
+    assert cli_main(["listen", "--file", "/nonexistent.wav", "--cloud", "ftp://x"]) == 1
+    assert "url" in capsys.readouterr().err
