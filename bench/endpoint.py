@@ -657,6 +657,14 @@ def fmt(v, kind):
     return {"pct": f"{100 * v:.1f} %", "ms": f"{v:.0f}"}[kind]
 
 
+def _unrevised(early_ms) -> str:
+    """The premature speculative end-points the final one confirmed: how early they fired, and why."""
+    if not early_ms:
+        return ""
+    return (f" (the other {len(early_ms)} fired {early_ms[0]:.0f}-{early_ms[-1]:.0f} ms before the true end, and the "
+            "final end-point saw the same words and token times and no likely word after them: nothing to revise)")
+
+
 def write_markdown(report: dict, path: Path) -> None:
     lines = [f"# End-pointing ({report['date']})", "",
              f"`{report['command']}`; model `{report['model']}` (checkpoint `{report['checkpoint']}`, "
@@ -682,10 +690,7 @@ def write_markdown(report: dict, path: Path) -> None:
                           f"({p['premature_with_final_after_speech']}; the others are final cut-offs), "
                           f"{p['premature_with_final_after_speech_recovered']} "
                           f"({fmt(p['premature_with_final_after_speech_recovered_rate'], 'pct')})"
-                          + (f" (the other {len(p['premature_unrevised_early_ms'])} fired "
-                             f"{p['premature_unrevised_early_ms'][0]:.0f}-{p['premature_unrevised_early_ms'][-1]:.0f} ms "
-                             "before the true end, and the final end-point saw the same words and token times and no "
-                             "likely word after them: nothing to revise)" if p.get("premature_unrevised_early_ms") else "")
+                          + _unrevised(p.get("premature_unrevised_early_ms"))
                           + "; median lead of "
                           f"the speculative over the final end-point {fmt(p['lead_median_ms'], 'ms')} ms; "
                           f"speculative end-points that were not premature {p.get('correct_speculative')}, of them "

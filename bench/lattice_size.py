@@ -1,9 +1,9 @@
 """What a lattice costs on the wire against the audio it replaces, and what pruning keeps.
 
 Decodes held-out clips with the bundled model (beam 4), prunes each lattice as the device does before sending
-(Lattice.for_wire: posterior >= 1e-3, at most 300 arcs, at most 480 bytes per second of audio) and reports wire bytes / 16-bit PCM bytes (32,000 bytes
-per second at 16 kHz), arcs before and after pruning, JSON sizes for comparison, and whether pruning keeps what a
-rescorer needs (the 1-best, the reference transcript as a path).
+(Lattice.for_wire: posterior >= 1e-3, at most 300 arcs, at most 480 bytes per second of audio) and reports wire
+bytes / 16-bit PCM bytes (32,000 bytes per second at 16 kHz), arcs before and after pruning, JSON sizes for
+comparison, and whether pruning keeps what a rescorer needs (the 1-best, the reference transcript as a path).
 
 Usage: python bench/lattice_size.py [--corpus-dir ~/.cache/edgeasr/corpora/v1/test] [--clips 200] [--beam 4]
                                    [--max-bytes-per-second 480 (inf: no byte budget)]
