@@ -28,7 +28,9 @@ Systems (all at their usual settings; the sweeps show each one's trade-off betwe
                  search, beam 4, encoder chunks of 4 feature frames (40 ms: the LSTM encoder is exact in any chunking,
                  so this changes when steps are ready, not what they are; the 160 ms feed is the same); sweep: the
                  final end-pointer's two timeouts scaled together, replayed on recorded per-step signals with the
-                 rules of the Endpointer class (checked against the live stream at the defaults); the words the
+                 rules of the Endpointer class (checked against the live stream at the defaults), and the final
+                 end-pointer with ``gap_factor`` 1, 1.5, 2 (EndpointConfig: wait longer than the utterance's gaps,
+                 off by default); the words the
                  no_speech rule dropped before the first final end-point are kept per clip ("dropped"), and those
                  that lay between the true start and end of speech ("lost": spoken words the stream lost) are
                  counted ("clips_losing_words"); --presence-margin-db 9 gives the rule before it had its own margin
@@ -88,6 +90,7 @@ WEBRTC_RING_MS = [300, 510, 810]
 # --tune: the long-utterance rule's (long_utterance_s, long_timeout_s); the first one leaves it off
 LONG_GRID = [(15.0, 0.8)] + list(itertools.product([1.5, 2.0, 2.5, 3.0], [0.28, 0.36, 0.44]))
 OUR_SWEEP = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]  # the final end-pointer's two timeouts, times these factors
+GAP_SWEEP = (1.0, 1.5, 2.0)   # gap_factor of the final end-pointer (EndpointConfig), other settings as they are
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -266,7 +269,14 @@ def speech_state(trace: dict, cfg) -> dict:
     log_thr = math.log(cfg.blank_threshold) if cfg.blank_threshold > 0 else -math.inf
     speech = (tb == 0) | (blank < log_thr) | loud
     last = np.maximum.accumulate(np.where(speech, np.arange(blank.size), -1))
-    return {"last": last, "cum_present": np.cumsum(present), "first": int(np.argmax(speech)) if speech.any() else None}
+    # The longest run of non-speech between two speech steps up to each step (Endpointer.longest_gap).
+    idx = np.flatnonzero(speech)
+    gap = np.zeros(blank.size, dtype=np.int64)
+    if idx.size > 1:
+        gap[idx[1:]] = np.maximum.accumulate(np.diff(idx) - 1)
+        gap = np.maximum.accumulate(gap)
+    return {"last": last, "cum_present": np.cumsum(present), "first": int(np.argmax(speech)) if speech.any() else None,
+            "gap": gap}
 
 
 def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optional[float]:
@@ -282,11 +292,14 @@ def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optio
     m = np.maximum(n - 1, 0)
     trailing = n - 1 - st["last"][m]
     loud_enough = st["cum_present"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
+    gap_wait = (np.ceil(cfg.gap_factor * st["gap"][m] - 1e-9).astype(np.int64)
+                + math.ceil(cfg.gap_margin_s / step - 1e-6)) if cfg.gap_factor > 0 else 0
     max_reached = (n - st["first"] >= ceil_steps(cfg.max_utterance_s)) if st["first"] is not None else False
     long_done = ((st["last"][m] - st["first"] + 1 >= ceil_steps(cfg.long_utterance_s))
-                 & (trailing >= ceil_steps(cfg.long_timeout_s))) if st["first"] is not None else False
+                 & (trailing >= np.maximum(ceil_steps(cfg.long_timeout_s), gap_wait))) \
+        if st["first"] is not None else False
     fire = ok & loud_enough & (max_reached | long_done | (trailing >= ceil_steps(cfg.incomplete_timeout_s)) |
-                               ((trailing >= ceil_steps(cfg.complete_timeout_s))
+                               ((trailing >= np.maximum(ceil_steps(cfg.complete_timeout_s), gap_wait))
                                 & (trace["p_end"] >= cfg.complete_threshold)))
     hits = np.flatnonzero(fire)
     return float(trace["times"][hits[0]]) if hits.size else None
@@ -507,6 +520,11 @@ def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, swee
             cfg = dataclasses.replace(final_cfg, complete_timeout_s=complete, incomplete_timeout_s=incomplete)
             out["sweeps"].setdefault("edgeasr final", []).append(
                 ({"complete_timeout_s": complete, "incomplete_timeout_s": incomplete},
+                 [replay(tr, cfg, rec.seconds_per_step) for tr in traces]))
+        for factor in GAP_SWEEP:   # the option off by default: wait longer than the utterance's own gaps
+            cfg = dataclasses.replace(final_cfg, gap_factor=factor)
+            out["sweeps"].setdefault("edgeasr final + gap", []).append(
+                ({"gap_factor": factor, "gap_margin_s": cfg.gap_margin_s},
                  [replay(tr, cfg, rec.seconds_per_step) for tr in traces]))
         log(f"edgeasr traces and sweep: {time.perf_counter() - t0:.0f} s")
     peers = [("sherpa-onnx", "sherpa-onnx (defaults)", "rule2_min_trailing_silence", SHERPA_RULE2, 1.2,
@@ -754,7 +772,8 @@ def plot(report: dict, path: Path, split_name: str, subset: str) -> None:
     for name, points in s["sweeps"].items():
         pts = [(100 * p["cutoff_rate"], p["latency_median_ms"]) for p in points if p["latency_median_ms"] is not None]
         color = colors[name.split()[0]]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=color, alpha=0.5, marker=".",
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "--" if "gap" in name else "-", color=color, alpha=0.5,
+                marker=".",
                 label=f"{name} (sweep)")
     markers = {"edgeasr speculative": "^", "edgeasr final": "o"}
     for name, m in s["systems"].items():

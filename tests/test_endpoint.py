@@ -301,3 +301,41 @@ def test_noise_floor_drops_at_once_and_rises_slowly():
     np.testing.assert_allclose(out, [-50.0, -60.0, -59.8, -59.6, -59.4, -61.0])
     with pytest.raises(ValueError, match="rise_db_per_s"):
         NoiseFloor(STEP, rise_db_per_s=-1.0)
+
+
+def fire_with_words(ep, kinds, complete_from):
+    """Steps fed when the end-pointer first fires; the words look complete from step ``complete_from`` on."""
+    for i, k in enumerate(kinds):
+        feed(ep, k)
+        d = ep.decide(["ten", "minutes"] if i + 1 >= complete_from else ["timer", "for"])
+        if d is not None:
+            return i + 1, d
+    return None, None
+
+
+def test_gap_factor_makes_the_complete_rule_outwait_the_utterances_own_gaps():
+    # A 3-step gap while the words still look incomplete, then complete words and a 2-step gap, then the end.
+    kinds = "LLL" + "qqq" + "LLL" + "qq" + "LL" + "q" * 20
+    off = Endpointer(config(), STEP, COMPLETE)
+    n, d = fire_with_words(off, kinds, complete_from=9)
+    assert n == 11 and d.rule == "complete"          # in the second gap: a cut-off
+    on = Endpointer(config(gap_factor=1.0, gap_margin_s=0.04), STEP, COMPLETE)
+    n, d = fire_with_words(on, kinds, complete_from=9)
+    assert on.longest_gap == 3 and on.gap_wait_steps == 3 + 1
+    assert n == 13 + 4 and d.rule == "complete" and d.speech_end_step == 13
+
+
+def test_gap_factor_never_delays_the_incomplete_timeout():
+    # A 4-step gap with factor 2 asks the complete rule for 8 + 2 steps, more than the 5-step incomplete timeout.
+    ep = Endpointer(config(gap_factor=2.0), STEP, COMPLETE)
+    n, d = fire_with_words(ep, "LLL" + "qqqq" + "LLLL" + "q" * 20, complete_from=9)
+    assert ep.gap_wait_steps == 2 * 4 + 2
+    assert n == 11 + 5 and d.speech_end_step == 11
+    ep.reset()
+    assert ep.longest_gap == 0 and ep.gap_wait_steps == 2   # the margin alone: under the complete timeout here
+
+
+@pytest.mark.parametrize("field", ["gap_factor", "gap_margin_s"])
+def test_gap_settings_must_not_be_negative(field):
+    with pytest.raises(ValueError, match=field):
+        config(**{field: -0.1}).validate()

@@ -53,6 +53,7 @@ class Endpointer:
         self._long_speech_steps = self._steps(config.long_utterance_s)
         self.max_steps = self._steps(config.max_utterance_s)
         self._min_speech_steps = math.ceil(config.min_speech_s / self.seconds_per_step - 1e-6)
+        self._gap_margin_steps = math.ceil(config.gap_margin_s / self.seconds_per_step - 1e-6)
         self._log_blank_threshold = math.log(config.blank_threshold) if config.blank_threshold > 0 else -math.inf
         self._peak_decay = PEAK_DECAY_DB_PER_S * self.seconds_per_step
         self.peak_db = -math.inf        # the stream's loudest step lately (kept across utterances, decaying)
@@ -67,6 +68,7 @@ class Endpointer:
         self.first_speech: Optional[int] = None
         self.last_speech: Optional[int] = None
         self.present_steps = 0          # steps loud enough to be speech, not noise (see is_present)
+        self.longest_gap = 0            # the longest run of non-speech steps between two speech steps so far
 
     @property
     def has_speech(self) -> bool:
@@ -85,6 +87,14 @@ class Endpointer:
         (not the end-pointing margin, see :mod:`edgeasr.endpoint.config`), within the dynamic range of the peak."""
         return self._above(energy_db, floor_db, self.config.presence_margin_db)
 
+    @property
+    def gap_wait_steps(self) -> int:
+        """The trailing non-speech the complete and long rules need at least, from the utterance's gaps (config
+        ``gap_factor``; 0 when off)."""
+        if self.config.gap_factor <= 0:
+            return 0
+        return math.ceil(self.config.gap_factor * self.longest_gap - 1e-9) + self._gap_margin_steps
+
     def is_speech(self, blank_logprob: float, trailing_blank: int, loud: bool) -> bool:
         return trailing_blank == 0 or blank_logprob < self._log_blank_threshold or loud
 
@@ -100,6 +110,8 @@ class Endpointer:
             loud = self.is_loud(float(e), float(f))
             self.present_steps += self.is_present(float(e), float(f))
             if self.is_speech(float(b), int(t), loud):
+                if self.first_speech is not None:
+                    self.longest_gap = max(self.longest_gap, self.trailing)
                 self.trailing = 0
                 self.last_speech = self.steps
                 if self.first_speech is None:
@@ -112,9 +124,11 @@ class Endpointer:
         """Whether to fire now. ``words``: the best hypothesis's words, or a function giving them (called only when
         a rule could fire, since building a result costs more than the rules)."""
         max_reached = self.first_speech is not None and self.steps - self.first_speech >= self.max_steps
-        long_done = (self.last_speech is not None and self.trailing >= self._long_timeout_steps
+        gap_wait = self.gap_wait_steps
+        long_done = (self.last_speech is not None and self.trailing >= max(self._long_timeout_steps, gap_wait)
                      and self.last_speech - self.first_speech + 1 >= self._long_speech_steps)
-        if not max_reached and not long_done and self.trailing < self._complete_steps:
+        complete_steps = max(self._complete_steps, gap_wait)
+        if not max_reached and not long_done and self.trailing < min(complete_steps, self._incomplete_steps):
             return None
         w = list(words() if callable(words) else words)
         if not w:
@@ -130,7 +144,7 @@ class Endpointer:
             rule = "max_utterance"
         elif self.trailing >= self._incomplete_steps:
             rule = "incomplete" if p < self.config.complete_threshold else "complete"
-        elif p >= self.config.complete_threshold and self.trailing >= self._complete_steps:
+        elif p >= self.config.complete_threshold and self.trailing >= complete_steps:
             rule = "complete"
         elif long_done:
             rule = "long"
