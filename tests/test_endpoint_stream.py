@@ -282,6 +282,14 @@ def test_listen_on_a_file_prints_the_events(capsys):
     assert records[1]["text"] == lines[1].split("#0", 1)[1].strip()
 
 
+def test_listen_gap_factor_is_passed_to_the_final_end_pointer_and_checked(capsys):
+    path = str(DATA / "example.wav")
+    assert cli_main(["listen", "--file", path, "--gap-factor", "2"]) == 0
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["speculative", "final"]
+    assert cli_main(["listen", "--file", path, "--gap-factor", "-1"]) == 1
+    assert "gap_factor" in capsys.readouterr().err
+
+
 def test_listen_realtime_paces_the_file(tmp_path, capsys, clips):
     import soundfile as sf
     import time

@@ -236,7 +236,9 @@ def _file_chunks(path: Path, chunk_s: float, realtime: bool):
 
 @_user_errors
 def _listen(args) -> int:
-    from edgeasr.endpoint import EndpointingStream
+    import dataclasses
+
+    from edgeasr.endpoint import EndpointingStream, final_defaults
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
     if not args.chunk_ms > 0:
@@ -256,7 +258,8 @@ def _listen(args) -> int:
             outcome = client.handle(event)
             print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
-    stream = EndpointingStream(rec, context=context, on_event=on_event, reset_encoder=args.reset_encoder)
+    final = dataclasses.replace(final_defaults(), gap_factor=args.gap_factor)   # validated by the stream
+    stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder)
     if args.file is not None:
         from edgeasr.audio import load_audio
 
@@ -351,6 +354,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "print its answer, or the device's own when it is unreachable")
     li.add_argument("--cloud-timeout", type=float, default=0.5,
                     help="seconds the service gets per event before the device's result stands (default 0.5)")
+    li.add_argument("--gap-factor", type=float, default=0.0,
+                    help="the final end-pointer waits longer than this x the utterance's longest gap so far "
+                         "(EndpointConfig.gap_factor; default 0: off; 2 took held-out cut-offs from 3.6 to 1.2 %% "
+                         "for 57 ms more median latency)")
     li.add_argument("--reset-encoder", action="store_true",
                     help="start the encoder state afresh after each utterance (models trained on single requests)")
     li.set_defaults(run=_listen)
