@@ -291,13 +291,21 @@ def prepare_models(checkpoint: Path, cache_root: Path) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     models = json.loads(manifest.read_text(encoding="utf-8"))
-    if "int4" not in models["edgeasr"]:  # exported before the int4 systems existed
-        from edgeasr.train.export import export_model
-
-        models["edgeasr"]["int4"] = str(export_model(Path(models["snapshot"]), folder / "edgeasr-int4.safetensors",
-                                                     weights="int4"))
+    missing = [w for w in EDGEASR_WEIGHTS if w not in models["edgeasr"]]  # exported before those systems existed
+    if missing:
+        models["edgeasr"].update(_export_edgeasr(Path(models["snapshot"]), folder, missing))
         manifest.write_text(json.dumps(models, indent=1), encoding="utf-8")
     return models
+
+
+EDGEASR_WEIGHTS = {"int8": "int8", "int4": "int4", "fp32": "float32"}  # system weights -> edgeasr export weights
+
+
+def _export_edgeasr(snapshot: Path, folder: Path, weights: list[str]) -> dict[str, str]:
+    from edgeasr.train.export import export_model
+
+    return {w: str(export_model(snapshot, folder / f"edgeasr-{EDGEASR_WEIGHTS[w]}.safetensors",
+                                weights=EDGEASR_WEIGHTS[w])) for w in weights}
 
 
 def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None:
@@ -305,7 +313,7 @@ def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None
     from safetensors import safe_open
 
     from edgeasr.model_file import load_model
-    from edgeasr.train.export import export_checkpoint, export_model
+    from edgeasr.train.export import export_checkpoint
     from edgeasr.train.onnx_export import DEFAULT_CHUNK_FRAMES, export_sherpa_onnx
 
     print(f"exporting {checkpoint} into {folder} ...", file=sys.stderr)
@@ -315,9 +323,7 @@ def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None
     snapshot = export_checkpoint(copy, folder / "model.safetensors", dtype=torch.float32)
     with safe_open(str(snapshot), framework="pt") as f:
         meta = f.metadata() or {}
-    edgeasr_files = {"int8": export_model(snapshot, folder / "edgeasr-int8.safetensors", weights="int8"),
-                     "int4": export_model(snapshot, folder / "edgeasr-int4.safetensors", weights="int4"),
-                     "fp32": export_model(snapshot, folder / "edgeasr-float32.safetensors", weights="float32")}
+    edgeasr_files = _export_edgeasr(snapshot, folder, list(EDGEASR_WEIGHTS))
     sherpa = export_sherpa_onnx(snapshot, folder / "sherpa-onnx", int8=True, chunk_frames=DEFAULT_CHUNK_FRAMES)
     table = load_model(edgeasr_files["int8"]).tokens
     bpe_vocab = folder / "sherpa-onnx" / "bpe.vocab"  # sentencepiece's .vocab format: piece TAB score
@@ -325,7 +331,7 @@ def _export_all(copy: Path, folder: Path, checkpoint: Path, digest: str) -> None
     manifest = {
         "checkpoint": str(checkpoint), "sha256": digest, "trained_steps": meta.get("trained_steps"),
         "trained_epochs": meta.get("trained_epochs"), "chunk_frames": DEFAULT_CHUNK_FRAMES,
-        "snapshot": str(snapshot), "edgeasr": {k: str(v) for k, v in edgeasr_files.items()},
+        "snapshot": str(snapshot), "edgeasr": edgeasr_files,
         "sherpa": {k: f.recognizer_kwargs() for k, f in sherpa.items()}, "bpe_vocab": str(bpe_vocab),
     }
     (folder / "exports.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")

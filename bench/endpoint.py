@@ -68,7 +68,7 @@ from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgeasr.endpoint.endpointer import PEAK_DECAY_DB_PER_S  # noqa: E402
+from edgeasr.endpoint.endpointer import PEAK_DECAY_DB_PER_S, gap_wait_steps  # noqa: E402
 from e2e import DEFAULT_CACHE, BenchError, prepare_models, resolve_checkpoint  # noqa: E402
 from e2e import even_over_voices as e2e_even_over_voices  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
@@ -292,8 +292,7 @@ def replay(trace: dict, cfg, step: float, state: Optional[dict] = None) -> Optio
     m = np.maximum(n - 1, 0)
     trailing = n - 1 - st["last"][m]
     loud_enough = st["cum_present"][m] >= math.ceil(cfg.min_speech_s / step - 1e-6)
-    gap_wait = (np.ceil(cfg.gap_factor * st["gap"][m] - 1e-9).astype(np.int64)
-                + math.ceil(cfg.gap_margin_s / step - 1e-6)) if cfg.gap_factor > 0 else 0
+    gap_wait = gap_wait_steps(cfg, st["gap"][m], step)
     max_reached = (n - st["first"] >= ceil_steps(cfg.max_utterance_s)) if st["first"] is not None else False
     long_done = ((st["last"][m] - st["first"] + 1 >= ceil_steps(cfg.long_utterance_s))
                  & (trailing >= np.maximum(ceil_steps(cfg.long_timeout_s), gap_wait))) \

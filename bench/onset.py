@@ -44,9 +44,14 @@ def model_file(spec: str, cache: Path) -> tuple[str, Path, dict]:
     if not sep or not label or not rest:
         raise BenchError(f"--model {spec!r}: expected LABEL=PATH[:int8|int4[:SPARSITY]]")
     path, weights, sparsity = rest, "int8", 0.0
-    parts = rest.rsplit(":", 2)
     # With weights given, the spec is bench/compression.py's --qat form (a missing sparsity is 0).
-    full = spec if len(parts) == 3 and parts[1] in WEIGHTS else spec + ":0" if parts[-1] in WEIGHTS else None
+    parts = rest.rsplit(":", 2)
+    if parts[-1] in WEIGHTS:
+        full = spec + ":0"
+    elif len(parts) == 3 and parts[1] in WEIGHTS:
+        full = spec
+    else:
+        full = None
     if full is not None:
         try:
             label, path, weights, sparsity = parse_qat(full)

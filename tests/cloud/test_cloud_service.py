@@ -292,6 +292,8 @@ def test_listen_falls_back_to_the_device_when_the_service_is_down(capsys):
 
 def test_listen_refuses_a_malformed_service_url(capsys):
     from edgeasr.cli import main as cli_main
+    from edgeasr.recognizer import default_model_path
 
-    assert cli_main(["listen", "--file", "/nonexistent.wav", "--cloud", "ftp://x"]) == 1
+    example = str(default_model_path().parent / "example.wav")
+    assert cli_main(["listen", "--file", example, "--cloud", "ftp://x"]) == 1
     assert "url" in capsys.readouterr().err

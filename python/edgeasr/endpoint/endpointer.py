@@ -34,6 +34,15 @@ class Decision:
     p_end: float             # completeness of the words it fired on
 
 
+def gap_wait_steps(config: EndpointConfig, longest_gap, seconds_per_step: float):
+    """Steps of trailing non-speech that ``config.gap_factor`` asks of the complete and long rules after a longest
+    gap of ``longest_gap`` steps (an int, or a numpy array of them for replays); 0 when the option is off."""
+    if config.gap_factor <= 0:
+        return 0
+    return (np.ceil(config.gap_factor * np.asarray(longest_gap) - 1e-9).astype(np.int64)
+            + math.ceil(config.gap_margin_s / seconds_per_step - 1e-6))
+
+
 class Endpointer:
     """One end-pointer over one utterance at a time; :meth:`reset` starts the next."""
 
@@ -53,7 +62,6 @@ class Endpointer:
         self._long_speech_steps = self._steps(config.long_utterance_s)
         self.max_steps = self._steps(config.max_utterance_s)
         self._min_speech_steps = math.ceil(config.min_speech_s / self.seconds_per_step - 1e-6)
-        self._gap_margin_steps = math.ceil(config.gap_margin_s / self.seconds_per_step - 1e-6)
         self._log_blank_threshold = math.log(config.blank_threshold) if config.blank_threshold > 0 else -math.inf
         self._peak_decay = PEAK_DECAY_DB_PER_S * self.seconds_per_step
         self.peak_db = -math.inf        # the stream's loudest step lately (kept across utterances, decaying)
@@ -89,11 +97,8 @@ class Endpointer:
 
     @property
     def gap_wait_steps(self) -> int:
-        """The trailing non-speech the complete and long rules need at least, from the utterance's gaps (config
-        ``gap_factor``; 0 when off)."""
-        if self.config.gap_factor <= 0:
-            return 0
-        return math.ceil(self.config.gap_factor * self.longest_gap - 1e-9) + self._gap_margin_steps
+        """The trailing non-speech the complete and long rules need at least, from the utterance's gaps."""
+        return int(gap_wait_steps(self.config, self.longest_gap, self.seconds_per_step))
 
     def is_speech(self, blank_logprob: float, trailing_blank: int, loud: bool) -> bool:
         return trailing_blank == 0 or blank_logprob < self._log_blank_threshold or loud

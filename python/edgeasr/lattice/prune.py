@@ -20,11 +20,12 @@ WIRE_MAX_ARCS = 300
 WIRE_MAX_BYTES_PER_SECOND = 480.0
 
 
-def prune(lat: "Lattice", min_posterior: float = 0.0, max_arcs: Optional[int] = None) -> "Lattice":
+def prune(lat: "Lattice", min_posterior: float = 0.0, max_arcs: Optional[int] = None,
+          max_bytes: Optional[float] = None) -> "Lattice":
     """See :meth:`Lattice.prune`. Posteriors used for the choice are recomputed by forward-backward first, so a
     lattice whose stored posteriors are stale prunes the same as a fresh one. ``max_arcs`` below the best path's
-    length keeps the best path alone."""
-    from edgeasr.lattice.graph import Arc, Lattice, Node
+    length keeps the best path alone; ``max_bytes`` bounds :meth:`Lattice.to_bytes` the same way (the best path
+    stays even when it alone is larger)."""
     from edgeasr.lattice.paths import best_path
     from edgeasr.lattice.posteriors import arc_posteriors
 
@@ -38,19 +39,31 @@ def prune(lat: "Lattice", min_posterior: float = 0.0, max_arcs: Optional[int] = 
     on_best = set(best)
     candidates = [k for k in range(len(lat.arcs)) if k not in on_best and post[k] >= min_posterior and post[k] > 0]
     candidates.sort(key=lambda k: (-post[k], k))
+
+    def fits(arcs: list[int]) -> bool:
+        return ((max_arcs is None or len(arcs) <= max(max_arcs, len(best)))
+                and (max_bytes is None or len(_subgraph(lat, arcs).to_bytes()) <= max_bytes))
+
     kept = _live_arcs(lat, on_best.union(candidates))
-    if max_arcs is not None and len(kept) > max(max_arcs, len(best)):
+    if not fits(kept):
         # The most probable arcs first; an arc only counts once it lies on a start-to-final path, and adding arcs
-        # never removes one, so the largest prefix of candidates that fits is found by bisection.
-        lo, hi = 0, len(candidates)  # the prefix of length lo fits, the one of length hi does not
+        # never removes one (nor a byte), so the largest prefix of candidates that fits is found by bisection.
+        lo, hi = 0, len(candidates)  # the prefix of length lo fits (or is the best path alone), hi does not
         kept = _live_arcs(lat, on_best)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             trial = _live_arcs(lat, on_best.union(candidates[:mid]))
-            if len(trial) <= max_arcs:
+            if fits(trial):
                 lo, kept = mid, trial
             else:
                 hi = mid
+    return with_posteriors(_subgraph(lat, kept))
+
+
+def _subgraph(lat: "Lattice", kept: list[int]) -> "Lattice":
+    """The lattice of the given live arcs and the nodes they touch (posteriors left at 0)."""
+    from edgeasr.lattice.graph import Arc, Lattice, Node
+
     touched = {lat.start, *(lat.arcs[k].src for k in kept), *(lat.arcs[k].dst for k in kept)}
     live = sorted(touched)
     finals = [f for f in lat.finals if f in touched]  # every touched node lies on a start-to-final path
@@ -60,8 +73,7 @@ def prune(lat: "Lattice", min_posterior: float = 0.0, max_arcs: Optional[int] = 
     nodes = [Node(new_id[v], lat.nodes[v].time) for v in live]
     arcs = [Arc(new_id[a.src], new_id[a.dst], a.word, a.start, a.end, a.acoustic, a.bias, 0.0)
             for a in (lat.arcs[k] for k in kept)]
-    out = Lattice(nodes, arcs, new_id[lat.start], [new_id[f] for f in finals], lat.frame_shift)
-    return with_posteriors(out)
+    return Lattice(nodes, arcs, new_id[lat.start], [new_id[f] for f in finals], lat.frame_shift)
 
 
 def _live_arcs(lat: "Lattice", arcs: set) -> list[int]:
@@ -97,25 +109,13 @@ def span_seconds(lat: "Lattice") -> float:
 
 def for_wire(lat: "Lattice", min_posterior: Optional[float] = None, max_arcs: Optional[int] = None,
              max_bytes_per_second: Optional[float] = None) -> "Lattice":
-    """:func:`prune` with the wire defaults, then fewer arcs (the least probable first) until
-    :meth:`Lattice.to_bytes` fits ``max_bytes_per_second`` times :func:`span_seconds`; the best path alone is kept
-    even when it does not fit. ``math.inf`` turns the budget off."""
+    """:func:`prune` with the wire defaults: posterior and arc limits, then the least probable arcs dropped until
+    :meth:`Lattice.to_bytes` fits ``max_bytes_per_second`` times :func:`span_seconds` (the best path alone is kept
+    even when it does not fit). ``math.inf`` turns the byte budget off."""
     rate = WIRE_MAX_BYTES_PER_SECOND if max_bytes_per_second is None else max_bytes_per_second
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or math.isnan(rate) or rate <= 0:
         raise LatticeError(f"max_bytes_per_second: expected a number > 0 (math.inf: no budget), got {rate!r}")
     out = prune(lat, WIRE_MIN_POSTERIOR if min_posterior is None else min_posterior,
                 WIRE_MAX_ARCS if max_arcs is None else max_arcs)
     budget = rate * span_seconds(out)
-    if len(out.to_bytes()) <= budget:
-        return out
-    # Bytes grow with arcs: bisect on the arc cap for the largest one that fits (cap 0 keeps the best path alone).
-    lo, hi = 0, len(out.arcs)  # cap hi does not fit; cap lo is the best candidate so far
-    fit = prune(out, 0.0, 0)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        trial = prune(out, 0.0, mid)
-        if len(trial.to_bytes()) <= budget:
-            lo, fit = mid, trial
-        else:
-            hi = mid
-    return fit
+    return out if len(out.to_bytes()) <= budget else prune(out, max_bytes=budget)
