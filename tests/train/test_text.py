@@ -39,6 +39,23 @@ def test_same_seed_same_requests_and_other_seeds_or_splits_differ():
     assert contact_names("train", seed=0) != contact_names("train", seed=1)
 
 
+def test_same_requests_in_every_process_whatever_the_string_hash_seed():
+    # Sets of strings iterate in an order that depends on PYTHONHASHSEED: none may reach the generated text (Faker's
+    # it_IT city list is built from one). Two processes with different seeds must write the same requests.
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from edgeasr.train.text import generate_requests as g, contact_names as c; "
+            "print(hashlib.sha256(repr([r.text for r in g('train', 3000)] + c('test')).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                              check=True, capture_output=True, text=True).stdout.strip() for seed in (1, 2)}
+    assert len(digests) == 1
+    assert digests.pop() == hashlib.sha256(repr([r.text for r in generate_requests("train", 3000)]
+                                               + contact_names("test")).encode()).hexdigest()
+
+
 def test_request_i_does_not_depend_on_n():
     assert generate_requests("dev", 40, seed=3) == generate_requests("dev", 250, seed=3)[:40]
     assert generate_requests("train", 0) == []

@@ -413,7 +413,9 @@ def _cities() -> tuple[str, ...]:
     seen: dict[str, None] = dict.fromkeys(_WORLD_CITIES)
     for locale in _CITY_LIST_LOCALES:
         provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
-        cities = [c for c in map(_fold_name, provider.cities) if c]
+        # Sorted first: some of Faker's lists (it_IT's) are made from a set, in an order that changes with the
+        # process's string-hash seed, and the shuffle must not inherit it.
+        cities = sorted({c for c in map(_fold_name, provider.cities) if c})
         random.Random(f"cities/{locale}").shuffle(cities)
         seen.update(dict.fromkeys(cities[:_CITIES_PER_LOCALE]))
     for locale in _CITY_FORMAT_LOCALES:
