@@ -4,6 +4,7 @@ weights), silero-vad and webrtcvad, on the held-out test split and on real speec
     python bench/endpoint.py                    # test split (1,200 clips) + LibriVox: bench/results/endpoint.*
     python bench/endpoint.py --limit 200        # fewer clips (evenly over the voices)
     python bench/endpoint.py --tune             # dev split only: grid over our settings -> endpoint.tune.json
+    python bench/endpoint.py --tune --completeness FILE   # the same with another sentence-completeness table
     python bench/endpoint.py --split dev        # the report on the dev split instead -> endpoint-dev.*
     python bench/endpoint.py --checkpoint CKPT [--model FILE]   # a newer model (see below)
 
@@ -497,20 +498,19 @@ def pick(seq, idx):
 # Runs
 # ---------------------------------------------------------------------------------------------------------------
 
-def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, sweeps: bool, log) -> dict:
+def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, sweeps: bool, log,
+                 completeness) -> dict:
     """Every system on ``clips``; returns per-system fire times (and our protocol rows)."""
-    from edgeasr.endpoint import default_completeness
-
     out: dict = {"fired": {}, "sweeps": {}}
     t0 = time.perf_counter()
-    rows = run_ours_live(rec, clips, spec_cfg, final_cfg)
+    rows = run_ours_live(rec, clips, spec_cfg, final_cfg, completeness=completeness)
     out["ours_rows"] = rows
     out["fired"]["edgeasr speculative"] = [r["spec"] for r in rows]
     out["fired"]["edgeasr final"] = [r["final"] for r in rows]
     log(f"edgeasr live: {time.perf_counter() - t0:.0f} s")
     if sweeps:
         t0 = time.perf_counter()
-        traces = record_traces(rec, clips, default_completeness())
+        traces = record_traces(rec, clips, completeness)
         replayed = [replay(tr, final_cfg, rec.seconds_per_step) for tr in traces]
         out["replay_mismatches"] = sum(a != b for a, b in zip(replayed, out["fired"]["edgeasr final"]))
         for factor in OUR_SWEEP:
@@ -527,7 +527,7 @@ def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, swee
                  [replay(tr, cfg, rec.seconds_per_step) for tr in traces]))
         # The replay of the option checked against the live stream at its largest factor.
         gap_cfg = dataclasses.replace(final_cfg, gap_factor=GAP_SWEEP[-1])
-        live = [r["final"] for r in run_ours_live(rec, clips, spec_cfg, gap_cfg)]
+        live = [r["final"] for r in run_ours_live(rec, clips, spec_cfg, gap_cfg, completeness=completeness)]
         out["replay_mismatches_gap"] = sum(a != b for a, b in zip(out["sweeps"]["edgeasr final + gap"][-1][1], live))
         log(f"edgeasr traces and sweep: {time.perf_counter() - t0:.0f} s")
     peers = [("sherpa-onnx", "sherpa-onnx (defaults)", "rule2_min_trailing_silence", SHERPA_RULE2, 1.2,
@@ -594,14 +594,14 @@ def silences(traces: list[dict], clips: list[Clip], cfg) -> dict:
             "ends": len(ends), "end_start_into_utterance_median_s": med(ends)}
 
 
-def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
+def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) -> dict:
     """Grid over our settings on dev (replayed): the final config with the lowest median latency at cut-off <=
     ``max_cutoff`` on the clips with pauses <= 500 ms (ties: lower p90), then the speculative config with the fewest
     premature end-points among those leading the final one by >= 200 ms on median."""
-    from edgeasr.endpoint import default_completeness, final_defaults
+    from edgeasr.endpoint import final_defaults
 
     step = rec.seconds_per_step
-    traces = record_traces(rec, clips, default_completeness())
+    traces = record_traces(rec, clips, completeness)
     idx = subsets(clips)[f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms"]
     sub = pick(clips, idx)
     base = final_defaults()
@@ -654,7 +654,8 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
 
     live = {}
     for arc_posterior in (REVISE_ARC_POSTERIOR, None, 0.01, 0.2):  # the default first; None: no lattice test
-        rows = run_ours_live(rec, sub, best_spec, best_final, revise_arc_posterior=arc_posterior)
+        rows = run_ours_live(rec, sub, best_spec, best_final, revise_arc_posterior=arc_posterior,
+                             completeness=completeness)
         key = f"revise_arc_posterior {arc_posterior}"
         live[key] = {
             "final": endpoint_metrics(sub, [r["final"] for r in rows]),
@@ -663,6 +664,7 @@ def tune(rec, clips: list[Clip], log, max_cutoff: float = 0.01) -> dict:
     return {"split": clips[0].source, "clips": len(clips), "subset_clips": len(sub),
             "final": {"config": best_final.to_dict(), "metrics": best_m},
             "speculative": {"config": best_spec.to_dict(), "metrics": spec_m}, "live": live,
+            "completeness": {"path": str(completeness.path), "source": completeness.source},
             "silences": silences(pick(traces, idx), sub, best_final),
             "max_cutoff": max_cutoff, "final_top10": [{"config": g[0].to_dict(), **g[1]} for g in ok[:10]],
             "final_frontier": [{"config": g[0].to_dict(), **g[1]} for g in frontier]}
@@ -815,6 +817,8 @@ def main(argv=None) -> int:
                    help="our recognizer's encoder chunk in feature frames (default 4: 40 ms; see the docstring)")
     p.add_argument("--tune", action="store_true", help="grid over our settings on the dev split; no peers")
     p.add_argument("--max-cutoff", type=float, default=0.01, help="--tune: the cut-off rate allowed on dev")
+    p.add_argument("--completeness", type=Path, default=None,
+                   help="sentence-completeness table (default: the bundled one; scripts/build_endpoint_completeness.py)")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
     p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
@@ -829,7 +833,7 @@ def main(argv=None) -> int:
         plot(report, args.out.with_suffix(".png"), test_split, f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
         return 0
     try:
-        from edgeasr.endpoint import final_defaults, speculative_defaults
+        from edgeasr.endpoint import CompletenessModel, final_defaults, speculative_defaults
         from edgeasr.recognizer import Recognizer, RecognizerConfig
 
         if args.tune and args.model:  # only our end-pointer: no peers, no export
@@ -839,11 +843,12 @@ def main(argv=None) -> int:
             models = prepare_models(checkpoint, DEFAULT_CACHE)
             model_path = args.model or Path(models["edgeasr"]["int8"])
         rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames))
+        completeness = CompletenessModel(args.completeness)  # None: the bundled table
         command = "python bench/endpoint.py " + " ".join(argv if argv is not None else sys.argv[1:])
         if args.tune:
             clips = load_corpus(args.corpus, "dev")
             read_clips(clips)
-            result = tune(rec, clips, log, args.max_cutoff)
+            result = tune(rec, clips, log, completeness, args.max_cutoff)
             result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint))
             out = args.out.with_suffix(".tune.json")
             out.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -864,9 +869,10 @@ def main(argv=None) -> int:
                   "trained_epochs": models.get("trained_epochs"), "machine": cpu_description(), "git": git_revision(),
                   "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),
                   "configs": {"speculative": spec_cfg.to_dict(), "final": final_cfg.to_dict()},
+                  "completeness": {"path": str(completeness.path), "source": completeness.source},
                   "chunk_ms": 1000 * CHUNK / RATE, "trailing_s": TRAILING_S, "results": {}}
         log(f"{len(test)} {args.split} clips, {len(libri)} LibriVox clips")
-        run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log)
+        run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log, completeness)
         report["results"][f"{args.corpus}/{args.split}"] = summarize(test, run)
         report["replay_mismatches"] = run.get("replay_mismatches")
         report["replay_mismatches_gap"] = run.get("replay_mismatches_gap")
@@ -875,7 +881,7 @@ def main(argv=None) -> int:
                                     **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text", "rule",
                                                          "dropped", "lost")}}
                                    for c, r in zip(test, run["ours_rows"])]
-        lrun = evaluate_all(rec, models, libri, spec_cfg, final_cfg, False, log)
+        lrun = evaluate_all(rec, models, libri, spec_cfg, final_cfg, False, log, completeness)
         report["results"]["librivox"] = {"all": summarize(libri, lrun)["all"]}
         report["librivox_clips"] = [{"uid": c.uid, "max_pause": c.max_pause, "fired_ms": {
             k: None if v[i] is None else 1000 * (v[i] - c.speech_end) for k, v in lrun["fired"].items()}}

@@ -226,32 +226,59 @@ def test_bundled_completeness_table_knows_the_domain():
     assert m.p_end("set a timer for".split()) < 0.05
     assert m.p_end("set a timer for ten minutes".split()) > 0.5
     assert m.p_end("set a timer for ten minutes".split()) > m.p_end("set a timer for ten".split())
+    # The same last two words, told apart by the words before them (order 4, the request's start as a word).
+    assert m.order == 4
+    assert m.p_end("start a timer".split()) > 0.7 > 0.1 > m.p_end("set a timer".split())
     # A word the table never saw counts as a rare word: a finite probability, the same for any unseen word.
     assert 0 < m.p_end(["call", "zqxjkv"]) == m.p_end(["call", "vbnmwq"]) < 1
     with pytest.raises(ValueError, match="words"):
         m.p_end("set a timer")
 
 
-def test_completeness_formula_on_a_small_table(tmp_path):
+def _table(tmp_path, **fields):
+    data = {"format": "edgeasr.endpoint_completeness", "version": 2, "prior": [1, 4], "order": 2,
+            "contexts": [{"a": [0, 3], "b": [3, 4], "<unk>": [1, 2]}, {"a b": [0, 2], "<s> b": [2, 2]}]}
+    data.update(fields)
     path = tmp_path / "table.json"
-    path.write_text(json.dumps({"format": "edgeasr.endpoint_completeness", "version": 1, "prior": [1, 4],
-                                "unigram": {"a": [0, 3], "b": [3, 4], "<unk>": [1, 2]}, "bigram": {"a b": [0, 2]}}))
-    m = CompletenessModel(path)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_completeness_formula_on_a_small_table(tmp_path):
+    m = CompletenessModel(_table(tmp_path))
     p_b = (3 + 2 * 0.25) / (4 + 2)
-    assert m.p_end(["b"]) == pytest.approx(p_b)
+    assert m.p_end(["b"]) == pytest.approx((2 + 2 * p_b) / (2 + 2))   # the request's first word: "<s> b"
     assert m.p_end(["a", "b"]) == pytest.approx((0 + 2 * p_b) / (2 + 2))
     assert m.p_end(["x", "b"]) == pytest.approx(p_b)             # pair never seen: the word alone
-    assert m.p_end(["zzz"]) == pytest.approx((1 + 2 * 0.25) / (2 + 2))   # unknown word: <unk>
+    assert m.p_end(["x", "zzz"]) == pytest.approx((1 + 2 * 0.25) / (2 + 2))   # unknown word: <unk>
+    assert m.p_end(["a", "a", "b"]) == m.p_end(["a", "b"])       # only the last `order` words count
 
 
-@pytest.mark.parametrize("content,match", [
-    ("not json", "cannot read"), ('{"format": "other", "version": 1}', "not a completeness table"),
-    ('{"format": "edgeasr.endpoint_completeness", "version": 1, "prior": [1, 4], "unigram": {"a": [5, 4]}, '
-     '"bigram": {}}', "ends <= total")])
-def test_bad_completeness_files_raise(tmp_path, content, match):
-    path = tmp_path / "bad.json"
-    path.write_text(content)
+def test_completeness_third_order_context(tmp_path):
+    # "<s> a b" ends every time it was seen; "c a b" never: the same last pair, told apart by the word before it.
+    m = CompletenessModel(_table(tmp_path, order=3, contexts=[
+        {"a": [0, 6], "b": [3, 6], "c": [0, 3]}, {"a b": [3, 6], "<s> a": [0, 3], "c a": [0, 3]},
+        {"<s> a b": [3, 3], "c a b": [0, 3]}]))
+    p_ab = (3 + 2 * ((3 + 2 * 0.25) / (6 + 2))) / (6 + 2)
+    assert m.p_end(["a", "b"]) == pytest.approx((3 + 2 * p_ab) / (3 + 2))
+    assert m.p_end(["c", "a", "b"]) == pytest.approx((0 + 2 * p_ab) / (3 + 2))
+    assert m.p_end(["a", "b"]) > 0.7 > 0.3 > m.p_end(["c", "a", "b"])
+
+
+@pytest.mark.parametrize("fields,match", [
+    ({"version": 1}, "not a completeness table"), ({"format": "other"}, "not a completeness table"),
+    ({"contexts": [{"a": [5, 4]}, {}]}, "ends <= total"), ({"order": 0}, "order"), ({"order": "2"}, "order"),
+    ({"order": 3}, "contexts"), ({"contexts": [{"a b": [1, 2]}, {}]}, "expected 1 words"),
+    ({"prior": [0, 4]}, "prior"), ({"contexts": [{"a": [1.5, 2]}, {}]}, "ends <= total")])
+def test_bad_completeness_files_raise(tmp_path, fields, match):
     with pytest.raises(ValueError, match=match):
+        CompletenessModel(_table(tmp_path, **fields))
+
+
+def test_unreadable_completeness_file_raises(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="cannot read"):
         CompletenessModel(path)
 
 
@@ -263,10 +290,13 @@ def test_completeness_builder_counts_train_requests():
     spec = importlib.util.spec_from_file_location("build_endpoint_completeness", script)
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
-    table = builder.build(300, min_count=3)
-    assert table["prior"][0] == 300                          # one end per request
-    assert all(0 <= e <= t and t >= 3 for e, t in table["unigram"].values())
-    assert sum(e for e, _ in table["unigram"].values()) == 300   # every end is under some word (or <unk>)
+    table = builder.build(300, min_count=3, order=3)
+    assert table["prior"][0] == 300 and table["order"] == 3 and len(table["contexts"]) == 3
+    for k, contexts in enumerate(table["contexts"], 1):
+        assert all(0 <= e <= t and t >= 3 for e, t in contexts.values())
+        assert all(len(key.split(" ")) == k for key in contexts)
+    assert sum(e for e, _ in table["contexts"][0].values()) == 300   # every end is under some word (or <unk>)
+    assert any(key.startswith("<s> ") for key in table["contexts"][1])  # the request's start is a context
 
 
 # -- energy and noise floor -----------------------------------------------------------------------------------------

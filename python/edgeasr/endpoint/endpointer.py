@@ -75,6 +75,7 @@ class Endpointer:
         self.trailing = 0               # trailing non-speech steps
         self.first_speech: Optional[int] = None
         self.last_speech: Optional[int] = None
+        self.last_present: Optional[int] = None  # the last step loud enough for the presence test (is_present)
         self.present_steps = 0          # steps loud enough to be speech, not noise (see is_present)
         self.longest_gap = 0            # the longest run of non-speech steps between two speech steps so far
 
@@ -113,7 +114,10 @@ class Endpointer:
         for b, t, e, f in zip(np.asarray(blank_logprob, np.float64), trailing_blank, energy_db, floor_db):
             self.peak_db = max(self.peak_db - self._peak_decay, float(e))
             loud = self.is_loud(float(e), float(f))
-            self.present_steps += self.is_present(float(e), float(f))
+            present = self.is_present(float(e), float(f))
+            self.present_steps += present
+            if present:
+                self.last_present = self.steps
             if self.is_speech(float(b), int(t), loud):
                 if self.first_speech is not None:
                     self.longest_gap = max(self.longest_gap, self.trailing)

@@ -12,7 +12,9 @@ Per utterance (see :mod:`edgeasr.endpoint.events`): one ``SpeculativeEndpoint`` 
 first, so its lattice holds no pending bonus; decoding goes on), then one ``FinalEndpoint``: ``confirmed`` when
 nothing the device can see says the speculative one was premature, otherwise it carries the revised lattice and a
 ``Reset`` follows. Premature means any of: the best path's words or their token times changed; a speech-like step
-(as either end-pointer judges it) came after the speculative one fired; the lattice gained an arc ending after
+(as either end-pointer judges it) came after the speculative one fired, or a step loud enough for the presence test
+(``EndpointConfig.presence_margin_db`` over the noise floor, a lower bar than the end-pointing margin: the quiet
+tail of a last word); the lattice gained an arc ending after
 every arc of the speculative lattice with a posterior of at least ``REVISE_ARC_POSTERIOR`` (a word hypothesized
 after the speculative end-point; ``revise_arc_posterior`` sets it, None leaves this test out; the figures on the
 dev split with each setting are in bench/results/endpoint.tune.json, ``live``). If the final rule fires first, both
@@ -237,6 +239,9 @@ class EndpointingStream:
         if tuple(w.word for w in result.words) != spec.words or tuple(result.timestamps) != spec.timestamps:
             return True
         if any(ep.last_speech is not None and ep.last_speech >= spec.step for ep in (self.speculative, self.final)):
+            return True
+        # Audio over the presence margin after it (lower than the end-pointing margin): perhaps a word's quiet tail.
+        if self.final.last_present is not None and self.final.last_present >= spec.step:
             return True
         if self._revise_arc_posterior is None:
             return False
