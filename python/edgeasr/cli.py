@@ -238,7 +238,10 @@ def _file_chunks(path: Path, chunk_s: float, realtime: bool):
 def _listen(args) -> int:
     import dataclasses
 
-    from edgeasr.endpoint import EndpointingStream, final_defaults
+    import concurrent.futures
+    import threading
+
+    from edgeasr.endpoint import EndpointingStream, SpeculativeEndpoint, final_defaults
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
     if not args.chunk_ms > 0:
@@ -252,11 +255,36 @@ def _listen(args) -> int:
 
         client = CloudClient(args.cloud, timeout=args.cloud_timeout)   # ValueError on a malformed URL or timeout
 
+    # The speculative lattice goes out on the client's background thread, so decoding (and the microphone) does not
+    # wait for the round trip; its answer is printed when it comes, and at the latest before the next event of the
+    # stream, so every answer follows its own event.
+    lock = threading.Lock()
+    pending: list = []   # the speculative request in flight, if any
+
+    def show_outcome(future) -> None:
+        with lock:
+            if future in pending:
+                pending.remove(future)
+                outcome = future.result()
+                print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
+
     def on_event(event) -> None:
-        print(show(event), flush=True)
-        if client is not None:  # what the service made of it, or the device's own text when it failed us
+        for future in list(pending):
+            concurrent.futures.wait([future])   # bounded by the client's timeout
+            show_outcome(future)
+        with lock:
+            print(show(event), flush=True)
+        if client is None:
+            return
+        if isinstance(event, SpeculativeEndpoint):
+            future = client.speculative_async(event)
+            with lock:
+                pending.append(future)
+            future.add_done_callback(show_outcome)
+        else:  # what the service made of it, or the device's own text when it failed us
             outcome = client.handle(event)
-            print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
+            with lock:
+                print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
     final = dataclasses.replace(final_defaults(), gap_factor=args.gap_factor)   # validated by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder)
@@ -269,9 +297,13 @@ def _listen(args) -> int:
         rate = rec.sample_rate
         device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
         chunks = _microphone_chunks(rate, int(round(args.chunk_ms / 1000.0 * rate)), device)
-    for chunk in chunks:
-        stream.accept_waveform(chunk, rate)
-    stream.input_finished()
+    try:
+        for chunk in chunks:
+            stream.accept_waveform(chunk, rate)
+        stream.input_finished()
+    finally:
+        if client is not None:
+            client.close()
     return 0
 
 

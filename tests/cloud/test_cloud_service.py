@@ -281,6 +281,27 @@ def test_listen_sends_each_event_to_the_service_and_prints_its_answer(service, c
     assert outcomes[1]["text"] == outcomes[0]["text"]
 
 
+def test_listen_sends_the_speculative_lattice_off_the_decoding_thread(service, capsys, monkeypatch):
+    import threading
+
+    from edgeasr.cloud.client import CloudClient
+
+    threads = []
+    send = CloudClient.speculative
+
+    def spy(self, event):
+        threads.append(threading.current_thread().name)
+        return send(self, event)
+
+    monkeypatch.setattr(CloudClient, "speculative", spy)
+    records = _listen_records(capsys, "--cloud", service.url)
+    assert threads and all(name.startswith("edgeasr-cloud") for name in threads)
+    # Each answer still follows its own event.
+    assert [(r["kind"], r.get("event")) for r in records] == [
+        ("SpeculativeEndpoint", None), ("CloudOutcome", "speculative"), ("FinalEndpoint", None),
+        ("CloudOutcome", "final")]
+
+
 def test_listen_falls_back_to_the_device_when_the_service_is_down(capsys):
     records = _listen_records(capsys, "--cloud", f"http://127.0.0.1:{free_port()}", "--cloud-timeout", "0.3")
     events, outcomes = records[0::2], records[1::2]
