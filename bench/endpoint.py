@@ -818,7 +818,8 @@ def main(argv=None) -> int:
     p.add_argument("--tune", action="store_true", help="grid over our settings on the dev split; no peers")
     p.add_argument("--max-cutoff", type=float, default=0.01, help="--tune: the cut-off rate allowed on dev")
     p.add_argument("--completeness", type=Path, default=None,
-                   help="sentence-completeness table (default: the bundled one; scripts/build_endpoint_completeness.py)")
+                   help="sentence-completeness table (default: the bundled one; "
+                        "scripts/build_endpoint_completeness.py)")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
     p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")

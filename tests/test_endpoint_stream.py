@@ -134,7 +134,8 @@ def test_premature_speculative_endpoint_is_revised_and_reset(rec, clips):
 
 def test_what_counts_as_a_premature_speculative_endpoint(rec, clips):
     """The final end-pointer's test, on the parts it looks at: words, token times, speech (or audio over the presence
-    margin) after the speculative end-point, and lattice arcs hypothesized after it (posterior >= REVISE_ARC_POSTERIOR)."""
+    margin) after the speculative end-point, and lattice arcs hypothesized after it (posterior >=
+    REVISE_ARC_POSTERIOR)."""
     from edgeasr.endpoint.stream import REVISE_ARC_POSTERIOR, _Speculative
 
     x, _, rate = clips

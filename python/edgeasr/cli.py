@@ -236,9 +236,8 @@ def _file_chunks(path: Path, chunk_s: float, realtime: bool):
 
 @_user_errors
 def _listen(args) -> int:
-    import dataclasses
-
     import concurrent.futures
+    import dataclasses
     import threading
 
     from edgeasr.endpoint import EndpointingStream, SpeculativeEndpoint, final_defaults
