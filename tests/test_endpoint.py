@@ -254,6 +254,15 @@ def test_completeness_formula_on_a_small_table(tmp_path):
     assert m.p_end(["a", "a", "b"]) == m.p_end(["a", "b"])       # only the last `order` words count
 
 
+def test_completeness_without_an_unknown_class_and_with_start_said_as_a_word(tmp_path):
+    m = CompletenessModel(_table(tmp_path, contexts=[{"a": [0, 3], "b": [3, 4]}, {"a b": [0, 2], "<s> b": [2, 2]}]))
+    p_b = (3 + 2 * 0.25) / (4 + 2)
+    assert m.p_end(["zzz"]) == pytest.approx(0.25)               # no <unk> class: the prior
+    assert m.p_end(["zzz", "b"]) == pytest.approx(p_b)           # the pair with an unknown word is not held
+    assert m.p_end(["<s>", "b"]) == pytest.approx(p_b)           # "<s>" heard as a word is an unknown word
+    assert m.p_end(["b"]) == pytest.approx((2 + 2 * p_b) / (2 + 2))
+
+
 def test_completeness_third_order_context(tmp_path):
     # "<s> a b" ends every time it was seen; "c a b" never: the same last pair, told apart by the word before it.
     m = CompletenessModel(_table(tmp_path, order=3, contexts=[
@@ -269,10 +278,19 @@ def test_completeness_third_order_context(tmp_path):
     ({"version": 1}, "not a completeness table"), ({"format": "other"}, "not a completeness table"),
     ({"contexts": [{"a": [5, 4]}, {}]}, "ends <= total"), ({"order": 0}, "order"), ({"order": "2"}, "order"),
     ({"order": 3}, "contexts"), ({"contexts": [{"a b": [1, 2]}, {}]}, "expected 1 words"),
+    ({"contexts": [{"a": [1, 2]}, {"a c": [1, 2]}]}, "not a word"), ({"contexts": [{"<s>": [1, 2]}, {}]}, "not a word"),
+    ({"order": 8}, "contexts"),
     ({"prior": [0, 4]}, "prior"), ({"contexts": [{"a": [1.5, 2]}, {}]}, "ends <= total")])
 def test_bad_completeness_files_raise(tmp_path, fields, match):
     with pytest.raises(ValueError, match=match):
         CompletenessModel(_table(tmp_path, **fields))
+
+
+def test_completeness_contexts_must_fit_63_bits(tmp_path):
+    words = {f"w{i}": [1, 2] for i in range(235)}           # 236 ids with "<s>": 236 ** 8 > 2 ** 63
+    with pytest.raises(ValueError, match="63 bits"):
+        CompletenessModel(_table(tmp_path, order=8, contexts=[words] + [{}] * 7))
+    assert CompletenessModel(_table(tmp_path, order=7, contexts=[words] + [{}] * 6)).p_end(["w1"]) > 0
 
 
 def test_unreadable_completeness_file_raises(tmp_path):

@@ -19,11 +19,15 @@ No words at all gives 0 (nothing said is not a complete request).
 
 from __future__ import annotations
 
+import array
+import bisect
 import importlib.resources
 import json
 import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
+
+import numpy as np
 
 __all__ = ["CompletenessModel", "default_completeness_path", "FORMAT", "VERSION", "UNK", "START"]
 
@@ -76,18 +80,41 @@ class CompletenessModel:
         self.source: str = str(data.get("source", ""))
         self.order = order
         self.prior = prior[0] / prior[1]
-        # _tables[k - 1]: contexts of k words, keyed by the tuple of words.
+        tables = [_counts(t, f"{path}: contexts[{k}]") for k, t in enumerate(contexts)]
+        # Compact storage (a device keeps this for the stream's life): words become small integers, a context of k
+        # words the base-`base` number of its word ids (the last word the lowest digit), each table three int64
+        # arrays sorted by context and searched by bisection. As Python dicts of tuples the order-4 table took ~5 MB.
+        words = sorted(set(tables[0]) - {START})
+        self._ids = {START: 0, **{w: i for i, w in enumerate(words, 1)}}
+        base = len(self._ids)
+        if base ** order >= 2 ** 63:
+            raise ValueError(f"{path}: {base - 1} words at order {order}: contexts do not fit 63 bits")
+        self._base = base
         self._tables = []
-        for k, table in enumerate(contexts, 1):
-            counts = _counts(table, f"{path}: contexts[{k - 1}]")
-            bad = next((key for key in counts if len(key.split(" ")) != k), None)
-            if bad is not None:
-                raise ValueError(f"{path}: contexts[{k - 1}][{bad!r}]: expected {k} words")
-            self._tables.append({tuple(key.split(" ")): c for key, c in counts.items()})
-        self._known = {key[0] for key in self._tables[0]}
+        for k, counts in enumerate(tables, 1):
+            keys = np.empty(len(counts), np.int64)
+            values = np.empty((len(counts), 2), np.int64)
+            for j, (key, value) in enumerate(counts.items()):
+                ws = key.split(" ")
+                if len(ws) != k:
+                    raise ValueError(f"{path}: contexts[{k - 1}][{key!r}]: expected {k} words")
+                code = 0
+                for w in ws:
+                    if w not in self._ids or (w == START and k == 1):
+                        raise ValueError(f"{path}: contexts[{k - 1}][{key!r}]: {w!r} is not a word of contexts[0]")
+                    code = code * base + self._ids[w]
+                keys[j], values[j] = code, value
+            by_key = np.argsort(keys)
+            keys, values = keys[by_key], values[by_key]
+            # array.array: as compact as numpy, and bisect on it costs far less per lookup than np.searchsorted.
+            self._tables.append((array.array("q", keys.tolist()), array.array("q", values[:, 0].tolist()),
+                                 array.array("q", values[:, 1].tolist())))
+        self._unk = self._ids.get(UNK, -1)
 
-    def _word(self, w: str) -> str:
-        return w if w in self._known else UNK
+    def _id(self, w: str) -> int:
+        """The word's id; a word the table does not know is <unk> (-1 when the table has no <unk> either)."""
+        i = self._ids.get(w, self._unk)
+        return self._unk if i == 0 else i   # "<s>" said as a word is no start of request
 
     def p_end(self, words: Sequence[str]) -> float:
         """P(the request is complete after ``words``), in [0, 1]; 0 for no words."""
@@ -96,15 +123,21 @@ class CompletenessModel:
         words = [w.lower() for w in words if w]
         if not words:
             return 0.0
-        tail = [START] * max(0, self.order - len(words)) + [self._word(w) for w in words[-self.order:]]
-        p = self.prior
-        for k, table in enumerate(self._tables, 1):
-            ends, total = table.get(tuple(tail[-k:]), (0, 0))
-            p = (ends + _SHRINK * p) / (total + _SHRINK)
+        tail = [0] * max(0, self.order - len(words)) + [self._id(w) for w in words[-self.order:]]
+        p, code, scale = self.prior, 0, 1
+        for k, (keys, ends, totals) in enumerate(self._tables, 1):
+            i = tail[-k]
+            if i < 0:   # an unknown word and no <unk> class: no context this long or longer holds it
+                break
+            code += i * scale
+            scale *= self._base
+            j = bisect.bisect_left(keys, code)
+            if j < len(keys) and keys[j] == code:
+                p = (ends[j] + _SHRINK * p) / (totals[j] + _SHRINK)
         return p
 
     def __repr__(self) -> str:
-        sizes = ", ".join(str(len(t)) for t in self._tables)
+        sizes = ", ".join(str(len(keys)) for keys, _, _ in self._tables)
         return f"CompletenessModel({str(self.path)!r}: order {self.order}, contexts of 1..{self.order} words: {sizes})"
 
 
