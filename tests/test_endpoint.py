@@ -244,6 +244,33 @@ def _table(tmp_path, **fields):
     return path
 
 
+def test_bundled_completeness_lookup_equals_the_formula_on_the_json():
+    """The compact tables (integer codes, bisection) against the module's formula computed on the JSON directly."""
+    import random
+
+    m = default_completeness()
+    data = json.loads(m.path.read_text(encoding="utf-8"))
+    tables = [{tuple(k.split(" ")): v for k, v in t.items()} for t in data["contexts"]]
+    known = {k[0] for k in tables[0]}
+
+    def reference(words):
+        words = [w if w in known else "<unk>" for w in words]
+        tail = ["<s>"] * max(0, m.order - len(words)) + words[-m.order:]
+        p = data["prior"][0] / data["prior"][1]
+        for k in range(1, m.order + 1):
+            ends, total = tables[k - 1].get(tuple(tail[-k:]), (0, 0))
+            p = (ends + 2 * p) / (total + 2)
+        return p
+
+    rng = random.Random(0)
+    vocabulary = sorted(known) + ["zzzq", "<s>"]
+    sequences = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 7))] for _ in range(3000)]
+    sequences += [s.split()[:i] for s in ("computer set a timer for ten minutes", "call siobhan oyelaran mobile",
+                                          "start a timer") for i in range(1, len(s.split()) + 1)]
+    for words in sequences:
+        assert m.p_end(words) == pytest.approx(reference(words), abs=1e-12), words
+
+
 def test_completeness_formula_on_a_small_table(tmp_path):
     m = CompletenessModel(_table(tmp_path))
     p_b = (3 + 2 * 0.25) / (4 + 2)
