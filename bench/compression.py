@@ -34,6 +34,7 @@ import argparse  # noqa: E402
 import datetime  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -285,6 +286,15 @@ def build_rows(a: argparse.Namespace) -> list[Row]:
     return rows
 
 
+DISTILLED = " + distillation"   # how a distilled row's label marks it
+
+
+def _without_notes(label: str) -> str:
+    """A row's label without a trailing parenthesized note: "QAT int4, 1000 steps (bundled)" -> "QAT int4, 1000
+    steps"."""
+    return re.sub(r"\s*\([^()]*\)\s*$", "", label)
+
+
 def checks(rows: list[Row]) -> list[dict]:
     """The issue's conditions, from the measured numbers; a condition without its rows is "not measurable"."""
     done = {r.key: r for r in rows if "wer" in r.result}
@@ -319,6 +329,22 @@ def checks(rows: list[Row]) -> list[dict]:
                 item.update(value=value, met=wer_ok)
         else:
             item.update(value=NOT_TRAINED if r.checkpoint is None else "not measured", met=None)
+        out.append(item)
+    # Distillation: a row labelled "X + distillation, ..." against the row "X, ..." (same recipe, same steps).
+    by_label = {_without_notes(r.label): r for r in qats}
+    for r in qats:
+        base = by_label.get(_without_notes(r.label).replace(" + distillation", ""))
+        if DISTILLED not in r.label or base is None or base is r:
+            continue
+        item = {"check": f"{r.label} beats {base.label} (the same without the teacher): lower WER"}
+        if r.key in done and base.key in done:
+            d, b = r.result, base.result
+            value = f"WER {d['wer']:.2%} vs {b['wer']:.2%}"
+            if "fsdd" in d and "fsdd" in b:
+                value += f"; FSDD {d['fsdd']['accuracy']:.1%} vs {b['fsdd']['accuracy']:.1%}"
+            item.update(value=value, met=d["wer"] < b["wer"])
+        else:
+            item.update(value="not measured", met=None)
         out.append(item)
     teacher = done.get("teacher")
     item = {"check": "shipped student <= 1 % of the float32 teacher's bytes and WER <= 1.1 x the teacher's"}
