@@ -83,7 +83,7 @@ class CompletenessModel:
         tables = [_counts(t, f"{path}: contexts[{k}]") for k, t in enumerate(contexts)]
         # Compact storage (a device keeps this for the stream's life): words become small integers, a context of k
         # words the base-`base` number of its word ids (the last word the lowest digit), each table three int64
-        # arrays sorted by context and searched by bisection. As Python dicts of tuples the order-4 table took ~5 MB.
+        # arrays sorted by context and searched by bisection (dicts of tuples took many times the file's size).
         words = sorted(set(tables[0]) - {START})
         self._ids = {START: 0, **{w: i for i, w in enumerate(words, 1)}}
         base = len(self._ids)
