@@ -333,8 +333,8 @@ def checks(rows: list[Row]) -> list[dict]:
     # Distillation: a row labelled "X + distillation, ..." against the row "X, ..." (same recipe, same steps).
     by_label = {_without_notes(r.label): r for r in qats}
     for r in qats:
-        base = by_label.get(_without_notes(r.label).replace(" + distillation", ""))
-        if DISTILLED not in r.label or base is None or base is r:
+        base = by_label.get(_without_notes(r.label).replace(DISTILLED, "")) if DISTILLED in r.label else None
+        if base is None:
             continue
         item = {"check": f"{r.label} beats {base.label} (the same without the teacher): lower WER"}
         if r.key in done and base.key in done:

@@ -685,7 +685,8 @@ def _unrevised(early_ms) -> str:
     if not early_ms:
         return ""
     return (f" (the other {len(early_ms)} fired {early_ms[0]:.0f}-{early_ms[-1]:.0f} ms before the true end, and the "
-            "final end-point saw the same words and token times and no likely word after them: nothing to revise)")
+            "final end-point saw the same words and token times, no likely word after them and no step over the "
+            "presence margin: nothing to revise)")
 
 
 def write_markdown(report: dict, path: Path) -> None:

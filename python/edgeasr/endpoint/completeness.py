@@ -24,10 +24,9 @@ import bisect
 import importlib.resources
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Optional, Sequence, Union
-
-import numpy as np
 
 __all__ = ["CompletenessModel", "default_completeness_path", "FORMAT", "VERSION", "UNK", "START"]
 
@@ -92,9 +91,8 @@ class CompletenessModel:
         self._base = base
         self._tables = []
         for k, counts in enumerate(tables, 1):
-            keys = np.empty(len(counts), np.int64)
-            values = np.empty((len(counts), 2), np.int64)
-            for j, (key, value) in enumerate(counts.items()):
+            coded = []
+            for key, (ends, total) in counts.items():
                 ws = key.split(" ")
                 if len(ws) != k:
                     raise ValueError(f"{path}: contexts[{k - 1}][{key!r}]: expected {k} words")
@@ -103,13 +101,17 @@ class CompletenessModel:
                     if w not in self._ids or (w == START and k == 1):
                         raise ValueError(f"{path}: contexts[{k - 1}][{key!r}]: {w!r} is not a word of contexts[0]")
                     code = code * base + self._ids[w]
-                keys[j], values[j] = code, value
-            by_key = np.argsort(keys)
-            keys, values = keys[by_key], values[by_key]
-            # array.array: as compact as numpy, and bisect on it costs far less per lookup than np.searchsorted.
-            self._tables.append((array.array("q", keys.tolist()), array.array("q", values[:, 0].tolist()),
-                                 array.array("q", values[:, 1].tolist())))
+                coded.append((code, ends, total))
+            coded.sort()
+            # array.array: 8 bytes an entry, and bisect on it is cheap per lookup (np.searchsorted is not).
+            self._tables.append(tuple(array.array("q", [c[i] for c in coded]) for i in range(3)))  # keys, ends, totals
         self._unk = self._ids.get(UNK, -1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the loaded table holds: its arrays, the word-id map and the words."""
+        arrays = sum(a.itemsize * len(a) for table in self._tables for a in table)
+        return arrays + sys.getsizeof(self._ids) + sum(sys.getsizeof(w) for w in self._ids)
 
     def _id(self, w: str) -> int:
         """The word's id; a word the table does not know is <unk> (-1 when the table has no <unk> either)."""
