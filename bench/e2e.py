@@ -5,7 +5,8 @@
     python bench/e2e.py --quick         # 20 clips, to check the script: bench/results/e2e-quick.*
 
 One command runs everything. The checkpoint (default: the one the bundled model was exported from, which its file's
-``source`` names, in ~/.cache/edgeasr/bundled) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
+``source`` names, in ~/.cache/edgeasr/bundled; where that is missing, one recovered from the bundled model file, its
+dequantized int4 weights) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
 a float32 snapshot (edgeasr.train.export.export_checkpoint, what PyTorch loads), sherpa-onnx's files fp32 and int8
 (export_sherpa_onnx), and edgeasr model files int8 and float32 (export_model). Every system then decodes the clips in
 its own fresh process (this script with --child), one after the other, so that each peak RSS is that system's alone
@@ -265,9 +266,26 @@ def resolve_checkpoint(path: Optional[Path]) -> Path:
             raise BenchError(f"--checkpoint {path}: no such file")
         return path
     default = bundled_checkpoint()
-    if not default.is_file():
-        raise BenchError(f"no checkpoint at {default} (the bundled model's); pass --checkpoint")
-    return default
+    if default.is_file():
+        return default
+    return recovered_bundled_checkpoint(default)
+
+
+def recovered_bundled_checkpoint(missing: Path) -> Path:
+    """Without the training checkpoint (a fresh machine: only the package's own file), a checkpoint recovered from the
+    bundled model file itself (edgeasr.train.export.checkpoint_from_model: the int4 weights dequantized, what the
+    shipped model multiplies by), kept in ~/.cache/edgeasr/bundled/from-model-file/ under the file's digest."""
+    from edgeasr.recognizer import default_model_path
+    from edgeasr.train.export import checkpoint_from_model
+
+    model_path = default_model_path()
+    digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:16]
+    out = BUNDLED / "from-model-file" / f"default_model-{digest}.pt"
+    if not out.is_file():
+        checkpoint_from_model(model_path, out)
+    print(f"no checkpoint at {missing} (the bundled model's); using {out}, recovered from the bundled model file",
+          file=sys.stderr)
+    return out
 
 
 def prepare_models(checkpoint: Path, cache_root: Path) -> dict:

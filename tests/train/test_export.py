@@ -9,7 +9,8 @@ from edgeasr.kernels import QuantizedMatrix
 from edgeasr.model_file import load_model
 from edgeasr.tokens import TokenTable
 from edgeasr.train.config import TrainConfig
-from edgeasr.train.export import export_checkpoint, export_model, folded_input_proj, load_exported, load_trained
+from edgeasr.train.export import (checkpoint_from_model, export_checkpoint, export_model, folded_input_proj,
+                                  load_exported, load_trained)
 from edgeasr.train.model import ModelConfig, Transducer
 
 
@@ -177,3 +178,66 @@ def test_the_fp16_export_keeps_scores_it_finds(tmp_path):
     tiny_checkpoint(tmp_path / "ckpt.pt")  # tokens saved as a TokenTable JSON with scores
     _, table = load_exported(export_checkpoint(tmp_path / "ckpt.pt", tmp_path / "fp16.safetensors"))
     assert table.scores == SCORED.scores
+
+
+# ---- back from a model file (checkpoint_from_model)
+
+@pytest.mark.parametrize("weights, sparsity", [("int4", 0.0), ("int8", 0.0), ("int4", 0.5), ("float32", 0.0)])
+def test_checkpoint_from_a_model_file_exports_back_to_the_same_file(tmp_path, weights, sparsity):
+    tiny_checkpoint(tmp_path / "ckpt.pt")  # a normalized model: the recovered one keeps it folded in
+    shipped = load_model(export_model(tmp_path / "ckpt.pt", tmp_path / "m.safetensors", weights, sparsity))
+    recovered = checkpoint_from_model(tmp_path / "m.safetensors", tmp_path / "back.pt")
+    again = load_model(export_model(recovered, tmp_path / "again.safetensors", weights, sparsity))
+    assert again.architecture == shipped.architecture and again.tokens == shipped.tokens
+    assert again.tokens.scores == shipped.tokens.scores
+    for name, t in shipped.tensors.items():
+        u = again.tensors[name]
+        if isinstance(t, QuantizedMatrix):
+            assert u.format == t.format, name
+            np.testing.assert_array_equal(u.to_int8(), t.to_int8(), err_msg=name)
+            np.testing.assert_allclose(u.scales, t.scales, rtol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_allclose(u, t, rtol=1e-6, atol=1e-7, err_msg=name)
+    state = torch.load(recovered, weights_only=False)
+    assert bool(state.get("compress", {}).get("masks")) == (sparsity > 0)
+    assert "m.safetensors" in state["source"]
+
+
+def test_the_recovered_checkpoint_computes_what_the_runtime_computes(tmp_path):
+    """Its weights are the file's dequantized ones, and its quantized forward (int4 weights re-derived from them,
+    int8 activations) gives the native runtime's encoder outputs on the shipped file."""
+    from edgeasr.recognizer import Recognizer, RecognizerConfig
+    from edgeasr.train.qat import Quantizer, qat_encoder
+
+    tiny_checkpoint(tmp_path / "ckpt.pt")
+    export_model(tmp_path / "ckpt.pt", tmp_path / "m.safetensors", "int4")
+    model, table = load_trained(checkpoint_from_model(tmp_path / "m.safetensors", tmp_path / "back.pt"))
+    shipped = load_model(tmp_path / "m.safetensors")
+    assert table == shipped.tokens and model.ctc_head is None
+    for name, t in shipped.tensors.items():
+        expected = t.to_float() if isinstance(t, QuantizedMatrix) else t
+        np.testing.assert_array_equal(model.state_dict()[name].numpy(), expected, err_msg=name)
+    torch.manual_seed(3)
+    feats = torch.randn(1, 30, TINY.num_features) * 3 - 7
+    with torch.no_grad():
+        enc, _ = qat_encoder(model, feats, torch.tensor([30]), Quantizer(model, 4, None, activations=True))
+    network = Recognizer(tmp_path / "m.safetensors", RecognizerConfig(chunk_frames=TINY.stack * 4)).network
+    native = network.encode(np.ascontiguousarray(feats[0].numpy()), network.init_state())
+    diff = np.abs(native - enc[0].numpy())
+    assert diff.max() < 2e-2 and diff.mean() < 5e-3, (diff.max(), diff.mean())
+
+
+def test_checkpoint_from_model_refuses_what_it_cannot_keep(tmp_path):
+    from edgeasr.features import FbankConfig
+    from edgeasr.model_file import save_model
+
+    tiny_checkpoint(tmp_path / "ckpt.pt")
+    shipped = load_model(export_model(tmp_path / "ckpt.pt", tmp_path / "m.safetensors", "int8"))
+    shipped.features = FbankConfig(num_bins=TINY.num_features, frame_shift_ms=20.0)
+    save_model(tmp_path / "odd.safetensors", shipped)
+    with pytest.raises(ValueError, match="not the defaults"):
+        checkpoint_from_model(tmp_path / "odd.safetensors", tmp_path / "x.pt")
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "m.safetensors").read_bytes()[:300])
+    with pytest.raises(ValueError):
+        checkpoint_from_model(tmp_path / "cut.safetensors", tmp_path / "y.pt")
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()

@@ -1,11 +1,14 @@
 """Trained models out of training.
 
-Two exports:
+Two exports, and the way back:
   ``export_checkpoint``  the model as one small file for the next stages: weights (float16 by default) in a
                          safetensors container, with the model configuration and the token table in its metadata.
   ``export_model``       the recognizer's model file (``edgeasr.model_file``): kernel formats (int8 or int4, dense
                          or sparse, or float32), the feature normalization folded into the input projection, the
                          training-only CTC head dropped, and the token table with its BPE piece scores.
+  ``checkpoint_from_model``  a training checkpoint holding a model file's weights as the runtime multiplies by them
+                         (quantized matrices dequantized, the normalization left folded in): what PyTorch, the
+                         ONNX export and fine-tuning start from when only the shipped file is at hand.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from edgeasr.tokens import TokenTable
 from edgeasr.train.model import ModelConfig, Transducer
 
 __all__ = ["export_checkpoint", "load_exported", "load_trained", "folded_input_proj", "export_model",
-           "quantized_matrix_names", "checkpoint_masks"]
+           "quantized_matrix_names", "checkpoint_masks", "checkpoint_from_model"]
 
 FORMAT = "edgeasr.train.export"
 VERSION = 1
@@ -226,3 +229,49 @@ def export_model(checkpoint_or_exported_path: Union[str, os.PathLike], out: Unio
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_model(out, ModelFile(arch, features, table, tensors, source=label))
+
+
+def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, os.PathLike]) -> Path:
+    """Write a training checkpoint (``torch.save``: model, config, tokens, progress) whose float32 weights are those a
+    model file's runtime multiplies by: every quantized matrix dequantized (scale x integer level), the float
+    tensors as stored, the feature normalization left folded into the input projection (identity mean and std).
+
+    A quantization-aware run's forward pass uses exactly these weights, so the checkpoint computes what the shipped
+    model computes, up to the int8 rounding of activations; exporting it again with the model file's bits and
+    sparsity reproduces the file's integer weights and scales. A sparse file's zeros become the checkpoint's
+    pruning masks. What the file does not hold is lost: the float master weights, the optimizer, the CTC head.
+    Model files with feature settings other than the defaults for their number of bins are refused (a checkpoint
+    carries none; export would write the defaults).
+    """
+    from edgeasr.model_file import load_model
+
+    model_file = load_model(model_path)
+    arch = model_file.architecture
+    if model_file.features != FbankConfig(num_bins=arch.num_features):
+        raise ValueError(f"{model_path}: features {model_file.features} are not the defaults; a checkpoint keeps "
+                         "no feature settings")
+    cfg = ModelConfig(**{name: getattr(arch, name) for name in ("num_features", "stack", "d_model", "hidden",
+                                                                 "num_layers", "decoder_dim", "context_size",
+                                                                 "joiner_dim", "vocab_size")}, ctc_weight=0.0)
+    state, masks = {}, {}
+    for name, t in model_file.tensors.items():
+        if isinstance(t, QuantizedMatrix):
+            state[name] = torch.from_numpy(np.ascontiguousarray(t.to_float()))
+            if t.sparse:
+                masks[name] = torch.from_numpy(t.to_int8() != 0)
+        else:
+            state[name] = torch.from_numpy(np.array(t, dtype=np.float32))
+    state["encoder.feature_mean"] = torch.zeros(arch.num_features)
+    state["encoder.feature_std"] = torch.ones(arch.num_features)
+    Transducer(cfg).load_state_dict(state)  # the names and shapes a model of this config has, or a clear error
+    from edgeasr.train.config import TrainConfig
+
+    checkpoint = {"model": state, "config": TrainConfig(model=cfg).to_dict(), "tokens": model_file.tokens.to_json(),
+                  "progress": {"step": None, "epoch": None},
+                  "source": f"model file {Path(model_path).name} ({model_file.source})"}
+    if masks:
+        checkpoint["compress"] = {"masks": masks}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, out)
+    return out
