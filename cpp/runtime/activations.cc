@@ -1,4 +1,5 @@
 #include "activations.h"
+#include "edgeasr/vector_math.h"
 
 // GCC keeps the clamps in Exp as branches and, under the default -ftrapping-math, will not if-convert the float
 // arithmetic after them, so the cell loop stayed scalar (-fopt-info-vec: "control flow in loop"): half of the
@@ -8,6 +9,7 @@
 #pragma GCC optimize("no-trapping-math", "fp-contract=off")
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -61,6 +63,65 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void TanhInPlace(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] = Tanh(x[i]);
+}
+
+namespace {
+
+// Softmax rows are processed in blocks of this many values: exp into a block on the stack, then sum the block.
+constexpr size_t kBlock = 256;
+// Sums in 16 fixed lanes (lane j takes the elements i with i % 16 == j, in order), then the lanes in order: loops the
+// compiler vectorizes without reassociating anything, so every clone gives the same bits. A single running sum
+// would stay scalar (a float reduction cannot be reordered under the default flags).
+constexpr size_t kLanes = 16;
+
+// out[i] = exp(x[i] - shift), exactly 0 where x[i] is -inf (Exp alone clamps it to exp(-87)). The exp is computed
+// first and the select comes after, the shape of the LSTM cell's loops, which GCC vectorizes.
+inline void ExpShifted(const float* x, size_t n, float shift, float* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const float e = Exp(x[i] - shift);
+    out[i] = x[i] == -INFINITY ? 0.0f : e;
+  }
+}
+
+template <typename Sum>
+inline void AddInLanes(const float* v, size_t n, Sum (&lanes)[kLanes]) {
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<Sum>(v[i + j]);
+  for (size_t j = 0; i + j < n; ++j) lanes[j] += static_cast<Sum>(v[i + j]);
+}
+
+template <typename Sum>
+inline Sum SumOfExp(const float* x, size_t n, float shift) {
+  Sum lanes[kLanes] = {};
+  float e[kBlock];
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t m = n - b < kBlock ? n - b : kBlock;
+    ExpShifted(x + b, m, shift, e);
+    AddInLanes(e, m, lanes);
+  }
+  Sum total = 0;
+  for (size_t j = 0; j < kLanes; ++j) total += lanes[j];
+  return total;
+}
+
+}  // namespace
+
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+double SumExp(const float* x, size_t n) {
+  return SumOfExp<double>(x, n, 0.0f);  // float terms summed in double: the spread of 255 terms costs nothing
+}
+
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void LogSoftmaxInPlace(float* x, size_t n) {
+  float top = x[0];
+  for (size_t i = 1; i < n; ++i) top = x[i] > top ? x[i] : top;
+  const float log_z = top + std::log(SumOfExp<float>(x, n, top));
+  for (size_t i = 0; i < n; ++i) x[i] -= log_z;
 }
 
 }  // namespace edgeasr

@@ -1,6 +1,7 @@
 #include "edgeasr/transducer_model.h"
 
 #include "activations.h"
+#include "edgeasr/vector_math.h"
 #include "edgeasr/max_of.h"
 
 #include <algorithm>
@@ -72,14 +73,7 @@ void TransducerModel::JointLogProbs(const float* enc_frame, const float* dec, si
     for (size_t j = 0; j < dim; ++j) hidden[i * dim + j] = enc_frame[j] + dec[i * dim + j];
   TanhInPlace(hidden.data(), n * dim);
   output_.Apply(hidden.data(), n, log_probs, *kernels_);
-  for (size_t i = 0; i < n; ++i) {
-    float* row = log_probs + i * vocab;
-    const float top = MaxOf(row, vocab);
-    float sum = 0.0f;
-    for (size_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - top);
-    const float log_z = top + std::log(sum);
-    for (size_t v = 0; v < vocab; ++v) row[v] -= log_z;
-  }
+  for (size_t i = 0; i < n; ++i) LogSoftmaxInPlace(log_probs + i * vocab, vocab);
 }
 
 }  // namespace edgeasr

@@ -8,15 +8,15 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "edgeasr/vector_math.h"
+
 namespace edgeasr::search {
 
 inline void ApplyBlankPenalty(float* logp, size_t vocab, int32_t blank, float penalty) {
   if (penalty == 0.f) return;
   // log(1 - P(blank)) from the other entries: where the blank holds nearly all the mass, its own float log-prob
   // rounds to 0 and no longer tells how much is left. The row is normalized (entries <= 0): exp cannot overflow.
-  double sum = 0.0;
-  for (size_t k = 0; k < vocab; ++k)
-    if (k != size_t(blank)) sum += std::exp(double(logp[k]));
+  const double sum = SumExp(logp, size_t(blank)) + SumExp(logp + blank + 1, vocab - size_t(blank) - 1);
   const double rest = std::log(sum);  // -inf when nothing but the blank has mass
   const double shifted = double(logp[size_t(blank)]) - double(penalty);
   const double hi = rest > shifted ? rest : shifted, lo = rest > shifted ? shifted : rest;

@@ -18,6 +18,25 @@ void qs4_gemv__avx512(const WeightsView& w, const int8_t* x, size_t /*m*/, size_
   const int32_t offset = kQ4Offset * sum_x;
   const uint8_t* q = static_cast<const uint8_t*>(w.values);
   size_t r = row_begin;
+  // Sixteen rows at a time, summed in one transposing tree (ReduceAdd16): with short rows the per-row reductions,
+  // not the products, would bound the loop.
+  for (; r + 16 <= row_end; r += 16) {
+    const uint8_t* q0 = q + r * row_bytes;
+    const __m512i m = _mm512_set1_epi8(0x0F);
+    __m512i a[16];
+    for (auto& v : a) v = _mm512_setzero_si512();
+    for (size_t j = 0; j < full + odd; ++j) {
+      const int8_t* xp = xr.data() + j * 128;
+      const __m512i x_lo = Load(xp), x_hi = Load(xp + 64);
+      for (size_t k = 0; k < 16; ++k) {
+        const uint8_t* p = q0 + k * row_bytes + j * 64;
+        const __m512i packed = j < full ? Load(p) : LoadQ4Half(p);
+        a[k] = Dpbusd(Dpbusd(a[k], _mm512_and_si512(packed, m), x_lo),
+                      _mm512_and_si512(_mm512_srli_epi16(packed, 4), m), x_hi);
+      }
+    }
+    _mm512_storeu_si512(acc + r, _mm512_sub_epi32(ReduceAdd16(a), _mm512_set1_epi32(offset)));
+  }
   for (; r + 4 <= row_end; r += 4) {
     const uint8_t* q0 = q + r * row_bytes;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -35,10 +54,9 @@ void qs4_gemv__avx512(const WeightsView& w, const int8_t* x, size_t /*m*/, size_
       a2 = Q4PairDot(a2, LoadQ4Half(q0 + 2 * row_bytes + full * 64), xp);
       a3 = Q4PairDot(a3, LoadQ4Half(q0 + 3 * row_bytes + full * 64), xp);
     }
-    acc[r] = _mm512_reduce_add_epi32(a0) - offset;
-    acc[r + 1] = _mm512_reduce_add_epi32(a1) - offset;
-    acc[r + 2] = _mm512_reduce_add_epi32(a2) - offset;
-    acc[r + 3] = _mm512_reduce_add_epi32(a3) - offset;
+    const __m512i sums[4] = {a0, a1, a2, a3};  // four horizontal sums at once, not four full reductions
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + r),
+                     _mm_sub_epi32(ReduceAdd4(sums, 4), _mm_set1_epi32(offset)));
   }
   for (; r < row_end; ++r) {
     const uint8_t* q0 = q + r * row_bytes;

@@ -25,8 +25,7 @@ void Rows(const int8_t* q, size_t kp, const uint8_t* xb, int32_t* out) {
 
 // Sixteen rows at once, for short rows (the LSTM's 1536 x 192 recurrence): the 128 * sum(w) of the biased
 // activations comes from the matrix's row sums instead of a second vpdpbusd per block, and the 16 accumulators are
-// summed in one transposing tree instead of 16 separate reductions, which had cost more than the products
-// themselves at 3 blocks per row.
+// summed in one transposing tree (ReduceAdd16).
 void Rows16(const int8_t* q, size_t kp, const uint8_t* xb, const int32_t* row_sums, int32_t* out) {
   using namespace avx512;
   __m512i a[16];
@@ -35,15 +34,7 @@ void Rows16(const int8_t* q, size_t kp, const uint8_t* xb, const int32_t* row_su
     const __m512i xv = Load(xb + c);
     for (size_t j = 0; j < 16; ++j) a[j] = Dot(a[j], xv, Load(q + j * kp + c));
   }
-  // Lane sums: pairs interleaved (32-bit, then 64-bit), then 128-bit lanes; the result holds rows 0..15 in order.
-  __m512i p[8], v[4];
-  for (size_t j = 0; j < 8; ++j)
-    p[j] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_epi32(a[2 * j], a[2 * j + 1]));
-  for (size_t j = 0; j < 4; ++j)
-    v[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(p[2 * j], p[2 * j + 1]), _mm512_unpackhi_epi64(p[2 * j], p[2 * j + 1]));
-  const __m512i w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(v[0], v[1], 0x88), _mm512_shuffle_i32x4(v[0], v[1], 0xDD));
-  const __m512i w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2], v[3], 0x88), _mm512_shuffle_i32x4(v[2], v[3], 0xDD));
-  const __m512i sums = _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, 0x88), _mm512_shuffle_i32x4(w01, w23, 0xDD));
+  const __m512i sums = ReduceAdd16(a);
   _mm512_storeu_si512(out, _mm512_sub_epi32(sums, _mm512_slli_epi32(Load(row_sums), 7)));
 }
 
