@@ -43,8 +43,9 @@ Systems (all at their usual settings; the sweeps show each one's trade-off betwe
   webrtcvad      mode 3, 30 ms frames, py-webrtcvad's example rule (a 300 ms ring of frames: triggered when more than
                  90 % are voiced, ended when more than 90 % are unvoiced); sweep: the ring's length
 
-Tuning (--tune) uses only the dev split (training voices); the reported figures come from the test split (held-out
-voices) and LibriVox (real people, evaluation only) with the defaults in python/edgeasr/endpoint/config.py.
+Tuning (--tune) uses only a dev split (training voices; the defaults come from ``--tune --corpus v1hard``, the dev
+requests under harsher conditions, see python/edgeasr/endpoint/config.py); the reported figures come from the test
+split (held-out voices) and LibriVox (real people, evaluation only) with those defaults.
 """
 
 from __future__ import annotations
@@ -620,12 +621,16 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
             fired = [replay(traces[i], cfg, step, states[i]) for i in idx]
             grid.append((cfg, endpoint_metrics(sub, fired), fired))
     log(f"final grid: {len(grid)} settings")
+    # Misses no setting avoids (a clip whose noise stays loud enough to count as speech throughout) do not rule
+    # every setting out: a setting may miss no more clips than the grid's best does.
+    least_misses = min(g[1]["miss_rate"] for g in grid)
     frontier = []  # the lowest median latency at each cut-off rate reached, for the record
     for g in sorted(grid, key=lambda g: (g[1]["cutoff_rate"], g[1]["latency_median_ms"] or 1e9)):
         lower = not frontier or g[1]["latency_median_ms"] < frontier[-1][1]["latency_median_ms"]
-        if g[1]["miss_rate"] == 0 and lower:
+        if g[1]["miss_rate"] <= least_misses and lower:
             frontier.append(g)
-    ok = [g for g in grid if g[1]["cutoff_rate"] <= max_cutoff and g[1]["miss_rate"] == 0 and g[1]["latency_median_ms"]]
+    ok = [g for g in grid if g[1]["cutoff_rate"] <= max_cutoff and g[1]["miss_rate"] <= least_misses
+          and g[1]["latency_median_ms"]]
     # Medians within 5 ms of the lowest are a tie: then the lower p90, then the lower cut-off.
     if ok:
         lowest = min(g[1]["latency_median_ms"] for g in ok)
@@ -667,6 +672,7 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
             "completeness": {"path": str(completeness.path), "source": completeness.source},
             "silences": silences(pick(traces, idx), sub, best_final),
             "max_cutoff": max_cutoff, "final_top10": [{"config": g[0].to_dict(), **g[1]} for g in ok[:10]],
+            "least_miss_rate": least_misses,
             "final_frontier": [{"config": g[0].to_dict(), **g[1]} for g in frontier]}
 
 

@@ -154,15 +154,19 @@ def test_what_counts_as_a_premature_speculative_endpoint(rec, clips):
     stream._spec = same
     stream.final.accept([0.0], [0], [-20.0], [-60.0])          # a speech step after the speculative one fired
     assert stream._premature(result, lattice)
-    stream.final.reset()
-    stream.speculative.reset()
     # Non-speech steps (blank, no token): 3 dB over the floor changes nothing; 7.5 dB, over the presence margin (6 dB)
-    # but under the end-pointing one (9 dB), may be a word's quiet tail.
+    # but under an end-pointing margin of 9 dB, may be a word's quiet tail.
+    margins = dataclasses.replace(final_defaults(), energy_margin_db=9.0)
+    stream = EndpointingStream(rec, speculative=dataclasses.replace(margins), final=margins)
+    stream._spec = same
+    stream.final.accept([0.0], [0], [-20.0], [-60.0])      # the peak; then speech stops before the speculative step
+    stream._spec = dataclasses.replace(same, step=1)
     stream.final.accept([0.0], [5], [-49.0], [-52.0])     # (within 30 dB of the -20 dB peak above)
-    assert stream.final.last_speech is None and not stream._premature(result, lattice)
+    assert stream.final.last_speech == 0 and not stream._premature(result, lattice)
     stream.final.accept([0.0], [6], [-44.5], [-52.0])
-    assert stream.final.last_speech is None and stream._premature(result, lattice)
-    stream.final.reset()
+    assert stream.final.last_speech == 0 and stream._premature(result, lattice)
+    stream = EndpointingStream(rec)
+    stream._spec = same
     last = lattice.arcs[-1]
     for posterior, premature in ((REVISE_ARC_POSTERIOR, True), (REVISE_ARC_POSTERIOR / 2, False)):
         later = dataclasses.replace(last, word="please", start=end, end=end + 0.2, posterior=posterior)

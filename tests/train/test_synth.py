@@ -142,3 +142,15 @@ def test_invalid_inputs():
     with pytest.raises(ValueError, match="pause_prob"):
         AugmentConfig(pause_prob=1.5).validate()
     assert synth.SAMPLE_RATE == 16000
+
+
+def test_the_hard_conditions_are_harsher_and_keep_the_pauses():
+    hard, default = AugmentConfig.hard(), AugmentConfig()
+    hard.validate()
+    assert hard.noise_prob == 1.0 and hard.snr_db[1] < default.snr_db[1] and hard.snr_db[0] < default.snr_db[0]
+    assert hard.reverb_prob > default.reverb_prob and hard.bandlimit_prob > default.bandlimit_prob
+    # What the end-pointer is measured on stays the default's: the pauses and the silences around the speech.
+    for name in ("pause_prob", "pause_s", "leading_silence_s", "trailing_silence_s"):
+        assert getattr(hard, name) == getattr(default, name), name
+    u = render(TEXT, voice("espeak-ng:en-us"), 3, hard)
+    assert u.meta["noise"] is not None and u.speech_end > 0

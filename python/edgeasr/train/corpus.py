@@ -350,11 +350,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--n", type=int, required=True, help="number of requests")
     p.add_argument("--seed", type=int, default=None, help="default: the recipe's (RECIPES), else 0")
     p.add_argument("--workers", type=int, default=2, help="rendering processes (0 or 1: in this process)")
-    p.add_argument("--augment", choices=("default", "none"), default="default",
-                   help="default: AugmentConfig(); none: clean speech at default prosody")
+    p.add_argument("--augment", choices=("default", "none", "hard"), default="default",
+                   help="default: AugmentConfig(); none: clean speech at default prosody; hard: AugmentConfig.hard()")
     p.add_argument("--no-features", action="store_true", help="skip feats.npy")
     a = p.parse_args(argv)
-    augment = AugmentConfig() if a.augment == "default" else AugmentConfig.none()
+    augment = {"default": AugmentConfig, "none": AugmentConfig.none, "hard": AugmentConfig.hard}[a.augment]()
     cuts = build_corpus(a.name, a.split, a.n, a.seed, a.workers, augment=augment, features=not a.no_features)
     print(f"{corpus_dir(a.name, a.split)}: {len(cuts)} cuts")
 

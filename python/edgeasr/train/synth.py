@@ -70,6 +70,16 @@ class AugmentConfig:
         return cls(rate=(1.0, 1.0), pitch=(50.0, 50.0), speed_prob=0.0, pause_prob=0.0, reverb_prob=0.0,
                    noise_prob=0.0, bandlimit_prob=0.0, gain_db=(0.0, 0.0))
 
+    @classmethod
+    def hard(cls) -> "AugmentConfig":
+        """Harsher conditions for a development set that the model finds about as hard as unseen voices (tuning
+        that needs mistakes to tune against, as the end-pointer's cut-offs do): always noise and at lower SNR,
+        more and longer reverberation and telephone band, wider rate, pitch and speed; pauses and silences as the
+        default."""
+        return cls(rate=(0.75, 1.3), pitch=(25.0, 75.0), speed_prob=0.7, speed=(0.85, 1.15), reverb_prob=0.6,
+                   rt60_s=(0.3, 0.9), drr_db=(-5.0, 10.0), noise_prob=1.0, snr_db=(0.0, 20.0), bandlimit_prob=0.4,
+                   gain_db=(-20.0, 6.0))
+
     def validate(self) -> None:
         ranges = {"rate": (0.3, 3.0), "pitch": (0.0, 99.0), "speed": (0.5, 2.0), "pause_s": (0.0, 5.0),
                   "leading_silence_s": (0.0, 5.0), "trailing_silence_s": (0.0, 10.0), "rt60_s": (0.05, 2.0),
