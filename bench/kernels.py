@@ -589,6 +589,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="small shapes and few repetitions (well under a minute); writes kernels-quick.*")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="directory for the results")
+    p.add_argument("--name", help="file stem of the results (default kernels, or kernels-quick with --quick), e.g. "
+                   "kernels-epyc for another machine's run")
     p.add_argument("--working-set-mb", type=float,
                    help="weight bytes each implementation rotates through (default: 2× the total L2 cache)")
     p.add_argument("--isas", help="comma-separated edgeasr kernel sets to time "
@@ -660,7 +662,7 @@ def main(argv=None) -> int:
     }
     report["run"]["seconds"] = round(time.perf_counter() - start, 1)
     report["run"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()}
-    write_outputs(report, args.out, "kernels-quick" if args.quick else "kernels")
+    write_outputs(report, args.out, args.name or ("kernels-quick" if args.quick else "kernels"))
     print(f"done in {report['run']['seconds']} s", file=sys.stderr)
     return 0
 
