@@ -79,12 +79,23 @@ def check_speech_starts(clips: list[dict], corpus: str, split: str) -> None:
                          f"{missing[0]}); the lead cut needs the synthesized corpus's speech bounds")
 
 
-def wer(rec: Recognizer, clips: list[dict], lead_cut: bool) -> dict:
+def own_background(c: dict, seconds: float) -> np.ndarray:
+    """``seconds`` of the clip's own leading background (its samples up to 30 ms before the speech starts, with no
+    reverberation tail yet), repeated alternately forward and reversed so there is no jump at the joins."""
+    lead = c["samples"][:max(1, int((c["speech_start"] - 0.03) * c["rate"]))]
+    return np.resize(np.concatenate([lead, lead[::-1]]), int(seconds * c["rate"])).astype(np.float32)
+
+
+def wer(rec: Recognizer, clips: list[dict], lead_cut: bool, longer_lead_s: float = 0.0) -> dict:
+    """WER as synthesized, with the leading silence cut (``lead_cut``), or with ``longer_lead_s`` seconds more of
+    the clip's own background before it (speech that starts later than the corpus's 50-300 ms)."""
     import jiwer
 
     refs, hyps = [], []
     for c in clips:
         x = c["samples"][int(c["speech_start"] * c["rate"]):] if lead_cut else c["samples"]
+        if longer_lead_s > 0:
+            x = np.concatenate([own_background(c, longer_lead_s), x])
         hyps.append(normalize(rec.transcribe(x, c["rate"]).result().text))
         refs.append(normalize(c["text"]))
     out = jiwer.process_words(refs, hyps)
@@ -110,11 +121,16 @@ def markdown(report: dict) -> str:
         f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}; "
         f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
         "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
-        "supervision's speech start removed. FSDD: real recordings, cut close to the onset.", "",
-        "| model | WER as synthesized | WER, lead cut | × | deletions as synthesized / lead cut | "
-        "FSDD accuracy |",
-        "|---|---:|---:|---:|---:|---:|",
+        "supervision's speech start removed. Longer lead: the clip's own background repeated before it. FSDD: real "
+        "recordings, cut close to the onset.", "",
+        "| model | WER as synthesized | WER, lead cut | × | deletions as synthesized / lead cut | ",
+        "|---|---:|---:|---:|---:|",
     ]
+    longer = run.get("longer_lead_s") or 0.0
+    if longer:
+        lines[-2:] = [lines[-2] + f" WER, {longer:g} s more background first | ×, longer lead |",
+                      lines[-1] + "---:|---:|"]
+    lines[-2:] = [lines[-2] + " FSDD accuracy |", lines[-1] + "---:|"]
     lead = run.get("fsdd_lead_s") or 0.0
     if lead:
         lines[-2:] = [lines[-2] + f" FSDD, {lead:g} s of digital silence first |", lines[-1] + "---:|"]
@@ -122,6 +138,8 @@ def markdown(report: dict) -> str:
         a, b = m["as_synthesized"], m["lead_cut"]
         cells = [f"{m[k]:.1%}" if m.get(k) is not None else "-"
                  for k in ("fsdd_accuracy",) + (("fsdd_accuracy_with_lead",) if lead else ())]
+        if longer:
+            cells = [f"{m['longer_lead']['wer']:.1%}", f"{m['longer_lead']['wer'] / a['wer']:.2f}"] + cells
         lines.append(f"| {m['label']} | {a['wer']:.1%} | {b['wer']:.1%} | {b['wer'] / a['wer']:.2f} | "
                      f"{a['deletions']} / {b['deletions']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -139,6 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-fsdd", action="store_true")
     p.add_argument("--fsdd-lead-s", type=float, default=0.0,
                    help="also FSDD with this much digital silence before each clip (0: not measured)")
+    p.add_argument("--longer-lead-s", type=float, default=0.0,
+                   help="also the clips with this much more of their own background before them (0: not measured)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS)
     p.add_argument("--out", type=Path, help="output stem (default bench/results/onset, onset-test for --split test)")
@@ -163,10 +183,13 @@ def main(argv=None) -> int:
         rec = Recognizer(path, config)
         row = {"label": label, "file": str(path), "file_sha256": sha256_file(path), **source,
                "as_synthesized": wer(rec, clips, False), "lead_cut": wer(rec, clips, True),
+               "longer_lead": wer(rec, clips, False, a.longer_lead_s) if a.longer_lead_s > 0 else None,
                "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None,
                "fsdd_accuracy_with_lead": fsdd_accuracy(rec, fsdd, a.fsdd_lead_s) if fsdd and a.fsdd_lead_s else None}
         print(f"  {label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
-              f"lead cut" + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else "")
+              f"lead cut" + (f", {row['longer_lead']['wer']:.2%} with {a.longer_lead_s:g} s more background"
+                             if row["longer_lead"] else "")
+              + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else "")
               + (f", FSDD with {a.fsdd_lead_s:g} s of silence first {row['fsdd_accuracy_with_lead']:.1%}"
                  if row["fsdd_accuracy_with_lead"] is not None else ""), file=sys.stderr, flush=True)
         rows.append(row)
@@ -174,6 +197,7 @@ def main(argv=None) -> int:
     report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
                       "beam": a.beam, "blank_penalty": config.blank_penalty, "fsdd_lead_s": a.fsdd_lead_s,
+                      "longer_lead_s": a.longer_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},
               "machine": machine_info(), "models": rows}
