@@ -80,6 +80,18 @@ def test_training_with_onset_crop_runs_and_learns(tmp_path):
     assert progress.step == 40 and losses[-1] < 0.7 * losses[0], losses
 
 
+def test_training_with_lead_extension_and_onset_crop_runs_and_learns(tmp_path):
+    torch.set_num_threads(1)
+    utts = tiny_utterances()
+    for u in utts:
+        u.lead_frames = 6
+    cfg = tiny_config(tmp_path, max_steps=40)
+    cfg.data.lead_extend, cfg.data.lead_extend_max_s, cfg.data.onset_crop = 1.0, 0.2, 0.5
+    progress, _ = train(cfg, utts, utts[:4], TABLE, log=lambda s: None)
+    losses = [m["loss"] for m in read_metrics(tmp_path) if "loss" in m]
+    assert progress.step == 40 and losses[-1] < 0.7 * losses[0], losses
+
+
 def test_greedy_decode_and_wer():
     torch.manual_seed(0)
     model = Transducer(tiny_config("unused").model)

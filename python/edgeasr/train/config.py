@@ -26,14 +26,21 @@ class DataConfig:
     dev_utterances: int = 200       # dev utterances decoded for WER after each epoch
     onset_crop: float = 0.0         # probability that a training utterance starts part-way into its leading
                                     # silence, down to the speech onset (edgeasr.train.onset_crop)
+    lead_extend: float = 0.0        # probability that a training utterance gets more of its own background
+    lead_extend_max_s: float = 2.0  # before it, up to this many seconds (edgeasr.train.lead_extend)
 
     def validate(self) -> None:
         if self.vocab_size < 3 or self.max_frames < 100 or self.dev_utterances < 0:
             raise ValueError(f"data: vocab_size >= 3, max_frames >= 100, dev_utterances >= 0 required: {self}")
         if not (isinstance(self.onset_crop, (int, float)) and 0.0 <= self.onset_crop <= 1.0):
             raise ValueError(f"data.onset_crop: expected a probability in [0, 1], got {self.onset_crop!r}")
+        if not (isinstance(self.lead_extend, (int, float)) and 0.0 <= self.lead_extend <= 1.0):
+            raise ValueError(f"data.lead_extend: expected a probability in [0, 1], got {self.lead_extend!r}")
+        if not (isinstance(self.lead_extend_max_s, (int, float)) and 0.0 <= self.lead_extend_max_s <= 30.0):
+            raise ValueError(f"data.lead_extend_max_s: expected seconds in [0, 30], got {self.lead_extend_max_s!r}")
         if not all(isinstance(c, str) and c for c in self.extra_train) or self.corpus in self.extra_train:
-            raise ValueError(f"data.extra_train: expected corpus names other than data.corpus, got {self.extra_train!r}")
+            raise ValueError(f"data.extra_train: expected corpus names other than data.corpus, got "
+                             f"{self.extra_train!r}")
 
 
 @dataclass

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["crop_onsets"]
+__all__ = ["crop_onsets", "check_lead_arguments"]
 
 
-def crop_onsets(features: torch.Tensor, lengths: torch.Tensor, lead_frames: torch.Tensor, prob: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features, lengths) with each utterance, with probability ``prob``, started ``k`` frames later, ``k``
-    uniform in [0, its ``lead_frames``] (frames before its first speech frame, at most its length - 1). Cropped
-    rows shift left and are zero-padded like collate pads; the input is not modified."""
+def check_lead_arguments(features: torch.Tensor, lengths: torch.Tensor, lead_frames: torch.Tensor,
+                         prob: float) -> int:
+    """The batch size, after checking what this module and :mod:`edgeasr.train.lead_extend` take (ValueError)."""
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"prob: expected a probability in [0, 1], got {prob!r}")
     n = features.shape[0]
@@ -28,6 +26,15 @@ def crop_onsets(features: torch.Tensor, lengths: torch.Tensor, lead_frames: torc
                          f"{tuple(lead_frames.shape)}")
     if bool((lead_frames < 0).any()):
         raise ValueError("lead_frames: expected frame counts >= 0")
+    return n
+
+
+def crop_onsets(features: torch.Tensor, lengths: torch.Tensor, lead_frames: torch.Tensor, prob: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, lengths) with each utterance, with probability ``prob``, started ``k`` frames later, ``k``
+    uniform in [0, its ``lead_frames``] (frames before its first speech frame, at most its length - 1). Cropped
+    rows shift left and are zero-padded like collate pads; the input is not modified."""
+    n = check_lead_arguments(features, lengths, lead_frames, prob)
     out, new_lengths = features.clone(), lengths.clone()
     if prob == 0.0:
         return out, new_lengths

@@ -34,6 +34,7 @@ from edgeasr.train.batching import Utterance, collate, length_batches
 from edgeasr.train.config import CompressConfig, TrainConfig, load_config
 from edgeasr.train.evaluate import transcribe, wer_by_voice
 from edgeasr.train.model import BLANK, Transducer, make_context
+from edgeasr.train.lead_extend import extend_leads
 from edgeasr.train.onset_crop import crop_onsets
 from edgeasr.train.specaugment import spec_augment
 
@@ -130,8 +131,11 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
         for b in range(progress.batch, len(batches)):
             utts = [train_utts[i] for i in batches[b]]
             x, lengths, y, y_lengths = collate(utts)
+            leads = torch.tensor([u.lead_frames for u in utts], dtype=torch.int64)
+            if cfg.data.lead_extend > 0:  # before the crop, which may then start anywhere in the longer lead
+                max_extra = int(round(cfg.data.lead_extend_max_s / FRAME_SHIFT_S))
+                x, lengths, leads = extend_leads(x, lengths, leads, cfg.data.lead_extend, max_extra, augment_rng)
             if cfg.data.onset_crop > 0:
-                leads = torch.tensor([u.lead_frames for u in utts], dtype=torch.int64)
                 x, lengths = crop_onsets(x, lengths, leads, cfg.data.onset_crop, augment_rng)
             clean = x
             x = spec_augment(x, lengths, cfg.specaugment, augment_rng)
