@@ -73,3 +73,13 @@ def test_bad_training_arguments(tmp_path):
         train_bpe(["", "  "], model_prefix=tmp_path / "empty")
     with pytest.raises(ValueError, match="^model_path:"):
         Tokenizer(tmp_path / "missing.model")
+
+
+def test_a_bpe_model_rebuilt_from_a_token_table_needs_its_scores_and_special_pieces(tmp_path):
+    from edgeasr.tokens import TokenTable
+    from edgeasr.train.tokens import bpe_model_from_table
+
+    with pytest.raises(ValueError, match="scores"):
+        bpe_model_from_table(TokenTable(["<blk>", "<unk>", "▁a"]), tmp_path / "a.model")
+    with pytest.raises(ValueError, match="<blk>"):
+        bpe_model_from_table(TokenTable(["<unk>", "<blk>", "▁a"], [0.0, 0.0, -1.0]), tmp_path / "b.model")

@@ -241,3 +241,25 @@ def test_checkpoint_from_model_refuses_what_it_cannot_keep(tmp_path):
     with pytest.raises(ValueError):
         checkpoint_from_model(tmp_path / "cut.safetensors", tmp_path / "y.pt")
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
+
+
+def test_checkpoint_from_model_writes_the_bpe_model_a_fine_tune_needs(tmp_path):
+    from edgeasr.train.text import generate_requests
+    from edgeasr.train.tokens import Tokenizer, train_bpe
+
+    _, table = train_bpe([r.text for r in generate_requests("train", 400)], 40, model_prefix=tmp_path / "run" / "bpe")
+    cfg = ModelConfig(**{**vars(TINY), "vocab_size": 40})
+    torch.save({"model": Transducer(cfg).state_dict(), "config": TrainConfig(model=cfg).to_dict(),
+                "tokens": list(table.pieces)}, tmp_path / "run" / "ckpt.pt")
+    export_model(tmp_path / "run" / "ckpt.pt", tmp_path / "m.safetensors", "int4")
+    recovered = checkpoint_from_model(tmp_path / "m.safetensors", tmp_path / "back" / "c.pt")
+    rebuilt, original = Tokenizer(recovered.parent / "bpe.model"), Tokenizer(tmp_path / "run" / "bpe.model")
+    assert rebuilt.table.pieces == original.table.pieces and rebuilt.table.scores == original.table.scores
+    for r in generate_requests("test", 300):  # unseen text encodes as the trained model encodes it
+        assert rebuilt.encode(r.text) == original.encode(r.text), r.text
+    # Another model's bpe.model in the folder is not overwritten: refused.
+    tiny_checkpoint(tmp_path / "other.pt")
+    export_model(tmp_path / "other.pt", tmp_path / "other.safetensors", "int8")
+    with pytest.raises(ValueError, match="other pieces"):
+        checkpoint_from_model(tmp_path / "other.safetensors", tmp_path / "back" / "d.pt")
+    assert not (tmp_path / "back" / "d.pt").exists()

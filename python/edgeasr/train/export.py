@@ -242,6 +242,10 @@ def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, o
     pruning masks. What the file does not hold is lost: the float master weights, the optimizer, the CTC head.
     Model files with feature settings other than the defaults for their number of bins are refused (a checkpoint
     carries none; export would write the defaults).
+
+    A ``bpe.model`` is written beside ``out`` (``edgeasr.train.tokens.bpe_model_from_table``) unless one is there
+    already, so that a training run can start from the checkpoint (``[compress] init_from``) and tokenize as the
+    model file does; one already there with other pieces is an error.
     """
     from edgeasr.model_file import load_model
 
@@ -264,6 +268,13 @@ def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, o
     state["encoder.feature_mean"] = torch.zeros(arch.num_features)
     state["encoder.feature_std"] = torch.ones(arch.num_features)
     Transducer(cfg).load_state_dict(state)  # the names and shapes a model of this config has, or a clear error
+    from edgeasr.train.tokens import Tokenizer, bpe_model_from_table
+
+    out = Path(out)
+    bpe = out.parent / "bpe.model"
+    if bpe.exists() and Tokenizer(bpe).table.pieces != model_file.tokens.pieces:
+        raise ValueError(f"out: {bpe} holds other pieces than {model_path}'s token table; write the checkpoint "
+                         "into another folder")
     from edgeasr.train.config import TrainConfig
 
     checkpoint = {"model": state, "config": TrainConfig(model=cfg).to_dict(), "tokens": model_file.tokens.to_json(),
@@ -271,7 +282,8 @@ def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, o
                   "source": f"model file {Path(model_path).name} ({model_file.source})"}
     if masks:
         checkpoint["compress"] = {"masks": masks}
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)
+    if not bpe.exists():
+        bpe_model_from_table(model_file.tokens, bpe)
     return out

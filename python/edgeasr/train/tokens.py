@@ -15,7 +15,7 @@ import sentencepiece as spm
 
 from edgeasr.tokens import BLANK, UNK, TokenTable
 
-__all__ = ["train_bpe", "Tokenizer"]
+__all__ = ["train_bpe", "Tokenizer", "bpe_model_from_table"]
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 256, *,
@@ -57,6 +57,35 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 256, *,
         raise ValueError(f"vocab_size: sentencepiece could not train {vocab_size} pieces on these texts: {e}") from e
     model_path = prefix.with_name(prefix.name + ".model")
     return model_path, Tokenizer(model_path).table
+
+
+def bpe_model_from_table(table: TokenTable, path: Union[str, os.PathLike]) -> Path:
+    """Write a sentencepiece BPE model with ``table``'s pieces and scores and :func:`train_bpe`'s settings: the
+    tokenizer training needs, rebuilt from a model file's token table when the run's bpe.model is gone. A BPE model is
+    its pieces and their merge order (the scores) under fixed settings, so it encodes as ``table.encode`` does."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    if table.scores is None:
+        raise ValueError("table: has no piece scores (the merge order a BPE model needs)")
+    if len(table) < 3 or table.pieces[0] != BLANK or table.pieces[1] != UNK:
+        raise ValueError(f"table: expected {BLANK!r} and {UNK!r} at ids 0 and 1 and at least one piece")
+    m = pb.ModelProto()
+    t = m.trainer_spec
+    t.model_type = pb.TrainerSpec.BPE
+    t.vocab_size = len(table)
+    t.character_coverage = 1.0
+    t.pad_id, t.pad_piece, t.unk_id, t.unk_piece, t.bos_id, t.eos_id = 0, BLANK, 1, UNK, -1, -1
+    n = m.normalizer_spec
+    n.name = "identity"
+    n.add_dummy_prefix = n.remove_extra_whitespaces = n.escape_whitespaces = True
+    kinds = {0: pb.ModelProto.SentencePiece.CONTROL, 1: pb.ModelProto.SentencePiece.UNKNOWN}
+    for i, (piece, score) in enumerate(zip(table.pieces, table.scores)):
+        sp = m.pieces.add()
+        sp.piece, sp.score, sp.type = piece, float(score), kinds.get(i, pb.ModelProto.SentencePiece.NORMAL)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(m.SerializeToString())
+    return out
 
 
 class Tokenizer:
