@@ -316,6 +316,16 @@ def _export(args) -> int:
     return 0
 
 
+@_user_errors
+def _checkpoint(args) -> int:
+    from edgeasr.recognizer import default_model_path
+    from edgeasr.train.export import checkpoint_from_model
+
+    out = checkpoint_from_model(args.model or default_model_path(), args.out)
+    print(f"wrote {out} (and bpe.model beside it)")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="edgeasr", description="On-device speech recognition: transcription, model "
                                                              "files and training tools.")
@@ -368,6 +378,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="sentencepiece model whose piece scores go into the token table, when the checkpoint lacks "
                         "them (default: bpe.model beside the checkpoint)")
     x.set_defaults(run=_export)
+    ck = sub.add_parser("checkpoint", help="a training checkpoint from a model file, to fine-tune or benchmark the "
+                                           "weights it ships (needs the train extra)")
+    ck.add_argument("out", type=Path, help="checkpoint to write (.pt); bpe.model is written beside it")
+    ck.add_argument("--model", type=Path, default=None, help="model file (default: the bundled one)")
+    ck.set_defaults(run=_checkpoint)
     li = sub.add_parser("listen", help="speech in, end-pointing events out: a microphone (listen extra) or a file")
     li.add_argument("--file", type=Path, default=None, help="stream this audio file instead of the microphone")
     li.add_argument("--realtime", action="store_true", help="with --file: feed chunks at the pace of real time")

@@ -263,3 +263,19 @@ def test_checkpoint_from_model_writes_the_bpe_model_a_fine_tune_needs(tmp_path):
     with pytest.raises(ValueError, match="other pieces"):
         checkpoint_from_model(tmp_path / "other.safetensors", tmp_path / "back" / "d.pt")
     assert not (tmp_path / "back" / "d.pt").exists()
+
+
+def test_cli_checkpoint_from_a_model_file(tmp_path, capsys):
+    from edgeasr.recognizer import default_model_path
+
+    tiny_checkpoint(tmp_path / "ckpt.pt")
+    export_model(tmp_path / "ckpt.pt", tmp_path / "m.safetensors", "int4")
+    out = tmp_path / "recovered" / "c.pt"
+    assert cli_main(["checkpoint", str(out), "--model", str(tmp_path / "m.safetensors")]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"wrote {out}")
+    model, table = load_trained(out)
+    assert table == SCORED and (out.parent / "bpe.model").is_file()
+    assert cli_main(["checkpoint", str(tmp_path / "x.pt"), "--model", str(tmp_path / "missing.safetensors")]) == 1
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert cli_main(["checkpoint", str(tmp_path / "bundled" / "b.pt")]) == 0  # default: the bundled model file
+    assert load_trained(tmp_path / "bundled" / "b.pt")[1].pieces == load_model(default_model_path()).tokens.pieces
