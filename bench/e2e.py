@@ -386,7 +386,8 @@ def load_clips(corpus: str, split: str) -> list[dict]:
             raise BenchError(f"{path}: missing; rebuild corpus {corpus}/{split}")
         clips.append({"uid": cut.id, "path": str(path), "voice": sup.speaker, "kind": custom.get("kind", "?"),
                       "text": sup.text, "names": list(dict.fromkeys(custom.get("names", []))),
-                      "duration_s": cut.duration, "speech_start": custom.get("speech_start")})
+                      "duration_s": cut.duration, "speech_start": custom.get("speech_start"),
+                      "speech_end": custom.get("speech_end")})
     return clips
 
 

@@ -152,12 +152,10 @@ def even_over_voices(clips: list[Clip], limit: int) -> list[Clip]:
     return [c for c in clips if c.uid in chosen]
 
 
-def extend_with_background(samples: np.ndarray, speech_start: float, speech_end: float,
-                           trailing_s: float = TRAILING_S) -> np.ndarray:
-    """The clip with its own background appended until ``trailing_s`` follow the end of speech (module docstring)."""
-    need = int(round((speech_end + trailing_s) * RATE)) - samples.size
-    if need <= 0:
-        return samples
+def quietest_background(samples: np.ndarray, speech_start: float, speech_end: float) -> np.ndarray:
+    """The clip's own background to repeat: its quietest ``BACKGROUND_S`` (by mean square, in 10 ms hops) of the
+    non-speech before ``speech_start`` (less ``LEAD_GUARD_S``) and after ``speech_end`` (from ``SKIP_TAIL_S`` on, or
+    0.1 s when the clip ends sooner)."""
     lead = samples[:max(0, int(round((speech_start - LEAD_GUARD_S) * RATE)))]
     tail_start = speech_end + (SKIP_TAIL_S if samples.size / RATE - speech_end >= SKIP_TAIL_S + 0.1 else 0.1)
     tail = samples[min(samples.size, int(round(tail_start * RATE))):]
@@ -165,13 +163,26 @@ def extend_with_background(samples: np.ndarray, speech_start: float, speech_end:
     windows = [r[i:i + win] for r in (lead, tail) for i in range(0, r.size - win + 1, hop)]
     if not windows:
         raise BenchError(f"clip with {lead.size} + {tail.size} samples of background: cannot extend it")
-    background = min(windows, key=lambda r: float(np.mean(np.square(r, dtype=np.float64))))
-    pieces, n, forward = [samples], 0, False
-    while n < need:
-        pieces.append(background if forward else background[::-1])
-        n += background.size
+    return min(windows, key=lambda r: float(np.mean(np.square(r, dtype=np.float64))))
+
+
+def reflected(piece: np.ndarray, n: int) -> np.ndarray:
+    """``n`` samples of ``piece`` repeated alternately reversed and forward (a reflection: no jump at the joins)."""
+    pieces, total, forward = [], 0, False
+    while total < n:
+        pieces.append(piece if forward else piece[::-1])
+        total += piece.size
         forward = not forward
-    return np.concatenate(pieces)[:samples.size + need].astype(np.float32)
+    return np.concatenate(pieces)[:n].astype(np.float32) if pieces else np.zeros(0, np.float32)
+
+
+def extend_with_background(samples: np.ndarray, speech_start: float, speech_end: float,
+                           trailing_s: float = TRAILING_S) -> np.ndarray:
+    """The clip with its own background appended until ``trailing_s`` follow the end of speech (module docstring)."""
+    need = int(round((speech_end + trailing_s) * RATE)) - samples.size
+    if need <= 0:
+        return samples
+    return np.concatenate([samples, reflected(quietest_background(samples, speech_start, speech_end), need)])
 
 
 def read_clips(clips: list[Clip]) -> None:

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row, parse_qat,  # noqa: E402
                          read_fsdd, read_test, sha256_file, stage_checkpoint)
 from e2e import BenchError, machine_info, normalize  # noqa: E402
+from endpoint import RATE, quietest_background, reflected  # noqa: E402
 
 from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
 
@@ -80,15 +81,16 @@ def check_speech_starts(clips: list[dict], corpus: str, split: str) -> None:
 
 
 def own_background(c: dict, seconds: float) -> np.ndarray:
-    """``seconds`` of the clip's own leading background (its samples up to 30 ms before the speech starts, with no
-    reverberation tail yet), repeated alternately forward and reversed so there is no jump at the joins."""
-    lead = c["samples"][:max(1, int((c["speech_start"] - 0.03) * c["rate"]))]
-    return np.resize(np.concatenate([lead, lead[::-1]]), int(seconds * c["rate"])).astype(np.float32)
+    """``seconds`` of the clip's own background, as bench/endpoint.py extends its clips: the quietest 100 ms of its
+    non-speech, reflected."""
+    if c["rate"] != RATE:
+        raise BenchError(f"{c['uid']}: {c['rate']} Hz; expected {RATE}")
+    return reflected(quietest_background(c["samples"], c["speech_start"], c["speech_end"]), int(seconds * RATE))
 
 
 def wer(rec: Recognizer, clips: list[dict], lead_cut: bool, longer_lead_s: float = 0.0) -> dict:
     """WER as synthesized, with the leading silence cut (``lead_cut``), or with ``longer_lead_s`` seconds more of
-    the clip's own background before it (speech that starts later than the corpus's 50-300 ms)."""
+    the clip's own background before it (``own_background``) (speech that starts later than the corpus's 50-300 ms)."""
     import jiwer
 
     refs, hyps = [], []
@@ -121,8 +123,8 @@ def markdown(report: dict) -> str:
         f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}; "
         f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
         "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
-        "supervision's speech start removed. Longer lead: the clip's own background repeated before it. FSDD: real "
-        "recordings, cut close to the onset.", "",
+        "supervision's speech start removed. Longer lead: the quietest 100 ms of the clip's background, reflected, "
+        "before it. FSDD: real recordings, cut close to the onset.", "",
         "| model | WER as synthesized | WER, lead cut | × | deletions as synthesized / lead cut | ",
         "|---|---:|---:|---:|---:|",
     ]

@@ -24,19 +24,13 @@ void qs4_gemv__avx512(const WeightsView& w, const int8_t* x, size_t /*m*/, size_
   constexpr size_t kShortRow = 512;
   for (; kp <= kShortRow && r + 16 <= row_end; r += 16) {
     const uint8_t* q0 = q + r * row_bytes;
-    const __m512i m = _mm512_set1_epi8(0x0F);
     __m512i a[16];
     for (auto& v : a) v = _mm512_setzero_si512();
-    for (size_t j = 0; j < full + odd; ++j) {
-      const int8_t* xp = xr.data() + j * 128;
-      const __m512i x_lo = Load(xp), x_hi = Load(xp + 64);
+    for (size_t j = 0; j < full + odd; ++j)
       for (size_t k = 0; k < 16; ++k) {
         const uint8_t* p = q0 + k * row_bytes + j * 64;
-        const __m512i packed = j < full ? Load(p) : LoadQ4Half(p);
-        a[k] = Dpbusd(Dpbusd(a[k], _mm512_and_si512(packed, m), x_lo),
-                      _mm512_and_si512(_mm512_srli_epi16(packed, 4), m), x_hi);
+        a[k] = Q4PairDot(a[k], j < full ? Load(p) : LoadQ4Half(p), xr.data() + j * 128);
       }
-    }
     _mm512_storeu_si512(acc + r, _mm512_sub_epi32(ReduceAdd16(a), _mm512_set1_epi32(offset)));
   }
   for (; r + 4 <= row_end; r += 4) {

@@ -26,9 +26,11 @@ from safetensors import safe_open
 
 from edgeasr.features import FbankConfig
 from edgeasr.kernels import QuantizedMatrix
-from edgeasr.model_file import Architecture, ModelFile, save_model
+from edgeasr.model_file import Architecture, ModelFile, load_model, save_model
 from edgeasr.tokens import TokenTable
+from edgeasr.train.config import TrainConfig
 from edgeasr.train.model import ModelConfig, Transducer
+from edgeasr.train.tokens import Tokenizer, bpe_model_from_table
 
 __all__ = ["export_checkpoint", "load_exported", "load_trained", "folded_input_proj", "export_model",
            "quantized_matrix_names", "checkpoint_masks", "checkpoint_from_model"]
@@ -169,8 +171,6 @@ def _scored_tokens(table: TokenTable, source: Path, bpe_model: Optional[Path]) -
     if not candidate.is_file():
         raise ValueError(f"bpe_model: {source} carries no BPE piece scores and {str(candidate)!r} is not a file; "
                          "pass the run's sentencepiece model (bpe.model in the run directory)")
-    from edgeasr.train.tokens import Tokenizer
-
     scored = Tokenizer(candidate).table
     if scored.pieces != table.pieces:
         raise ValueError(f"bpe_model: the pieces of {candidate} differ from the model's token table")
@@ -247,8 +247,6 @@ def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, o
     already, so that a training run can start from the checkpoint (``[compress] init_from``) and tokenize as the
     model file does; one already there with other pieces is an error.
     """
-    from edgeasr.model_file import load_model
-
     model_file = load_model(model_path)
     arch = model_file.architecture
     if model_file.features != FbankConfig(num_bins=arch.num_features):
@@ -268,15 +266,11 @@ def checkpoint_from_model(model_path: Union[str, os.PathLike], out: Union[str, o
     state["encoder.feature_mean"] = torch.zeros(arch.num_features)
     state["encoder.feature_std"] = torch.ones(arch.num_features)
     Transducer(cfg).load_state_dict(state)  # the names and shapes a model of this config has, or a clear error
-    from edgeasr.train.tokens import Tokenizer, bpe_model_from_table
-
     out = Path(out)
     bpe = out.parent / "bpe.model"
     if bpe.exists() and Tokenizer(bpe).table.pieces != model_file.tokens.pieces:
         raise ValueError(f"out: {bpe} holds other pieces than {model_path}'s token table; write the checkpoint "
                          "into another folder")
-    from edgeasr.train.config import TrainConfig
-
     checkpoint = {"model": state, "config": TrainConfig(model=cfg).to_dict(), "tokens": model_file.tokens.to_json(),
                   "progress": {"step": None, "epoch": None},
                   "source": f"model file {Path(model_path).name} ({model_file.source})"}

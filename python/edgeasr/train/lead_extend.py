@@ -30,13 +30,14 @@ def extend_leads(features: torch.Tensor, lengths: torch.Tensor, lead_frames: tor
     n = check_lead_arguments(features, lengths, lead_frames, prob)
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 0:
         raise ValueError(f"max_frames: expected an int >= 0, got {max_frames!r}")
+    # Background frames per utterance: its lead (within its length) less the margin; 0 or less: nothing to repeat.
+    background = torch.minimum(lead_frames, lengths) - MARGIN_FRAMES
     extra = torch.zeros(n, dtype=torch.int64)
     for i in range(n):
         # Both draws are made for every utterance, so which utterances are extended does not change the others'.
         extend = float(torch.rand((1,), generator=generator)) < prob
         k = int(torch.randint(0, max_frames + 1, (1,), generator=generator))
-        background = min(int(lead_frames[i]), int(lengths[i])) - MARGIN_FRAMES
-        if extend and background > 0:
+        if extend and background[i] > 0:
             extra[i] = k
     if not bool(extra.any()):
         return features.clone(), lengths.clone(), lead_frames.clone()
@@ -45,9 +46,8 @@ def extend_leads(features: torch.Tensor, lengths: torch.Tensor, lead_frames: tor
     for i in range(n):
         t, k = int(lengths[i]), int(extra[i])
         if k:
-            lead = features[i, :min(int(lead_frames[i]), t) - MARGIN_FRAMES]
+            lead = features[i, :int(background[i])]
             cycle = torch.cat([lead, lead.flip(0)])
-            reps = -(-k // cycle.shape[0])
-            out[i, :k] = cycle.repeat(reps, 1)[:k]
+            out[i, :k] = cycle.repeat(-(-k // cycle.shape[0]), 1)[:k]
         out[i, k:k + t] = features[i, :t]
     return out, new_lengths, lead_frames + extra
