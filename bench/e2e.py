@@ -43,6 +43,7 @@ import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import shlex  # noqa: E402
@@ -169,7 +170,8 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
     config = RecognizerConfig(decoding=system.search, beam=job["beam"], chunk_frames=job["chunk_frames"],
-                              context_score=job["context_score"], blank_penalty=job["blank_penalty"])
+                              context_score=job["context_score"], blank_penalty=job["blank_penalty"],
+                              token_reward=job["token_reward"])
     rec = Recognizer(job["models"]["edgeasr"][system.weights], config)
     rate = job["sample_rate"]
 
@@ -639,7 +641,9 @@ def markdown(report: dict) -> str:
         f"{run['voices']} voices, {run['audio_s']:.1f} s of audio; each fed whole with {run['tail_s']:g} s of "
         "silence appended, encoder chunks of "
         f"{models['chunk_frames']} frames (10 ms) in every system; blank penalty {run['blank_penalty']:g} "
-        "in every system (the blank's logit lowered by it before the softmax, as sherpa-onnx's blank_penalty).",
+        "in every system (the blank's logit lowered by it before the softmax, as sherpa-onnx's blank_penalty); "
+        f"edgeasr's beam search adds {run.get('token_reward', 0.0):g} to the score of every token it emits "
+        "(`token_reward`), sherpa-onnx's and PyTorch's pick their final hypothesis by score per token.",
         f"- Model: `{models['checkpoint']}` (sha256 {models['sha256'][:16]}, step {models['trained_steps']}, "
         f"epoch {models['trained_epochs']}), exported into `{Path(models['snapshot']).parent}`.",
         f"- Biasing: {run['phrases']['phrases_per_clip']} phrases per clip (its true names + distractors from "
@@ -771,6 +775,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
     p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
                    help="lowers the blank's logit, every runtime (default: edgeasr's, tuned on dev)")
+    p.add_argument("--token-reward", type=float, default=RecognizerConfig.token_reward,
+                   help="edgeasr's beam search: added to the score of every token emitted (default: "
+                        "RecognizerConfig.token_reward, tuned on v1hard dev)")
     p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -785,6 +792,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--name: expected a plain file stem (no folders), got {a.name!r}")
     if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty) < 0:
         p.error("--beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
+    if not math.isfinite(a.token_reward):
+        p.error(f"--token-reward: expected a finite number, got {a.token_reward}")
     if a.systems:
         unknown = [k for k in a.systems.split(",") if k not in BY_KEY]
         if unknown:
@@ -819,7 +828,7 @@ def main(argv=None) -> int:
                                  extra_pool)
     phrase_info["contacts_pool"] = len(extra_pool)
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
-           "blank_penalty": a.blank_penalty,
+           "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -842,7 +851,7 @@ def main(argv=None) -> int:
                 "quick": a.quick, "corpus": a.corpus, "split": a.split, "limit": limit, "clips": len(clips),
                 "voices": len({c["voice"] for c in clips}), "audio_s": sum(c["duration_s"] for c in clips),
                 "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
-                "blank_penalty": a.blank_penalty, "phrases": phrase_info,
+                "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},
         "machine": machine_info(), "models": models, "ratios": ratios(entries), "systems": entries,

@@ -327,6 +327,9 @@ def test_bad_configs_and_finished_streams(models):
         Recognizer(paths["int8"], RecognizerConfig(chunk_frames=6))
     with pytest.raises(ValueError, match="decoding"):
         Recognizer(paths["int8"], RecognizerConfig(decoding="beam"))
+    for bad in (float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(ValueError, match="token_reward"):
+            Recognizer(paths["int8"], RecognizerConfig(token_reward=bad))
     rec = Recognizer(paths["int8"])
     with pytest.raises(ValueError, match="context"):
         rec.create_stream(context=[""])

@@ -17,6 +17,7 @@ namespace edgeasr {
 void BeamSearchConfig::Validate() const {
   if (beam < 1) throw std::invalid_argument("beam: must be >= 1, got " + std::to_string(beam));
   if (!std::isfinite(blank_penalty)) throw std::invalid_argument("blank_penalty: must be finite");
+  if (!std::isfinite(token_reward)) throw std::invalid_argument("token_reward: must be finite");
   if (std::isnan(lattice_beam) || lattice_beam < 0.f)
     throw std::invalid_argument("lattice_beam: must be >= 0 (infinity keeps everything), got " +
                                 std::to_string(lattice_beam));
@@ -28,12 +29,12 @@ void BeamSearchConfig::Validate() const {
 }
 
 std::string BeamSearchConfig::ToString() const {
-  char buf[240];
+  char buf[280];
   std::snprintf(buf, sizeof buf,
                 "BeamSearchConfig(beam=%d, blank_penalty=%g, lattice_beam=%g, decoder_cache_size=%d, "
-                "max_lattice_arcs=%d)",
+                "max_lattice_arcs=%d, token_reward=%g)",
                 beam, static_cast<double>(blank_penalty), static_cast<double>(lattice_beam), decoder_cache_size,
-                max_lattice_arcs);
+                max_lattice_arcs, static_cast<double>(token_reward));
   return buf;
 }
 
@@ -195,6 +196,10 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     for (size_t i = 0; i < n; ++i) std::copy_n(joint + row_of[i] * V, V, s.logp.data() + i * V);
   const float raw_blank = s.logp[size_t(blank)];
   for (size_t i = 0; i < n; ++i) search::ApplyBlankPenalty(s.logp.data() + i * V, V, blank, config_.blank_penalty);
+  if (config_.token_reward != 0.f)
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < V; ++k)
+        if (int32_t(k) != blank) s.logp[i * V + k] += config_.token_reward;
 
   // Candidates: hypothesis i followed by blank or token k, scored with the biasing bonus (inside the beam).
   s.bonus.assign(n * V, 0.f);

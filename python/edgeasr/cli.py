@@ -141,6 +141,8 @@ def _transcribe(args) -> int:
         config.context_score = args.context_score
     if args.blank_penalty is not None:
         config.blank_penalty = args.blank_penalty
+    if args.token_reward is not None:
+        config.token_reward = args.token_reward
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     for path in args.audio:
@@ -340,6 +342,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--blank-penalty", type=float, default=None,
                    help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: "
                         "RecognizerConfig.blank_penalty)")
+    r.add_argument("--token-reward", type=float, default=None,
+                   help="beam search: added to the score of every token emitted (default: "
+                        "RecognizerConfig.token_reward)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")

@@ -57,6 +57,8 @@ class RecognizerConfig:
     blank_penalty: float = 1.5     # lowers the blank's logit before the softmax (sherpa-onnx's meaning): > 0 favours
                                    # emitting; the bundled model deletes words without it (dev: 1/1.5/2)
     lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
+    token_reward: float = 0.0      # beam search: added to the score of each token emitted (counted in the acoustic
+                                   # score, so the lattice's best path stays the 1-best)
     sparse_weights: str = "dense"  # a sparse model file's matrices in memory: "dense" decodes them on load into
                                    # the dense format of the same bits (exactly the same products; faster with
                                    # every kernel set measured here, bench/results/sparse_load.md), "sparse" keeps
@@ -78,6 +80,9 @@ class RecognizerConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
+                or not np.isfinite(self.token_reward):
+            raise ValueError(f"token_reward: expected a finite number, got {self.token_reward!r}")
 
 
 @dataclass
@@ -180,8 +185,8 @@ class Recognizer:
         c = self.config
         if c.decoding == "greedy_search":
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
-        return _core.BeamSearch(self.network, self._pieces,
-                                _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam), graph)
+        config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward)
+        return _core.BeamSearch(self.network, self._pieces, config, graph)
 
 
 class Stream:

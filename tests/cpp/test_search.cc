@@ -581,6 +581,65 @@ void TestBlankPenaltyIsShiftedLogit() {
   Group("blank penalty == lowered blank logit", before);
 }
 
+// token_reward r decodes exactly as no reward on a network whose token log-probs are all raised by r: tokens, frames,
+// scores, N-best and lattice (without a blank penalty, which renormalizes over the tokens' mass first). A positive
+// reward emits more.
+class RewardedScorer final : public TransducerScorer {
+ public:
+  RewardedScorer(std::shared_ptr<const TableScorer> base, float reward) : base_(std::move(base)), reward_(reward) {}
+  int vocab_size() const override { return base_->vocab_size(); }
+  int blank_id() const override { return base_->blank_id(); }
+  int context_size() const override { return base_->context_size(); }
+  int joiner_dim() const override { return base_->joiner_dim(); }
+  void DecoderProjected(const int32_t* contexts, size_t n, float* dec) const override {
+    base_->DecoderProjected(contexts, n, dec);
+  }
+  void JointLogProbs(const float* enc_frame, const float* dec, size_t n, float* log_probs) const override {
+    base_->JointLogProbs(enc_frame, dec, n, log_probs);
+    const size_t V = size_t(vocab_size());
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < V; ++k)
+        if (int32_t(k) != blank_id()) log_probs[i * V + k] += reward_;
+  }
+
+ private:
+  std::shared_ptr<const TableScorer> base_;
+  float reward_;
+};
+
+void TestTokenRewardIsRaisedTokenLogProbs() {
+  const size_t before = g_counts.failed;
+  std::mt19937 rng(17);
+  size_t tokens_plain = 0, tokens_rewarded = 0;
+  for (uint64_t seed = 60; seed < 68; ++seed) {
+    const int32_t vocab = 7 + int32_t(seed % 4);
+    auto scorer = RandomScorer(vocab, seed, 2.f, 1.5f);
+    const float reward = seed % 2 ? 0.75f : -0.4f;
+    std::shared_ptr<const ContextGraph> graph;
+    if (seed % 3 == 0) graph = std::make_shared<ContextGraph>(RandomPhrases(rng, vocab, 5));
+    BeamSearchConfig rewarded_config;
+    rewarded_config.token_reward = reward;
+    BeamSearch rewarded(scorer, Pieces(vocab), rewarded_config, graph);
+    BeamSearch raised(std::make_shared<RewardedScorer>(scorer, reward), Pieces(vocab), {}, graph);
+    BeamSearch plain(scorer, Pieces(vocab), {}, graph);
+    for (TransducerSearch* s : std::vector<TransducerSearch*>{&rewarded, &raised, &plain}) {
+      Decode(*s, *scorer, 45, {6}, 20);
+      s->Finalize();
+    }
+    const SearchResult r = rewarded.Result();
+    Expect(SameResult(r, raised.Result()), "token_reward " + std::to_string(reward) +
+                                               " == token log-probs raised by it, seed " + std::to_string(seed));
+    if (reward > 0) {
+      tokens_rewarded += r.tokens.size();
+      tokens_plain += plain.Result().tokens.size();
+    }
+  }
+  Expect(tokens_rewarded > tokens_plain, "a positive token reward emits more tokens (" +
+                                             std::to_string(tokens_rewarded) + " against " +
+                                             std::to_string(tokens_plain) + ")");
+  Group("token reward == raised token log-probs", before);
+}
+
 void TestBeamOneEqualsGreedy() {
   const size_t before = g_counts.failed;
   std::mt19937 rng(3);
@@ -756,6 +815,7 @@ void TestLatticeProperties() {
         BeamSearchConfig config;
         config.beam = beam;
         config.lattice_beam = lattice_beam;
+        config.token_reward = seed % 2 ? 0.5f : 0.f;  // counts in the arcs' scores: the invariants hold as well
         BeamSearch search(scorer, Pieces(vocab), config, graph);
         Decode(search, *scorer, 50, {}, 25);
         const std::string name = "seed " + std::to_string(seed) + " beam " + std::to_string(beam) + " lattice_beam " +
@@ -985,6 +1045,7 @@ void TestValidation() {
   };
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.beam = 0; }), "beam", "beam 0");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.blank_penalty = NAN; }), "blank_penalty", "blank_penalty NaN");
+  ExpectThrows(beam_with([](BeamSearchConfig& c) { c.token_reward = INFINITY; }), "token_reward", "token_reward inf");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.lattice_beam = -1; }), "lattice_beam", "lattice_beam < 0");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.lattice_beam = NAN; }), "lattice_beam", "lattice_beam NaN");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.decoder_cache_size = 2; }), "decoder_cache_size",
@@ -1047,6 +1108,7 @@ int main(int argc, char** argv) {
     TestGreedyExact();
     TestBeamExactRecombination();
     TestBlankPenaltyIsShiftedLogit();
+    TestTokenRewardIsRaisedTokenLogProbs();
     TestBeamOneEqualsGreedy();
     TestWeightZeroIsNoBiasing();
     TestStreaming();

@@ -62,8 +62,11 @@ def test_learns_checkpoints_and_resumes(tmp_path):
     assert all(m["audio_s_per_s"] > 0 for m in read_metrics(tmp_path) if "loss" in m)
     # A second run with a higher step limit continues from step 60, not from scratch.
     cfg.run.max_steps = 70
+    cfg.run.keep_every = 10
     progress, _ = train(cfg, utts, utts[:4], TABLE, log=lambda s: None)
     assert progress.step == 70
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-step*.pt")) == ["checkpoint-step70.pt"]
+    assert torch.load(tmp_path / "checkpoint-step70.pt", weights_only=False)["progress"]["step"] == 70
     steps = [m["step"] for m in read_metrics(tmp_path) if "loss" in m]
     assert steps == sorted(steps) and steps[-1] == 70 and steps.count(60) == 1
 

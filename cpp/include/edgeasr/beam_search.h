@@ -41,6 +41,10 @@ struct BeamSearchConfig {
                                       // default: under 0.1 s and about 20 MB), so a lattice of very long words may be
                                       // pruned below the limit. A lattice that fits comes out as without the limit.
                                       // WordLattice::beam tells the beam used.
+  float token_reward = 0.f;           // added to the score of every token emitted (a length reward, like Kaldi's word
+                                      // insertion penalty with the other sign): counts in the acoustic score, so the
+                                      // lattice's best path stays the 1-best. Short hypotheses made of long blank
+                                      // runs otherwise win on noisy audio (deletions)
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;

@@ -63,10 +63,14 @@ class RunConfig:
     checkpoint_every: int = 200     # steps between checkpoints (and one at every epoch end)
     log_every: int = 20             # steps between lines in metrics.jsonl
     max_steps: int = 0              # stop after this many steps in all (0: run all epochs)
+    keep_every: int = 0             # also keep checkpoint-step<N>.pt every this many steps, to pick one later (0: no)
 
     def validate(self) -> None:
-        if self.checkpoint_every < 1 or self.log_every < 1 or self.max_steps < 0:
-            raise ValueError(f"run: checkpoint_every and log_every >= 1, max_steps >= 0 required: {self}")
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.max_steps < 0 or self.keep_every < 0:
+            raise ValueError(f"run: checkpoint_every and log_every >= 1, max_steps and keep_every >= 0 required: "
+                             f"{self}")
+        if self.keep_every and self.keep_every % self.checkpoint_every:
+            raise ValueError(f"run: keep_every must be a multiple of checkpoint_every: {self}")
 
     @property
     def path(self) -> Path:

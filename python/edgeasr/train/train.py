@@ -164,6 +164,8 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
                 _log_window(window, progress, cfg, world, metrics, log)
             if progress.step % cfg.run.checkpoint_every == 0 and rank == 0:
                 save_checkpoint(latest, model, optimizer, progress, cfg, table, compression)
+                if cfg.run.keep_every and progress.step % cfg.run.keep_every == 0:
+                    shutil.copyfile(latest, out / f"checkpoint-step{progress.step}.pt")
             if cfg.run.max_steps and progress.step >= cfg.run.max_steps:
                 break
         if cfg.run.max_steps and progress.step >= cfg.run.max_steps:
