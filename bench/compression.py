@@ -210,7 +210,13 @@ def decode_all(rec, clips: list[dict]) -> tuple[list[str], float, float]:
     return texts, cpu, wall
 
 
-def measure(row: Row, test: list[dict], fsdd: list[dict], beam: int, blank_penalty: float) -> None:
+def _beam_scores(blank_penalty: Optional[float]) -> dict:
+    """The beam search's blank penalty and token reward as the run used them (the flag or the runtime's default)."""
+    c = RecognizerConfig(decoding="modified_beam_search", blank_penalty=blank_penalty).resolved()
+    return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
+
+
+def measure(row: Row, test: list[dict], fsdd: list[dict], beam: int, blank_penalty: Optional[float]) -> None:
     from edgeasr.model_file import load_model
     from edgeasr.recognizer import Recognizer
     from edgeasr.train.evaluate import wer_by_voice
@@ -515,7 +521,7 @@ def markdown(report: dict, rows: list[Row]) -> str:
                       "recognizer); right when the transcript, stripped, is the digit's word."
                       if run["fsdd_clips"] else "not measured (--no-fsdd)."),
         f"- Decoding: `edgeasr.Recognizer`, modified beam search, beam {run['beam']}, blank penalty "
-        f"{run['blank_penalty']:g}, chunks of 16 feature frames. "
+        f"{run['blank_penalty']:g}, token reward {run.get('token_reward', 0.0):g}, chunks of 16 feature frames. "
         "RTF: process CPU time in `transcribe` over audio time (wall in the JSON).",
         "- Checkpoints (copied, then exported by `edgeasr.train.export.export_model` into "
         f"`{run['exports']}`):",
@@ -595,13 +601,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fsdd-limit", type=int, default=0, help="FSDD clips, evenly over the files (0: all)")
     p.add_argument("--no-fsdd", action="store_true", help="skip FSDD")
     p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
+    p.add_argument("--blank-penalty", type=float, default=None,
                    help="lowers the blank's logit before the softmax (default: the runtime's)")
     p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS, help="where copies and exports go")
     p.add_argument("--out", type=Path, help="output stem (default bench/results/compression, or "
                    "compression-limitN for partial runs)")
     a = p.parse_args(argv)
-    if a.limit < 0 or a.fsdd_limit < 0 or a.beam < 1 or a.blank_penalty < 0:
+    if a.limit < 0 or a.fsdd_limit < 0 or a.beam < 1 or (a.blank_penalty or 0.0) < 0:
         p.error("--limit, --fsdd-limit and --blank-penalty must be >= 0, --beam >= 1")
     a.student, a.teacher = a.student.expanduser(), a.teacher.expanduser() if a.teacher else None
     return a
@@ -655,7 +661,7 @@ def main(argv=None) -> int:
                 "full": full, "corpus": a.corpus, "split": a.split, "limit": a.limit, "test_clips": len(test),
                 "voices": sorted({c["voice"] for c in test}),
                 "test_audio_s": sum(c["samples"].size / c["rate"] for c in test),
-                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, "blank_penalty": a.blank_penalty,
+                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, **_beam_scores(a.blank_penalty),
                 "exports": str(a.cache),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},

@@ -66,6 +66,9 @@ from machine import cpu_description, git_revision, package_versions  # noqa: E40
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = Path.home() / ".cache" / "edgeasr" / "bundled"
 DEFAULT_CACHE = Path.home() / ".cache" / "edgeasr" / "bench" / "e2e"
+# sherpa-onnx's and PyTorch's blank penalty unless --blank-penalty says otherwise: the value edgeasr's searches were
+# tuned with before the token reward (dev: 1/1.5/2; v1hard dev without the reward: 1.5 is best, search_tune.md).
+PEER_BLANK_PENALTY = 1.5
 SAMPLE_RATE = 16000
 DEFAULT_LIMIT, QUICK_LIMIT = 200, 20
 
@@ -127,7 +130,7 @@ def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], s
 
     kwargs = dict(job["models"]["sherpa"][system.weights])
     kwargs.update(num_threads=1, provider="cpu", decoding_method=system.search, max_active_paths=job["beam"],
-                  blank_penalty=job["blank_penalty"])
+                  blank_penalty=job["peer_blank_penalty"])
     if system.search == "modified_beam_search":
         # A BPE model's hotwords are split into pieces by sherpa-onnx's own sentencepiece reader of bpe_vocab.
         kwargs.update(modeling_unit="bpe", bpe_vocab=job["models"]["bpe_vocab"], hotwords_score=job["context_score"])
@@ -157,7 +160,8 @@ def _torch_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], st
     from torch_beam_search import TorchStreamingDecoder
 
     model, table = load_trained(job["models"]["snapshot"])
-    decoder = TorchStreamingDecoder(model, system.search, job["beam"], job["chunk_frames"], job["blank_penalty"])
+    decoder = TorchStreamingDecoder(model, system.search, job["beam"], job["chunk_frames"],
+                                    job["peer_blank_penalty"])
     rate = job["sample_rate"]
 
     def decode(samples: np.ndarray, phrases: list) -> str:
@@ -171,7 +175,7 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
 
     config = RecognizerConfig(decoding=system.search, beam=job["beam"], chunk_frames=job["chunk_frames"],
                               context_score=job["context_score"], blank_penalty=job["blank_penalty"],
-                              token_reward=job["token_reward"])
+                              token_reward=job["token_reward"] if system.search == "modified_beam_search" else None)
     rec = Recognizer(job["models"]["edgeasr"][system.weights], config)
     rate = job["sample_rate"]
 
@@ -627,6 +631,18 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.2f}"
 
 
+def _score_settings(run: dict) -> str:
+    """The blank penalties and token reward of the run, in words."""
+    if "edgeasr_scores" not in run:  # reports written before per-search defaults
+        return f"Blank penalty {run['blank_penalty']:g} in every system."
+    g, b = run["edgeasr_scores"]["greedy_search"], run["edgeasr_scores"]["modified_beam_search"]
+    return (f"Blank penalty (the blank's logit lowered before the softmax, sherpa-onnx's meaning): sherpa-onnx and "
+            f"PyTorch {run['peer_blank_penalty']:g}; edgeasr greedy {g['blank_penalty']:g}, beam search "
+            f"{b['blank_penalty']:g} with a token reward of {b['token_reward']:g} (added to the score of every token "
+            "it emits, edgeasr's RecognizerConfig.token_reward; sherpa-onnx and PyTorch instead pick their final "
+            "hypothesis by score per token).")
+
+
 def markdown(report: dict) -> str:
     m, run, models = report["machine"], report["run"], report["models"]
     entries = report["systems"]
@@ -640,10 +656,7 @@ def markdown(report: dict) -> str:
         + (" (held-out voices)" if run["split"] == "test" else "") + ", evenly over "
         f"{run['voices']} voices, {run['audio_s']:.1f} s of audio; each fed whole with {run['tail_s']:g} s of "
         "silence appended, encoder chunks of "
-        f"{models['chunk_frames']} frames (10 ms) in every system; blank penalty {run['blank_penalty']:g} "
-        "in every system (the blank's logit lowered by it before the softmax, as sherpa-onnx's blank_penalty); "
-        f"edgeasr's beam search adds {run.get('token_reward', 0.0):g} to the score of every token it emits "
-        "(`token_reward`), sherpa-onnx's and PyTorch's pick their final hypothesis by score per token.",
+        f"{models['chunk_frames']} frames (10 ms) in every system. " + _score_settings(run),
         f"- Model: `{models['checkpoint']}` (sha256 {models['sha256'][:16]}, step {models['trained_steps']}, "
         f"epoch {models['trained_epochs']}), exported into `{Path(models['snapshot']).parent}`.",
         f"- Biasing: {run['phrases']['phrases_per_clip']} phrases per clip (its true names + distractors from "
@@ -773,11 +786,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "test; needs the train extra), so --phrases 1000 is a 1,000-contact list")
     p.add_argument("--context-score", type=float, default=RecognizerConfig.context_score,
                    help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
-    p.add_argument("--blank-penalty", type=float, default=RecognizerConfig.blank_penalty,
-                   help="lowers the blank's logit, every runtime (default: edgeasr's, tuned on dev)")
-    p.add_argument("--token-reward", type=float, default=RecognizerConfig.token_reward,
-                   help="edgeasr's beam search: added to the score of every token emitted (default: "
-                        "RecognizerConfig.token_reward, tuned on v1hard dev)")
+    p.add_argument("--blank-penalty", type=float, default=None,
+                   help="lowers the blank's logit, every runtime (default: edgeasr's own per search, "
+                        f"edgeasr.recognizer.SEARCH_DEFAULTS; sherpa-onnx and PyTorch {PEER_BLANK_PENALTY:g})")
+    p.add_argument("--token-reward", type=float, default=None,
+                   help="edgeasr's beam search: added to the score of every token emitted (default: its own, "
+                        "edgeasr.recognizer.SEARCH_DEFAULTS)")
     p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -790,9 +804,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--limit: must be >= 0, got {a.limit}")
     if a.name is not None and (not a.name or a.name != Path(a.name).name or a.name in (".", "..")):
         p.error(f"--name: expected a plain file stem (no folders), got {a.name!r}")
-    if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty) < 0:
+    if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty or 0.0) < 0:
         p.error("--beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
-    if not math.isfinite(a.token_reward):
+    if a.token_reward is not None and not math.isfinite(a.token_reward):
         p.error(f"--token-reward: expected a finite number, got {a.token_reward}")
     if a.systems:
         unknown = [k for k in a.systems.split(",") if k not in BY_KEY]
@@ -827,8 +841,14 @@ def main(argv=None) -> int:
     phrase_info = attach_phrases(clips, all_clips, a.phrases, lambda n: table.unk_id not in table.encode(n),
                                  extra_pool)
     phrase_info["contacts_pool"] = len(extra_pool)
+    peer_blank_penalty = a.blank_penalty if a.blank_penalty is not None else PEER_BLANK_PENALTY
+    edgeasr_scores = {}  # what edgeasr's searches run with: the flags, or else their own defaults
+    for search in ("greedy_search", "modified_beam_search"):
+        c = RecognizerConfig(decoding=search, blank_penalty=a.blank_penalty,
+                             token_reward=a.token_reward if search == "modified_beam_search" else None).resolved()
+        edgeasr_scores[search] = {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
-           "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
+           "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -851,7 +871,8 @@ def main(argv=None) -> int:
                 "quick": a.quick, "corpus": a.corpus, "split": a.split, "limit": limit, "clips": len(clips),
                 "voices": len({c["voice"] for c in clips}), "audio_s": sum(c["duration_s"] for c in clips),
                 "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
-                "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "phrases": phrase_info,
+                "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
+                "peer_blank_penalty": peer_blank_penalty, "edgeasr_scores": edgeasr_scores, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},
         "machine": machine_info(), "models": models, "ratios": ratios(entries), "systems": entries,

@@ -120,7 +120,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Speech that starts at once ({run['date'][:10]})", "",
         f"`{run['command']}`; {run['clips']} clips of corpus {run['corpus']}/{run['split']} (all voices, evenly), "
-        f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}; "
+        f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}, "
+        f"token reward {run.get('token_reward', 0.0):g}; "
         f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
         "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
         "supervision's speech start removed. Longer lead: the quietest 100 ms of the clip's background, reflected, "
@@ -198,7 +199,8 @@ def main(argv=None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
-                      "beam": a.beam, "blank_penalty": config.blank_penalty, "fsdd_lead_s": a.fsdd_lead_s,
+                      "beam": a.beam, "blank_penalty": config.resolved().blank_penalty,
+                      "token_reward": config.resolved().token_reward, "fsdd_lead_s": a.fsdd_lead_s,
                       "longer_lead_s": a.longer_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},

@@ -13,7 +13,7 @@ from edgeasr import _core
 from edgeasr.audio import resample
 from edgeasr.features import compute_fbank
 from edgeasr.model_file import load_model
-from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path
+from edgeasr.recognizer import SEARCH_DEFAULTS, Recognizer, RecognizerConfig, default_model_path
 from edgeasr.tokens import TokenTable
 from edgeasr.train.config import TrainConfig
 from edgeasr.train.evaluate import greedy_decode
@@ -223,12 +223,16 @@ def test_integer_audio_is_scaled(models):
 
 def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
     paths, _, _ = models
-    greedy = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
-    beam1 = Recognizer(paths["int8"], RecognizerConfig(beam=1))
+    greedy = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))  # blank penalty 1.5
+    beam1 = Recognizer(paths["int8"], RecognizerConfig(beam=1, blank_penalty=1.5, token_reward=0.0))
+    # For an argmax a token reward r makes the choices a blank penalty r makes (README, "Search score settings").
+    beam1_rewarded = Recognizer(paths["int8"], RecognizerConfig(beam=1, blank_penalty=0.0, token_reward=1.5))
     beam4 = Recognizer(paths["int8"], RecognizerConfig(beam=4))
     for seed in range(3):
         samples = clip(seed)
-        assert beam1.transcribe(samples, 16000).result().tokens == greedy.transcribe(samples, 16000).result().tokens
+        tokens = greedy.transcribe(samples, 16000).result().tokens
+        assert beam1.transcribe(samples, 16000).result().tokens == tokens
+        assert beam1_rewarded.transcribe(samples, 16000).result().tokens == tokens
         s = beam4.transcribe(samples, 16000)
         nbest = s.nbest(4)
         assert nbest[0].text == s.result().text
@@ -237,6 +241,33 @@ def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
         assert lat.num_paths() >= len(nbest)
         for w in s.result().words:
             assert 0.0 <= w.confidence <= 1.0 and w.start < w.end
+
+
+def test_score_settings_left_unset_take_the_searchs_defaults(models):
+    paths, _, _ = models
+    for decoding, defaults in SEARCH_DEFAULTS.items():
+        rec = Recognizer(paths["int8"], RecognizerConfig(decoding=decoding))
+        assert (rec.config.blank_penalty, rec.config.token_reward) == (defaults["blank_penalty"],
+                                                                       defaults["token_reward"])
+    given = Recognizer(paths["int8"], RecognizerConfig(blank_penalty=0.25, token_reward=-0.5)).config
+    assert (given.blank_penalty, given.token_reward) == (0.25, -0.5)
+    config = RecognizerConfig()
+    Recognizer(paths["int8"], config)
+    assert config.blank_penalty is None and config.token_reward is None  # the caller's config is left alone
+
+
+def test_token_reward_emits_more_and_keeps_the_lattice_best_path_the_1best(models):
+    paths, _, _ = models
+    counts = {}
+    for reward in (0.0, 2.0):
+        rec = Recognizer(paths["int8"], RecognizerConfig(beam=4, token_reward=reward))
+        counts[reward] = 0
+        for seed in range(4):
+            stream = rec.transcribe(clip(seed), 16000)
+            result = stream.result()
+            counts[reward] += len(result.tokens)
+            assert stream.lattice().text() == result.text
+    assert counts[2.0] > counts[0.0]
 
 
 def test_blank_penalty_is_a_lower_blank_logit(models, tmp_path):
@@ -330,6 +361,10 @@ def test_bad_configs_and_finished_streams(models):
     for bad in (float("nan"), float("inf"), "0.5", True):
         with pytest.raises(ValueError, match="token_reward"):
             Recognizer(paths["int8"], RecognizerConfig(token_reward=bad))
+    with pytest.raises(ValueError, match="token_reward: modified_beam_search only"):
+        Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search", token_reward=0.5))
+    with pytest.raises(ValueError, match="blank_penalty"):
+        Recognizer(paths["int8"], RecognizerConfig(blank_penalty=-1.0))
     rec = Recognizer(paths["int8"])
     with pytest.raises(ValueError, match="context"):
         rec.create_stream(context=[""])

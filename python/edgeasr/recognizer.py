@@ -34,7 +34,7 @@ from edgeasr.kernels import QuantizedMatrix
 from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
 
-__all__ = ["RecognizerConfig", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
+__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
 SPARSE_WEIGHTS = ("dense", "sparse")
@@ -54,11 +54,13 @@ class RecognizerConfig:
     context_score: float = 0.75    # biasing bonus per matched token (log-prob units) for a phrase of weight 1;
                                    # tuned on the dev split for the bundled model (bench/e2e.py --split dev
                                    # --context-score X: 0.5/0.75/1.0)
-    blank_penalty: float = 1.5     # lowers the blank's logit before the softmax (sherpa-onnx's meaning): > 0 favours
-                                   # emitting; the bundled model deletes words without it (dev: 1/1.5/2)
+    blank_penalty: Optional[float] = None  # lowers the blank's logit before the softmax (sherpa-onnx's meaning):
+                                   # > 0 favours emitting. None: the search's default (SEARCH_DEFAULTS)
     lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
-    token_reward: float = 0.0      # beam search: added to the score of each token emitted (counted in the acoustic
-                                   # score, so the lattice's best path stays the 1-best)
+    token_reward: Optional[float] = None  # beam search only: added to the score of each token emitted, counted in
+                                   # the acoustic score (the lattice's best path stays the 1-best). None: the
+                                   # search's default. Unlike the blank penalty, which only sways each frame's
+                                   # choice, it also favours the longer of two finished hypotheses
     sparse_weights: str = "dense"  # a sparse model file's matrices in memory: "dense" decodes them on load into
                                    # the dense format of the same bits (exactly the same products; faster with
                                    # every kernel set measured here, bench/results/sparse_load.md), "sparse" keeps
@@ -78,11 +80,32 @@ class RecognizerConfig:
             raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
         for name in ("context_score", "blank_penalty", "lattice_beam"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            if value is None and name == "blank_penalty":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
-                or not np.isfinite(self.token_reward):
-            raise ValueError(f"token_reward: expected a finite number, got {self.token_reward!r}")
+        if self.token_reward is not None:
+            if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
+                    or not np.isfinite(self.token_reward):
+                raise ValueError(f"token_reward: expected a finite number, got {self.token_reward!r}")
+            if self.decoding == "greedy_search" and self.token_reward != 0:
+                raise ValueError("token_reward: modified_beam_search only (in greedy search a blank_penalty of the "
+                                 f"same size makes the same choices), got {self.token_reward!r}")
+
+    def resolved(self) -> "RecognizerConfig":
+        """A copy with the settings left at None filled in with the search's defaults."""
+        defaults = SEARCH_DEFAULTS[self.decoding]
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+
+
+# Score settings per search. Beam search: tuned on a development set as hard as the held-out voices (python
+# bench/search_tune.py --corpus v1hard --split dev, bench/results/search_tune.md): token reward 0.8 without a blank
+# penalty makes 33.4 % errors there, against 36.0 % with the blank penalty alone (1.5, its best without the reward).
+# Greedy search keeps the blank penalty it was tuned with (dev: 1/1.5/2); the reward would only repeat it there.
+SEARCH_DEFAULTS = {
+    "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0},
+    "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.8},
+}
 
 
 @dataclass
@@ -123,6 +146,7 @@ class Recognizer:
         self.model = model if isinstance(model, ModelFile) else load_model(model or default_model_path())
         config = dataclasses.replace(config) if config is not None else RecognizerConfig()  # a private copy
         config.validate(self.model.subsampling)
+        config = config.resolved()  # every setting a number from here on
         self.config = config
         arch = self.model.architecture
         native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}

@@ -1,0 +1,106 @@
+"""Tunes the beam search's score settings (token_reward, blank_penalty) on a development set.
+
+Each grid point is one ``bench/e2e.py`` run of edgeasr's int4 beam search, without and with the clip's biasing
+phrases, on the same clips; the table gives WER and its parts, B-WER and false names. The rule, fixed before the
+grid runs: the lowest WER without phrases (the earlier grid point on a tie). Tune on training voices only
+(``--corpus v1hard --split dev`` is as hard as the held-out voices); the held-out voices are for measuring.
+
+    python bench/search_tune.py --corpus v1hard --split dev     # the grid below: bench/results/search_tune.*
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+import e2e  # noqa: E402
+
+SYSTEMS = ("edgeasr-int4-beam", "edgeasr-int4-beam-context")
+
+
+def floats(text: str) -> list[float]:
+    values = [float(v) for v in text.split(",") if v.strip()]
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers separated by commas, got {text!r}")
+    return values
+
+
+def run_point(a: argparse.Namespace, reward: float, penalty: float, out: Path) -> dict:
+    name = f"tune-{reward:g}-{penalty:g}"
+    argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(SYSTEMS),
+            "--token-reward", str(reward), "--blank-penalty", str(penalty), "--out", str(out), "--name", name]
+    if e2e.main(argv) != 0:
+        raise RuntimeError(f"bench/e2e.py {shlex.join(argv)} failed")
+    report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    plain, biased = (report["systems"][k]["accuracy"] for k in SYSTEMS)
+    return {"token_reward": reward, "blank_penalty": penalty, "clips": report["run"]["clips"],
+            "wer": plain["wer"], "deletions": plain["deletions"], "insertions": plain["insertions"],
+            "substitutions": plain["substitutions"], "b_wer": plain["b_wer"],
+            "wer_phrases": biased["wer"], "b_wer_phrases": biased["b_wer"],
+            "false_names_phrases": biased["false_name_phrases"]}
+
+
+def markdown(result: dict) -> str:
+    run, best = result["run"], result["chosen"]
+    lines = [f"# Beam search score settings on {run['corpus']}/{run['split']}", "",
+             f"`{run['command']}` ({run['date']}; {result['points'][0]['clips']} clips; edgeasr int4, beam 4, "
+             "the bundled model; with phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
+             "", "Rule (fixed before the run): the lowest WER without phrases. Chosen: token_reward "
+             f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**.", "",
+             "| token_reward | blank_penalty | WER | deletions | insertions | substitutions | B-WER | "
+             "WER with phrases | B-WER with phrases | false names |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        mark = " **(chosen)**" if p is best else ""
+        lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {100 * p['wer']:.2f} % | "
+                     f"{p['deletions']} | {p['insertions']} | {p['substitutions']} | {100 * p['b_wer']:.1f} % | "
+                     f"{100 * p['wer_phrases']:.2f} % | {100 * p['b_wer_phrases']:.1f} % | "
+                     f"{p['false_names_phrases']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", default="v1hard")
+    p.add_argument("--split", default="dev", help="dev: the held-out voices (test) are for measuring only")
+    p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
+    p.add_argument("--token-reward", type=floats, default=[0.0, 0.2, 0.4, 0.6, 0.8])
+    p.add_argument("--blank-penalty", type=floats, default=[0.0, 0.5, 1.0, 1.5])
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    p.add_argument("--name", default="search_tune")
+    a = p.parse_args(argv)
+    if a.split == "test":
+        p.error("--split test: the held-out voices are not for tuning")
+    if a.limit < 0 or min(a.blank_penalty) < 0:
+        p.error("--limit and --blank-penalty must be >= 0")
+    points = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for penalty in a.blank_penalty:
+            for reward in a.token_reward:
+                points.append(run_point(a, reward, penalty, Path(tmp)))
+                q = points[-1]
+                print(f"token_reward {reward:g} blank_penalty {penalty:g}: WER {100 * q['wer']:.2f} % "
+                      f"(del {q['deletions']} ins {q['insertions']} sub {q['substitutions']})", file=sys.stderr)
+    chosen = min(points, key=lambda q: q["wer"])  # min keeps the first of equals
+    result = {"run": {"command": "python " + shlex.join(["bench/search_tune.py", *(argv or sys.argv[1:])]),
+                      "corpus": a.corpus, "split": a.split, "limit": a.limit,
+                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+              "points": points, "chosen": chosen}
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / f"{a.name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    (a.out / f"{a.name}.md").write_text(markdown(result), encoding="utf-8")
+    print(f"wrote {a.out / a.name}.json and .md; chosen: token_reward {chosen['token_reward']:g}, blank_penalty "
+          f"{chosen['blank_penalty']:g}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
