@@ -622,7 +622,8 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
         signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
         states = {i: speech_state(traces[i], signal_cfg) for i in idx}
         for thr, complete, incomplete, (long_s, long_timeout) in itertools.product(
-                [0.2, 0.35, 0.5, 0.7], [0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.4], [0.56, 0.64, 0.72, 0.8],
+                [0.2, 0.35, 0.5, 0.7], [0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.4, 0.48, 0.56],
+                [0.56, 0.64, 0.72, 0.8, 0.96],
                 LONG_GRID):
             if complete > incomplete:
                 continue
