@@ -1,11 +1,13 @@
-"""Tunes the beam search's score settings (token_reward, blank_penalty) on a development set.
+"""Tunes the beam search's score settings (token_reward, blank_penalty, context_score) on a development set.
 
 Each grid point is one ``bench/e2e.py`` run of edgeasr's int4 beam search, without and with the clip's biasing
-phrases, on the same clips; the table gives WER and its parts, B-WER and false names. The rule, fixed before the
-grid runs: the lowest WER without phrases (the earlier grid point on a tie). Tune on training voices only
+phrases, on the same clips; the table gives WER and its parts, B-WER and false names. The rules, fixed before the
+grid runs: token_reward and blank_penalty by the lowest WER without phrases, then the biasing bonus context_score
+(at those) by the lowest WER with phrases (the earlier grid point on a tie). Tune on training voices only
 (``--corpus v1hard --split dev`` is as hard as the held-out voices); the held-out voices are for measuring.
 
     python bench/search_tune.py --corpus v1hard --split dev     # the grid below: bench/results/search_tune.*
+    python bench/search_tune.py --token-reward 0.8 --blank-penalty 0 --context-score 0.5,0.75,1,1.25 --name N
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 import e2e  # noqa: E402
+from edgeasr.recognizer import RecognizerConfig  # noqa: E402
 
 SYSTEMS = ("edgeasr-int4-beam", "edgeasr-int4-beam-context")
 
@@ -34,15 +37,17 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def run_point(a: argparse.Namespace, reward: float, penalty: float, out: Path) -> dict:
-    name = f"tune-{reward:g}-{penalty:g}"
+def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, out: Path) -> dict:
+    name = f"tune-{reward:g}-{penalty:g}-{context:g}"
     argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(SYSTEMS),
-            "--token-reward", str(reward), "--blank-penalty", str(penalty), "--out", str(out), "--name", name]
+            "--token-reward", str(reward), "--blank-penalty", str(penalty), "--context-score", str(context),
+            "--out", str(out), "--name", name]
     if e2e.main(argv) != 0:
         raise RuntimeError(f"bench/e2e.py {shlex.join(argv)} failed")
     report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
     plain, biased = (report["systems"][k]["accuracy"] for k in SYSTEMS)
-    return {"token_reward": reward, "blank_penalty": penalty, "clips": report["run"]["clips"],
+    return {"token_reward": reward, "blank_penalty": penalty, "context_score": context,
+            "clips": report["run"]["clips"],
             "wer": plain["wer"], "deletions": plain["deletions"], "insertions": plain["insertions"],
             "substitutions": plain["substitutions"], "b_wer": plain["b_wer"],
             "wer_phrases": biased["wer"], "b_wer_phrases": biased["b_wer"],
@@ -50,17 +55,20 @@ def run_point(a: argparse.Namespace, reward: float, penalty: float, out: Path) -
 
 
 def markdown(result: dict) -> str:
-    run, best = result["run"], result["chosen"]
+    run, best, context = result["run"], result["chosen"], result["chosen_context"]
     lines = [f"# Beam search score settings on {run['corpus']}/{run['split']}", "",
              f"`{run['command']}` ({run['date']}; {result['points'][0]['clips']} clips; edgeasr int4, beam 4, "
              "the bundled model; with phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
              "", "Rule (fixed before the run): the lowest WER without phrases. Chosen: token_reward "
-             f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**.", "",
-             "| token_reward | blank_penalty | WER | deletions | insertions | substitutions | B-WER | "
-             "WER with phrases | B-WER with phrases | false names |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**; then the lowest WER with "
+             f"phrases at those: context_score **{context['context_score']:g}**.", "",
+             "| token_reward | blank_penalty | context_score | WER | deletions | insertions | substitutions | B-WER | "
+             "WER with phrases | B-WER with phrases | false names |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         mark = " **(chosen)**" if p is best else ""
-        lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {100 * p['wer']:.2f} % | "
+        cmark = " **(chosen)**" if p is context else ""
+        lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {p['context_score']:g}{cmark} | "
+                     f"{100 * p['wer']:.2f} % | "
                      f"{p['deletions']} | {p['insertions']} | {p['substitutions']} | {100 * p['b_wer']:.1f} % | "
                      f"{100 * p['wer_phrases']:.2f} % | {100 * p['b_wer_phrases']:.1f} % | "
                      f"{p['false_names_phrases']} |")
@@ -74,31 +82,37 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
     p.add_argument("--token-reward", type=floats, default=[0.0, 0.2, 0.4, 0.6, 0.8])
     p.add_argument("--blank-penalty", type=floats, default=[0.0, 0.5, 1.0, 1.5])
+    p.add_argument("--context-score", type=floats, default=[RecognizerConfig.context_score],
+                   help="biasing bonus per token (the runs with phrases)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--name", default="search_tune")
     a = p.parse_args(argv)
     if a.split == "test":
         p.error("--split test: the held-out voices are not for tuning")
-    if a.limit < 0 or min(a.blank_penalty) < 0:
-        p.error("--limit and --blank-penalty must be >= 0")
+    if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0:
+        p.error("--limit, --blank-penalty and --context-score must be >= 0")
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         for penalty in a.blank_penalty:
             for reward in a.token_reward:
-                points.append(run_point(a, reward, penalty, Path(tmp)))
-                q = points[-1]
-                print(f"token_reward {reward:g} blank_penalty {penalty:g}: WER {100 * q['wer']:.2f} % "
-                      f"(del {q['deletions']} ins {q['insertions']} sub {q['substitutions']})", file=sys.stderr)
+                for context in a.context_score:
+                    points.append(run_point(a, reward, penalty, context, Path(tmp)))
+                    q = points[-1]
+                    print(f"token_reward {reward:g} blank_penalty {penalty:g} context_score {context:g}: WER "
+                          f"{100 * q['wer']:.2f} % (del {q['deletions']} ins {q['insertions']} sub "
+                          f"{q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %", file=sys.stderr)
     chosen = min(points, key=lambda q: q["wer"])  # min keeps the first of equals
+    chosen_context = min((q for q in points if (q["token_reward"], q["blank_penalty"]) ==
+                          (chosen["token_reward"], chosen["blank_penalty"])), key=lambda q: q["wer_phrases"])
     result = {"run": {"command": "python " + shlex.join(["bench/search_tune.py", *(argv or sys.argv[1:])]),
                       "corpus": a.corpus, "split": a.split, "limit": a.limit,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
-              "points": points, "chosen": chosen}
+              "points": points, "chosen": chosen, "chosen_context": chosen_context}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{a.name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (a.out / f"{a.name}.md").write_text(markdown(result), encoding="utf-8")
     print(f"wrote {a.out / a.name}.json and .md; chosen: token_reward {chosen['token_reward']:g}, blank_penalty "
-          f"{chosen['blank_penalty']:g}", file=sys.stderr)
+          f"{chosen['blank_penalty']:g}, context_score {chosen_context['context_score']:g}", file=sys.stderr)
     return 0
 
 
