@@ -340,11 +340,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--context-score", type=float, default=None,
                    help="biasing bonus per matched token (default: RecognizerConfig.context_score)")
     r.add_argument("--blank-penalty", type=float, default=None,
-                   help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: "
-                        "RecognizerConfig.blank_penalty)")
+                   help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: the "
+                        "search's, edgeasr.recognizer.SEARCH_DEFAULTS: 0 beam, 1.5 greedy)")
     r.add_argument("--token-reward", type=float, default=None,
-                   help="beam search: added to the score of every token emitted (default: "
-                        "RecognizerConfig.token_reward)")
+                   help="beam search: added to the score of every token emitted (default: the search's, 0.8)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")

@@ -34,7 +34,8 @@ from edgeasr.kernels import QuantizedMatrix
 from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
 
-__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path"]
+__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word", "Hypothesis",
+           "default_model_path"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
 SPARSE_WEIGHTS = ("dense", "sparse")

@@ -44,12 +44,12 @@ missing no more clips than the best setting does; the speculative one: the fewes
 leading the final one by >= 200 ms on median (bench/results/endpoint.tune.json). With the model bundled now (lead
 extension, token reward) no setting of the earlier grid reached 1 % (the least: 1.2 %, at its longest timeouts), so
 the grid gained 0.48 and 0.56 s complete and 0.96 s incomplete timeouts; the model bundled before chose 0.4 / 0.8 s,
-threshold 0.7, 0.44 s after 3.0 s, blank threshold 0.95 (``git show 89c6ab2:bench/results/endpoint.tune.json``). Until then they were tuned on v1's dev split
-(bench/results/endpoint-v1dev.tune.json), where the model errs half as often and looks complete where it is right:
-its <= 1 % settings (0.16 s complete, 0.72 s incomplete, 9 dB) cut off 3.5 % of the held-out utterances. Each
-retune on that easier split, from run v3's epoch 3 to the int4 QAT student, moved the speculative settings and
-long_utterance_s a little and kept the final timeouts. Retune for another model. The held-out test split is only
-measured. Timeouts are compared in whole steps (rounded up).
+threshold 0.7, 0.44 s after 3.0 s, blank threshold 0.95 (``git show 89c6ab2:bench/results/endpoint.tune.json``).
+Until then they were tuned on v1's dev split (bench/results/endpoint-v1dev.tune.json), where the model errs half as
+often and looks complete where it is right: its <= 1 % settings (0.16 s complete, 0.72 s incomplete, 9 dB) cut off
+3.5 % of the held-out utterances. Each retune on that easier split, from run v3's epoch 3 to the int4 QAT student,
+moved the speculative settings and long_utterance_s a little and kept the final timeouts. Retune for another model.
+The held-out test split is only measured. Timeouts are compared in whole steps (rounded up).
 """
 
 from __future__ import annotations
