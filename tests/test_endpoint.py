@@ -3,6 +3,7 @@ noise floor, and config validation. No recognizer here: tests/test_endpoint_stre
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -414,3 +415,11 @@ def test_gap_factor_never_delays_the_incomplete_timeout():
 def test_gap_settings_must_not_be_negative(field):
     with pytest.raises(ValueError, match=field):
         config(**{field: -0.1}).validate()
+
+
+def test_the_defaults_are_the_recorded_tunes_choice():
+    """The shipped end-pointer settings are those bench/endpoint.py --tune chose (bench/results/endpoint.tune.json):
+    retuning means changing both."""
+    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint.tune.json").read_text())
+    assert final_defaults().to_dict() == tune["final"]["config"]
+    assert speculative_defaults().to_dict() == tune["speculative"]["config"]

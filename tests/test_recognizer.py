@@ -1,9 +1,11 @@
 """The streaming recognizer end to end on a small random model: native results equal PyTorch's, streaming equals
 whole-clip decoding, resampling, biasing, threads, and clear errors on bad audio."""
 
+import json
 import pickle
 import random
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,3 +434,14 @@ def test_lattice_posteriors_flow_from_start_to_finals(models):
         for node in out_flow:  # what flows into a node flows out of it
             if node != lat.start and node not in lat.finals:
                 assert out_flow[node] == pytest.approx(in_flow.get(node, 0.0), abs=1e-4)
+
+
+def test_the_beam_search_defaults_are_the_recorded_tunes_choice():
+    """SEARCH_DEFAULTS' beam search settings are those bench/search_tune.py chose (bench/results/search_tune.json),
+    and the biasing bonus the one its context-score run chose (search_tune-context.json)."""
+    results = Path(__file__).resolve().parent.parent / "bench" / "results"
+    chosen = json.loads((results / "search_tune.json").read_text())["chosen"]
+    beam = SEARCH_DEFAULTS["modified_beam_search"]
+    assert (beam["token_reward"], beam["blank_penalty"]) == (chosen["token_reward"], chosen["blank_penalty"])
+    context = json.loads((results / "search_tune-context.json").read_text())["chosen_context"]
+    assert RecognizerConfig.context_score == context["context_score"]
