@@ -521,7 +521,7 @@ def markdown(report: dict, rows: list[Row]) -> str:
                       "recognizer); right when the transcript, stripped, is the digit's word."
                       if run["fsdd_clips"] else "not measured (--no-fsdd)."),
         f"- Decoding: `edgeasr.Recognizer`, modified beam search, beam {run['beam']}, blank penalty "
-        f"{run['blank_penalty']:g}, token reward {run.get('token_reward', 0.0):g}, chunks of 16 feature frames. "
+        f"{run['blank_penalty']:g}, token reward {run['token_reward']:g}, chunks of 16 feature frames. "
         "RTF: process CPU time in `transcribe` over audio time (wall in the JSON).",
         "- Checkpoints (copied, then exported by `edgeasr.train.export.export_model` into "
         f"`{run['exports']}`):",

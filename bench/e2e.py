@@ -633,8 +633,6 @@ def _mb(n: float) -> str:
 
 def _score_settings(run: dict) -> str:
     """The blank penalties and token reward of the run, in words."""
-    if "edgeasr_scores" not in run:  # reports written before per-search defaults
-        return f"Blank penalty {run['blank_penalty']:g} in every system."
     g, b = run["edgeasr_scores"]["greedy_search"], run["edgeasr_scores"]["modified_beam_search"]
     return (f"Blank penalty (the blank's logit lowered before the softmax, sherpa-onnx's meaning): sherpa-onnx and "
             f"PyTorch {run['peer_blank_penalty']:g}; edgeasr greedy {g['blank_penalty']:g}, beam search "

@@ -88,16 +88,23 @@ def own_background(c: dict, seconds: float) -> np.ndarray:
     return reflected(quietest_background(c["samples"], c["speech_start"], c["speech_end"]), int(seconds * RATE))
 
 
-def wer(rec: Recognizer, clips: list[dict], lead_cut: bool, longer_lead_s: float = 0.0) -> dict:
-    """WER as synthesized, with the leading silence cut (``lead_cut``), or with ``longer_lead_s`` seconds more of
-    the clip's own background before it (``own_background``) (speech that starts later than the corpus's 50-300 ms)."""
+def conditions(clips: list[dict], longer_lead_s: float) -> dict[str, list[np.ndarray]]:
+    """Each clip's audio per condition, made once for every model: as synthesized, with the leading silence cut,
+    and (``longer_lead_s`` > 0) with that many seconds more of its own background first (``own_background``;
+    speech that starts later than the corpus's 50-300 ms)."""
+    audio = {"as_synthesized": [c["samples"] for c in clips],
+             "lead_cut": [c["samples"][int(c["speech_start"] * c["rate"]):] for c in clips]}
+    if longer_lead_s > 0:
+        audio["longer_lead"] = [np.concatenate([own_background(c, longer_lead_s), c["samples"]]) for c in clips]
+    return audio
+
+
+def wer(rec: Recognizer, clips: list[dict], audio: list[np.ndarray]) -> dict:
+    """WER of ``rec`` on ``audio`` (one array per clip) against the clips' texts."""
     import jiwer
 
     refs, hyps = [], []
-    for c in clips:
-        x = c["samples"][int(c["speech_start"] * c["rate"]):] if lead_cut else c["samples"]
-        if longer_lead_s > 0:
-            x = np.concatenate([own_background(c, longer_lead_s), x])
+    for c, x in zip(clips, audio):
         hyps.append(normalize(rec.transcribe(x, c["rate"]).result().text))
         refs.append(normalize(c["text"]))
     out = jiwer.process_words(refs, hyps)
@@ -121,22 +128,17 @@ def markdown(report: dict) -> str:
         f"# Speech that starts at once ({run['date'][:10]})", "",
         f"`{run['command']}`; {run['clips']} clips of corpus {run['corpus']}/{run['split']} (all voices, evenly), "
         f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}, "
-        f"token reward {run.get('token_reward', 0.0):g}; "
+        f"token reward {run['token_reward']:g}; "
         f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
         "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
         "supervision's speech start removed. Longer lead: the quietest 100 ms of the clip's background, reflected, "
         "before it. FSDD: real recordings, cut close to the onset.", "",
-        "| model | WER as synthesized | WER, lead cut | × | deletions as synthesized / lead cut | ",
-        "|---|---:|---:|---:|---:|",
     ]
-    longer = run.get("longer_lead_s") or 0.0
-    if longer:
-        lines[-2:] = [lines[-2] + f" WER, {longer:g} s more background first | ×, longer lead |",
-                      lines[-1] + "---:|---:|"]
-    lines[-2:] = [lines[-2] + " FSDD accuracy |", lines[-1] + "---:|"]
-    lead = run.get("fsdd_lead_s") or 0.0
-    if lead:
-        lines[-2:] = [lines[-2] + f" FSDD, {lead:g} s of digital silence first |", lines[-1] + "---:|"]
+    longer, lead = run["longer_lead_s"], run["fsdd_lead_s"]
+    columns = (["WER as synthesized", "WER, lead cut", "×", "deletions as synthesized / lead cut"]
+               + ([f"WER, {longer:g} s more background first", "×, longer lead"] if longer else [])
+               + ["FSDD accuracy"] + ([f"FSDD, {lead:g} s of digital silence first"] if lead else []))
+    lines += ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for m in report["models"]:
         a, b = m["as_synthesized"], m["lead_cut"]
         cells = [f"{m[k]:.1%}" if m.get(k) is not None else "-"
@@ -177,16 +179,18 @@ def main(argv=None) -> int:
         clips = read_test(a.corpus, a.split, a.limit)
         check_speech_starts(clips, a.corpus, a.split)
         fsdd = [] if a.no_fsdd else read_fsdd(a.fsdd, 0)
+        audio = conditions(clips, a.longer_lead_s)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam)
+    config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam).resolved()
     rows = []
     for label, path, source in models:
         rec = Recognizer(path, config)
         row = {"label": label, "file": str(path), "file_sha256": sha256_file(path), **source,
-               "as_synthesized": wer(rec, clips, False), "lead_cut": wer(rec, clips, True),
-               "longer_lead": wer(rec, clips, False, a.longer_lead_s) if a.longer_lead_s > 0 else None,
+               "as_synthesized": wer(rec, clips, audio["as_synthesized"]),
+               "lead_cut": wer(rec, clips, audio["lead_cut"]),
+               "longer_lead": wer(rec, clips, audio["longer_lead"]) if "longer_lead" in audio else None,
                "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None,
                "fsdd_accuracy_with_lead": fsdd_accuracy(rec, fsdd, a.fsdd_lead_s) if fsdd and a.fsdd_lead_s else None}
         print(f"  {label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
@@ -199,8 +203,8 @@ def main(argv=None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
-                      "beam": a.beam, "blank_penalty": config.resolved().blank_penalty,
-                      "token_reward": config.resolved().token_reward, "fsdd_lead_s": a.fsdd_lead_s,
+                      "beam": a.beam, "blank_penalty": config.blank_penalty,
+                      "token_reward": config.token_reward, "fsdd_lead_s": a.fsdd_lead_s,
                       "longer_lead_s": a.longer_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},

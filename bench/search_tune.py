@@ -20,6 +20,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -37,17 +38,22 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, out: Path) -> dict:
+def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, out: Path,
+              plain: Optional[dict] = None) -> dict:
+    """One grid point. ``plain``: the accuracy without phrases at this reward and penalty, already measured (the
+    biasing bonus does not change it), so only the system with phrases runs."""
     name = f"tune-{reward:g}-{penalty:g}-{context:g}"
-    argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(SYSTEMS),
+    systems = SYSTEMS if plain is None else SYSTEMS[1:]
+    argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(systems),
             "--token-reward", str(reward), "--blank-penalty", str(penalty), "--context-score", str(context),
             "--out", str(out), "--name", name]
     if e2e.main(argv) != 0:
         raise RuntimeError(f"bench/e2e.py {shlex.join(argv)} failed")
     report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
-    plain, biased = (report["systems"][k]["accuracy"] for k in SYSTEMS)
+    plain = plain or report["systems"][SYSTEMS[0]]["accuracy"]
+    biased = report["systems"][SYSTEMS[1]]["accuracy"]
     return {"token_reward": reward, "blank_penalty": penalty, "context_score": context,
-            "clips": report["run"]["clips"],
+            "clips": report["run"]["clips"], "plain": plain,
             "wer": plain["wer"], "deletions": plain["deletions"], "insertions": plain["insertions"],
             "substitutions": plain["substitutions"], "b_wer": plain["b_wer"],
             "wer_phrases": biased["wer"], "b_wer_phrases": biased["b_wer"],
@@ -95,9 +101,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for penalty in a.blank_penalty:
             for reward in a.token_reward:
+                plain = None
                 for context in a.context_score:
-                    points.append(run_point(a, reward, penalty, context, Path(tmp)))
-                    q = points[-1]
+                    q = run_point(a, reward, penalty, context, Path(tmp), plain)
+                    plain = q.pop("plain")
+                    points.append(q)
                     print(f"token_reward {reward:g} blank_penalty {penalty:g} context_score {context:g}: WER "
                           f"{100 * q['wer']:.2f} % (del {q['deletions']} ins {q['insertions']} sub "
                           f"{q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %", file=sys.stderr)

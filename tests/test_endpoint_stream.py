@@ -235,8 +235,8 @@ def test_silence_and_noise_give_no_events(rec):
 
 def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
     """The bundled contact request over white noise at 11 dB SNR (against the speech's power): the loud syllables
-    of "computer" rise 9 dB (the end-pointing margin) over the floor for fewer than 120 ms before the pause after
-    it; judged with that margin and dropped at the complete timeout, the no_speech rule lost the wake word. Now the
+    of "computer" rise 9 dB (the end-pointing margin the easier dev split once chose) over the floor for fewer than
+    120 ms before the pause after it; judged with that margin and dropped at the complete timeout, the no_speech rule lost the wake word. Now the
     drop waits for the incomplete timeout, by which the words after the pause count as presence, so it is kept with
     either margin, and the noise alone still gives nothing. Words the recognizer makes up from the noise after the
     request's final end-point may be dropped (with a blank penalty it does make some up); nothing before it may."""
@@ -261,11 +261,11 @@ def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
     # The rule before (presence judged with the 9 dB margin, drop at the complete timeout) lost it; the drop now
     # waits for the incomplete timeout, by which the words after the pause have shown presence, so even the 9 dB
     # margin keeps it (tests/test_endpoint.py checks each margin on its own).
-    lost, finals = lost_and_finals(presence_margin_db=final_defaults().energy_margin_db)
+    lost, finals = lost_and_finals(presence_margin_db=9.0)
     assert lost == [] and finals[0][0].word == "computer"
     lost, finals = lost_and_finals()
-    # The word's time is its first token's emission, which lags the onset (in this noise the bundled model emits
-    # "computer" 0.34 s in, the one before it 0.18 s): within half a second it is the spoken wake word, not a later one.
+    # The word's time is its first token's emission, which lags the onset by a few hundred ms in this noise: within
+    # half a second of the onset it is the spoken wake word, not a later one.
     assert lost == [] and finals[0][0].word == "computer" and finals[0][0].start < start + 0.5
     stream = EndpointingStream(rec)
     assert run(stream, audio - clean, rate) == [] and stream.input_finished() == []

@@ -1,4 +1,5 @@
 #include "activations.h"
+#include "edgeasr/max_of.h"
 #include "edgeasr/vector_math.h"
 
 // GCC keeps the clamps in Exp as branches and, under the default -ftrapping-math, will not if-convert the float
@@ -118,8 +119,7 @@ double SumExp(const float* x, size_t n) {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void LogSoftmaxInPlace(float* x, size_t n) {
-  float top = x[0];
-  for (size_t i = 1; i < n; ++i) top = x[i] > top ? x[i] : top;
+  const float top = MaxOf(x, n);
   const float log_z = top + std::log(SumOfExp<float>(x, n, top));
   for (size_t i = 0; i < n; ++i) x[i] -= log_z;
 }

@@ -2,10 +2,8 @@
 
 #include "activations.h"
 #include "edgeasr/vector_math.h"
-#include "edgeasr/max_of.h"
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 #include <string>
 

@@ -6,7 +6,8 @@ speech starts later: with 1 s more of the clip's own background first, the bundl
 gives exactly that. This prepends to some utterances a stretch of their own leading background, at the feature
 level (an fbank frame depends on its own 25 ms of audio, so frames of background repeated are background that
 lasted longer): the frames before the speech, less a margin where the onset may already begin, repeated alternately
-forward and reversed so that there is no jump at the joins, as bench/onset.py extends the audio. The opposite of
+forward and reversed so that there is no jump at the joins (bench/onset.py measures with audio extended the same
+way, from the clip's quietest 100 ms of non-speech instead of its whole lead). The opposite of
 :mod:`edgeasr.train.onset_crop`, and applied before it.
 """
 
