@@ -236,10 +236,11 @@ def test_silence_and_noise_give_no_events(rec):
 def test_a_wake_word_said_over_noise_is_not_dropped(rec, clips):
     """The bundled contact request over white noise at 11 dB SNR (against the speech's power): the loud syllables
     of "computer" rise 9 dB (the end-pointing margin the easier dev split once chose) over the floor for fewer than
-    120 ms before the pause after it; judged with that margin and dropped at the complete timeout, the no_speech rule lost the wake word. Now the
-    drop waits for the incomplete timeout, by which the words after the pause count as presence, so it is kept with
-    either margin, and the noise alone still gives nothing. Words the recognizer makes up from the noise after the
-    request's final end-point may be dropped (with a blank penalty it does make some up); nothing before it may."""
+    120 ms before the pause after it; judged with that margin and dropped at the complete timeout, the no_speech
+    rule lost the wake word. Now the drop waits for the incomplete timeout, by which the words after the pause count
+    as presence, so it is kept with either margin, and the noise alone still gives nothing. Words the recognizer
+    makes up from the noise after the request's final end-point may be dropped (it does make some up); nothing before
+    it may."""
     _, y, rate = clips
     speech = np.abs(y) > 1e-3
     rms = float(np.sqrt(np.mean(y[speech] ** 2) / 10 ** (11 / 10)))
