@@ -198,3 +198,24 @@ def test_trained_model_decodes_what_it_heard(tmp_path):
     _, model = train(tiny_config(tmp_path, max_steps=300), utts, utts[:4], TABLE, log=lambda s: None)
     hyps = transcribe(model, utts, TABLE)
     assert sum(h == u.text for h, u in zip(hyps, utts)) >= 9, list(zip(hyps, [u.text for u in utts]))
+
+
+def test_max_wall_s_stops_with_a_checkpoint_and_says_how_to_replay(tmp_path):
+    torch.set_num_threads(1)
+    utts = tiny_utterances()
+    cfg = tiny_config(tmp_path, max_wall_s=1e-9)  # out of time after the first step
+    lines = []
+    progress, _ = train(cfg, utts, utts[:4], TABLE, log=lines.append)
+    assert progress.step == 1
+    saved = torch.load(tmp_path / "checkpoint-latest.pt", weights_only=False)["progress"]
+    assert saved["step"] == 1 and saved["epoch"] == 0
+    assert any("max_steps = 1 replays this run" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("field,value", [("device", "gpu"), ("device", "cuda:x"), ("max_wall_s", -1.0),
+                                         ("max_wall_s", True)])
+def test_run_config_rejects_bad_device_and_wall_time(tmp_path, field, value):
+    cfg = tiny_config(tmp_path)
+    setattr(cfg.run, field, value)
+    with pytest.raises(ValueError, match=f"run.{field}"):
+        cfg.validate()

@@ -4,6 +4,7 @@ optional [compress] table (compression-aware fine-tuning: distillation, quantiza
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class RunConfig:
     log_every: int = 20             # steps between lines in metrics.jsonl
     max_steps: int = 0              # stop after this many steps in all (0: run all epochs)
     keep_every: int = 0             # also keep checkpoint-step<N>.pt every this many steps, to pick one later (0: no)
+    device: str = "cpu"             # "cpu", "cuda" or "cuda:<n>": where the model and the batches live
+    max_wall_s: float = 0.0         # stop (with a checkpoint) once this much wall time has passed in this process
+                                    # (0: no limit); the log names the step, and max_steps replays the run
 
     def validate(self) -> None:
         if self.checkpoint_every < 1 or self.log_every < 1 or self.max_steps < 0 or self.keep_every < 0:
@@ -71,6 +75,11 @@ class RunConfig:
                              f"{self}")
         if self.keep_every and self.keep_every % self.checkpoint_every:
             raise ValueError(f"run: keep_every must be a multiple of checkpoint_every: {self}")
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"run.device: expected 'cpu', 'cuda' or 'cuda:<n>', got {self.device!r}")
+        if isinstance(self.max_wall_s, bool) or not isinstance(self.max_wall_s, (int, float)) or \
+                not self.max_wall_s >= 0:
+            raise ValueError(f"run.max_wall_s: expected seconds >= 0, got {self.max_wall_s!r}")
 
     @property
     def path(self) -> Path:

@@ -119,4 +119,5 @@ def teacher_hypotheses(teacher: Transducer, features: Tensor, lengths: Tensor) -
     targets = torch.full((len(hyps), u_max), BLANK, dtype=torch.int64)
     for i, h in enumerate(hyps):
         targets[i, : len(h)] = torch.tensor(h, dtype=torch.int64)
-    return targets, torch.tensor([len(h) for h in hyps], dtype=torch.int64)
+    return targets.to(features.device), torch.tensor([len(h) for h in hyps], dtype=torch.int64,
+                                                     device=features.device)

@@ -25,7 +25,7 @@ def greedy_decode(model: Transducer, features: torch.Tensor, lengths: torch.Tens
     enc, enc_lengths, _ = model.encoder(features, lengths)
     n, t_max, _ = enc.shape
     context_size = model.cfg.context_size
-    context = torch.full((n, context_size), BLANK, dtype=torch.int64)
+    context = torch.full((n, context_size), BLANK, dtype=torch.int64, device=enc.device)
     dec = model.decoder(context[:, None, :])[:, 0]  # [N, D]
     hyps: list[list[int]] = [[] for _ in range(n)]
     for t in range(t_max):
@@ -49,7 +49,8 @@ def transcribe(model: Transducer, utts: Sequence[Utterance], table: TokenTable,
     out: list[str] = []
     for i in range(0, len(utts), batch_size):
         x, lengths, _, _ = collate(utts[i:i + batch_size])
-        out += [table.decode(h) for h in greedy_decode(model, x, lengths)]
+        device = next(model.parameters()).device
+        out += [table.decode(h) for h in greedy_decode(model, x.to(device), lengths.to(device))]
     return out
 
 

@@ -92,7 +92,7 @@ class Pruner:
                 # the codec's magnitude mask breaks them.
                 score = w.abs().double().flatten().masked_fill(~mask.flatten(), -1.0)
                 order = torch.argsort(score, stable=True)
-                new_mask = torch.ones(w.numel(), dtype=torch.bool)
+                new_mask = torch.ones(w.numel(), dtype=torch.bool, device=w.device)
                 new_mask[order[:drop]] = False
                 self.masks[name] = new_mask.view_as(mask) & mask
         self.apply()
@@ -117,5 +117,5 @@ class Pruner:
         for name, m in masks.items():
             if m.shape != self.masks[name].shape:
                 raise ValueError(f"masks: {name} has shape {tuple(m.shape)}, expected {tuple(self.masks[name].shape)}")
-            self.masks[name] = m.bool().clone()
+            self.masks[name] = m.bool().to(self.masks[name].device, copy=True)
         self.apply()

@@ -15,6 +15,7 @@ checkpoints. Without the table the loop is the plain one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -102,7 +103,12 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
     out = cfg.run.path
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.run.seed)  # identical initial weights in every process
-    model = Transducer(cfg.model)
+    device = torch.device(cfg.run.device)
+    if device.type == "cuda":
+        # TF32 products: several times the float32 rate on tensor cores, with 10-bit mantissas that SGD noise hides.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = Transducer(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     latest = out / "checkpoint-latest.pt"
     compression = Compression(cfg.compress, model, table) if cfg.compress is not None else None
@@ -124,6 +130,8 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
     augment_rng = torch.Generator().manual_seed(cfg.run.seed * 7919 + rank + 1000 * progress.step)
     metrics = open(out / "metrics.jsonl", "a") if rank == 0 else None
     window = {"loss": 0.0, "batches": 0, "utts": 0, "frames": 0, "t0": time.perf_counter()}
+    started = time.monotonic()
+    out_of_time = False
 
     while progress.epoch < cfg.optim.epochs:
         batches = length_batches(train_utts, cfg.data.max_frames, cfg.run.seed, progress.epoch, rank, world)
@@ -139,6 +147,9 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
                 x, lengths = crop_onsets(x, lengths, leads, cfg.data.onset_crop, augment_rng)
             clean = x
             x = spec_augment(x, lengths, cfg.specaugment, augment_rng)
+            # Augmentation draws on the CPU generator (the same draws on any device); the model sees the batch where
+            # it lives.
+            x, lengths, y, y_lengths, clean = (t.to(device) for t in (x, lengths, y, y_lengths, clean))
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, progress.step)
             if compression is None:
@@ -168,9 +179,15 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
                     shutil.copyfile(latest, out / f"checkpoint-step{progress.step}.pt")
             if cfg.run.max_steps and progress.step >= cfg.run.max_steps:
                 break
-        if cfg.run.max_steps and progress.step >= cfg.run.max_steps:
+            if cfg.run.max_wall_s and time.monotonic() - started >= cfg.run.max_wall_s:
+                out_of_time = True
+                break
+        if (cfg.run.max_steps and progress.step >= cfg.run.max_steps) or out_of_time:
             if rank == 0:
                 save_checkpoint(latest, model, optimizer, progress, cfg, table, compression)
+                if out_of_time:
+                    log(f"run.max_wall_s ({cfg.run.max_wall_s:g} s) reached at step {progress.step} (epoch "
+                        f"{progress.epoch}, batch {progress.batch}); max_steps = {progress.step} replays this run")
             break
         progress.epoch += 1
         progress.batch = 0
@@ -249,6 +266,7 @@ class Compression:
         self.teacher = None
         if cfg.teacher:
             self.teacher, teacher_table = load_trained(Path(cfg.teacher).expanduser())
+            self.teacher.to(next(model.parameters()).device)
             if teacher_table.pieces != table.pieces:
                 raise ValueError("compress.teacher: its token table differs from this run's (the same BPE model "
                                  "is needed for distillation)")
@@ -337,6 +355,8 @@ class Compression:
         out: list[str] = []
         for i in range(0, len(utts), batch_size):
             x, lengths, _, _ = collate(utts[i:i + batch_size])
+            device = next(self.model.parameters()).device
+            x, lengths = x.to(device), lengths.to(device)
             out += [table.decode(h) for h in qat_greedy_decode(self.model, x, lengths, self.cfg.qat_bits, self.masks)]
         return out
 
@@ -361,14 +381,48 @@ def _float_logits(model: Transducer, x: torch.Tensor, lengths: torch.Tensor, y: 
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description="Train an RNN-T on a synthesized corpus.")
     p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--packed", type=Path, default=None,
+                   help="read the data from edgeasr.train.packed files in this folder (<corpus>-<split>-<k>.pack) "
+                        "instead of the corpus cache: a machine without the corpus or its voices can train")
+    p.add_argument("--device", default=None, help="override run.device (cpu, cuda, cuda:<n>)")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
+    if args.device is not None:
+        cfg.run.device = args.device
+        cfg.validate()
     if cfg.compress is not None and cfg.compress.init_from:
         _adopt_bpe_model(Path(cfg.compress.init_from).expanduser(), cfg.run.path)
-    from edgeasr.train.data import load_training_data  # corpus + tokens: the heavy imports only here
-    train_utts, dev_utts, table = load_training_data(cfg)
+    if args.packed is not None:
+        train_utts, dev_utts, table = _packed_training_data(cfg, args.packed)
+    else:
+        from edgeasr.train.data import load_training_data  # corpus + tokens: the heavy imports only here
+        train_utts, dev_utts, table = load_training_data(cfg)
     train(cfg, train_utts, dev_utts, table)
     return 0
+
+
+def _packed_training_data(cfg: TrainConfig, folder: Path) -> tuple[list, list, TokenTable]:
+    """The train (data.corpus and data.extra_train) and dev splits from pack files; all share one token table."""
+    from edgeasr.train.packed import PackError, load_packs
+
+    def parts(corpus: str, split: str) -> list[Path]:
+        found = sorted(folder.glob(f"{corpus}-{split}-*.pack"), key=lambda q: int(q.stem.rsplit("-", 1)[1]))
+        if not found:
+            raise FileNotFoundError(f"{folder}: no {corpus}-{split}-<k>.pack files")
+        return found
+
+    train_utts, table = load_packs(parts(cfg.data.corpus, cfg.data.train_split))
+    for extra in cfg.data.extra_train:
+        more, t = load_packs(parts(extra, cfg.data.train_split))
+        if t.pieces != table.pieces:
+            raise PackError(f"{extra}: its packs' token table differs from {cfg.data.corpus}'s")
+        train_utts += [dataclasses.replace(u, uid=f"{extra}/{u.uid}") for u in more]
+    dev_utts, t = load_packs(parts(cfg.data.corpus, cfg.data.dev_split))
+    if t.pieces != table.pieces:
+        raise PackError("the dev packs' token table differs from the training packs'")
+    if len(table) != cfg.model.vocab_size:
+        raise ValueError(f"{folder}: the packs have {len(table)} tokens, the model expects {cfg.model.vocab_size}")
+    return train_utts, dev_utts, table
 
 
 if __name__ == "__main__":
