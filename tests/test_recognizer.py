@@ -73,7 +73,9 @@ def torch_greedy(model, samples):
 
 def test_native_greedy_equals_pytorch_greedy(models):
     paths, torch_model, _ = models
-    rec = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search", blank_penalty=0.0))
+    # No tail padding: PyTorch decodes the clip's own features.
+    rec = Recognizer(paths["float32"], RecognizerConfig(decoding="greedy_search", blank_penalty=0.0,
+                                                        tail_padding_s=0.0))
     emitted = 0
     for seed in range(6):
         samples = clip(seed)
@@ -445,3 +447,28 @@ def test_the_beam_search_defaults_are_the_recorded_tunes_choice():
     assert (beam["token_reward"], beam["blank_penalty"]) == (chosen["token_reward"], chosen["blank_penalty"])
     context = json.loads((results / "search_tune-context.json").read_text())["chosen_context"]
     assert RecognizerConfig.context_score == context["context_score"]
+
+
+def test_input_finished_feeds_tail_padding_of_silence(models):
+    """tail_padding_s of zeros after the audio: the same as decoding the padded clip without padding, and not the same
+    as the clip alone (the check can fail)."""
+    paths, _, _ = models
+    plain = Recognizer(paths["int8"], RecognizerConfig(tail_padding_s=0.0))
+    padded = Recognizer(paths["int8"], RecognizerConfig(tail_padding_s=0.3))
+    differs = 0
+    for seed in range(4):
+        samples = clip(seed)
+        with_zeros = np.concatenate([samples, np.zeros(int(0.3 * 16000), np.float32)])
+        a, b = padded.transcribe(samples, 16000), plain.transcribe(with_zeros, 16000)
+        assert a.result().tokens == b.result().tokens and a.num_frames == b.num_frames
+        assert a.result().score == pytest.approx(b.result().score, abs=1e-5)
+        differs += a.num_frames != plain.transcribe(samples, 16000).num_frames
+    assert differs == 4
+
+
+def test_tail_padding_default_and_validation():
+    recorded = json.loads((Path(__file__).parents[1] / "bench" / "results" / "tail_padding.json").read_text())
+    assert RecognizerConfig().tail_padding_s == recorded["chosen"]
+    for bad in (-0.1, 11.0, True, float("nan"), "0.2"):
+        with pytest.raises(ValueError, match="tail_padding_s"):
+            RecognizerConfig(tail_padding_s=bad).validate()

@@ -47,6 +47,11 @@ def default_model_path() -> Path:
     return Path(str(importlib.resources.files("edgeasr") / "data" / "default_model.safetensors"))
 
 
+# Chosen on the dev splits with every clip cut where its speech ends (python bench/tail_padding.py): the shortest
+# padding whose WER is within 0.1 points of the best padding's on both v1 and v1hard dev.
+TAIL_PADDING_S = 0.2
+
+
 @dataclass
 class RecognizerConfig:
     decoding: str = "modified_beam_search"  # or "greedy_search" (one symbol per frame)
@@ -62,6 +67,9 @@ class RecognizerConfig:
                                    # the acoustic score (the lattice's best path stays the 1-best). None: the
                                    # search's default. Unlike the blank penalty, which only sways each frame's
                                    # choice, it also favours the longer of two finished hypotheses
+    tail_padding_s: float = TAIL_PADDING_S  # silence (zeros) that input_finished() feeds after the audio: a
+                                   # transducer emits a token some frames after it hears it, so audio that stops
+                                   # right where speech stops would lose its last word (bench/tail_padding.py)
     sparse_weights: str = "dense"  # a sparse model file's matrices in memory: "dense" decodes them on load into
                                    # the dense format of the same bits (exactly the same products; faster with
                                    # every kernel set measured here, bench/results/sparse_load.md), "sparse" keeps
@@ -79,12 +87,14 @@ class RecognizerConfig:
                              f"({subsampling}), got {self.chunk_frames!r}")
         if self.sparse_weights not in SPARSE_WEIGHTS:
             raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
-        for name in ("context_score", "blank_penalty", "lattice_beam"):
+        for name in ("context_score", "blank_penalty", "lattice_beam", "tail_padding_s"):
             value = getattr(self, name)
             if value is None and name == "blank_penalty":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        if self.tail_padding_s > 10.0:
+            raise ValueError(f"tail_padding_s: expected at most 10 s, got {self.tail_padding_s!r}")
         if self.token_reward is not None:
             if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
                     or not np.isfinite(self.token_reward):
@@ -251,11 +261,15 @@ class Stream:
         self.decode()
 
     def input_finished(self) -> None:
-        """No more audio: decodes what is left and finalizes the search (biasing settled)."""
+        """No more audio: feeds ``tail_padding_s`` of silence, decodes what is left and finalizes the search
+        (biasing settled)."""
         if self._finished:
             return
         if self._resampler is not None:
             self._fbank.accept_waveform(self._resampler.flush(), self._rec.sample_rate)
+        padding = int(round(self._rec.config.tail_padding_s * self._rec.sample_rate))
+        if padding:
+            self._fbank.accept_waveform(np.zeros(padding, np.float32), self._rec.sample_rate)
         self._fbank.input_finished()
         self._finished = True
         self.decode()
