@@ -419,6 +419,16 @@ def test_cli_transcribe_json_and_context(models, tmp_path, capsys):
     assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--context", str(ctx)]) == 1
     assert "not a number" in capsys.readouterr().err
     assert main(["transcribe", str(tmp_path / "missing.wav"), "--model", str(paths["int8"])]) == 1
+    # --tail-padding reaches the recognizer: 0 gives the unpadded recognizer's words, a negative value is refused.
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--json", "--tail-padding", "0"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--json", "--tail-padding", "-1"]) == 1
+    assert "tail_padding_s" in capsys.readouterr().err
+    from edgeasr.audio import load_audio
+
+    unpadded = Recognizer(paths["int8"], RecognizerConfig(tail_padding_s=0.0)).transcribe(*load_audio(wav)).result()
+    assert [w["word"] for w in plain["words"]] == [w.word for w in unpadded.words]
+    assert [w["end"] for w in plain["words"]] == pytest.approx([w.end for w in unpadded.words], abs=1e-3)
 
 
 def test_lattice_posteriors_flow_from_start_to_finals(models):

@@ -143,6 +143,8 @@ def _transcribe(args) -> int:
         config.blank_penalty = args.blank_penalty
     if args.token_reward is not None:
         config.token_reward = args.token_reward
+    if args.tail_padding is not None:
+        config.tail_padding_s = args.tail_padding
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     for path in args.audio:
@@ -344,6 +346,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "search's, edgeasr.recognizer.SEARCH_DEFAULTS: 0 beam, 1.5 greedy)")
     r.add_argument("--token-reward", type=float, default=None,
                    help="beam search: added to the score of every token emitted (default: the search's, 0.8)")
+    r.add_argument("--tail-padding", type=float, default=None, metavar="SECONDS",
+                   help="silence decoded after each file so its last word is emitted (default: "
+                        "RecognizerConfig.tail_padding_s, 0.2)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
