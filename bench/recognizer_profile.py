@@ -86,6 +86,14 @@ def main() -> None:
         fb.accept_waveform(float(rate), listed)
         fb.input_finished()
 
+    raw_opts = knf.RawAudioSamplesOptions()
+    raw_opts.frame_opts.samp_freq = float(rate)
+
+    def conversion_only():  # the binding's sample conversion and framing as compute_fbank feeds it, no spectrum
+        fb = knf.OnlineRawAudioSamples(raw_opts)
+        fb.accept_waveform(float(rate), memoryview(samples))
+        fb.input_finished()
+
     enc = net.project_encoder(net.encode(feats, net.init_state()))
 
     def search(make):
@@ -104,6 +112,8 @@ def main() -> None:
 
     rows = {
         "front end: kaldi-native-fbank on a ready list (its own conversion included)": cpu_ms(knf_only, a.runs),
+        "front end: the binding's sample conversion alone (raw-samples extractor, no spectrum)": cpu_ms(
+            conversion_only, a.runs),
         "front end: compute_fbank (checks, conversion, frames out)": cpu_ms(lambda: compute_fbank(samples, rate),
                                                                           a.runs),
         "encoder, whole clip in one call": cpu_ms(lambda: net.encode(feats, net.init_state()), a.runs),
