@@ -4,9 +4,10 @@
     python bench/e2e.py --limit 0       # every clip of the split
     python bench/e2e.py --quick         # 20 clips, to check the script: bench/results/e2e-quick.*
 
-One command runs everything. The checkpoint (default: the one the bundled model was exported from, which its file's
-``source`` names, in ~/.cache/edgeasr/bundled; where that is missing, one recovered from the bundled model file, its
-dequantized int4 weights) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
+One command runs everything. The checkpoint (default: one recovered from the bundled model file, its dequantized int4
+weights: what the shipped model multiplies by, so every system runs the same function; the bundled model is trained
+with int4 fake quantization, and its training checkpoint's float weights, which --checkpoint can name, are a different
+and worse model) is copied and exported once into ~/.cache/edgeasr/bench/e2e/<run>-<sha256>/ (never the repo):
 a float32 snapshot (edgeasr.train.export.export_checkpoint, what PyTorch loads), sherpa-onnx's files fp32 and int8
 (export_sherpa_onnx), and edgeasr model files int8 and float32 (export_model). Every system then decodes the clips in
 its own fresh process (this script with --child), one after the other, so that each peak RSS is that system's alone
@@ -254,31 +255,15 @@ def child_main(key: str, job_path: Path, result_path: Path) -> int:
 # Driver: models, clips, phrases
 # ---------------------------------------------------------------------------------------------------------------
 
-def bundled_checkpoint() -> Path:
-    """Where the checkpoint behind the bundled default model is kept: ~/.cache/edgeasr/bundled/<name>, the name being
-    the first field of the model file's ``source`` (edgeasr export writes "<checkpoint file>, weights ...")."""
-    from edgeasr import load_model
-    from edgeasr.recognizer import default_model_path
-
-    source = load_model(default_model_path()).source
-    name = source.split(",")[0].strip()
-    if not name.endswith(".pt") or Path(name).name != name:
-        raise BenchError(f"the bundled model's source {source!r} names no checkpoint file; pass --checkpoint")
-    return BUNDLED / name
-
-
 def resolve_checkpoint(path: Optional[Path]) -> Path:
     if path is not None:
         if not path.is_file():
             raise BenchError(f"--checkpoint {path}: no such file")
         return path
-    default = bundled_checkpoint()
-    if default.is_file():
-        return default
-    return recovered_bundled_checkpoint(default)
+    return recovered_bundled_checkpoint()
 
 
-def recovered_bundled_checkpoint(missing: Path) -> Path:
+def recovered_bundled_checkpoint() -> Path:
     """Without the training checkpoint (a fresh machine: only the package's own file), a checkpoint recovered from the
     bundled model file itself (edgeasr.train.export.checkpoint_from_model: the int4 weights dequantized, what the
     shipped model multiplies by), kept in ~/.cache/edgeasr/bundled/from-model-file/ under the file's digest."""
@@ -290,8 +275,7 @@ def recovered_bundled_checkpoint(missing: Path) -> Path:
     out = BUNDLED / "from-model-file" / f"default_model-{digest}.pt"
     if not out.is_file():
         checkpoint_from_model(model_path, out)
-    print(f"no checkpoint at {missing} (the bundled model's); using {out}, recovered from the bundled model file",
-          file=sys.stderr)
+    print(f"using {out}, recovered from the bundled model file", file=sys.stderr)
     return out
 
 
@@ -771,8 +755,8 @@ def plot(report: dict, path: Path) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", type=Path, help=f"training checkpoint (default: the one the bundled model "
-                   f"was exported from, in {BUNDLED})")
+    p.add_argument("--checkpoint", type=Path, help="training checkpoint (default: one recovered from the bundled "
+                   "model file, its dequantized weights)")
     p.add_argument("--corpus", default="v1")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="clips, evenly over the voices (0: all)")

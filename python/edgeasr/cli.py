@@ -348,7 +348,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="beam search: added to the score of every token emitted (default: the search's, 0.8)")
     r.add_argument("--tail-padding", type=float, default=None, metavar="SECONDS",
                    help="silence decoded after each file so its last word is emitted (default: "
-                        "RecognizerConfig.tail_padding_s, 0.2)")
+                        "RecognizerConfig.tail_padding_s, 0.1)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
