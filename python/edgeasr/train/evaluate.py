@@ -47,9 +47,9 @@ def greedy_decode(model: Transducer, features: torch.Tensor, lengths: torch.Tens
 def transcribe(model: Transducer, utts: Sequence[Utterance], table: TokenTable,
                batch_size: int = 16) -> list[str]:
     out: list[str] = []
+    device = next(model.parameters()).device
     for i in range(0, len(utts), batch_size):
         x, lengths, _, _ = collate(utts[i:i + batch_size])
-        device = next(model.parameters()).device
         out += [table.decode(h) for h in greedy_decode(model, x.to(device), lengths.to(device))]
     return out
 

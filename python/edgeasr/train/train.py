@@ -104,6 +104,9 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.run.seed)  # identical initial weights in every process
     device = torch.device(cfg.run.device)
+    if device.type == "cuda" and world > 1:
+        raise ValueError("run.device: several processes on GPUs (one device per rank) are not supported yet; train "
+                         "on one GPU, or on CPUs with torchrun")
     if device.type == "cuda":
         # TF32 products: several times the float32 rate on tensor cores, with 10-bit mantissas that SGD noise hides.
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -353,9 +356,9 @@ class Compression:
         if not self.cfg.qat_bits:
             return transcribe(self.model, utts, table, batch_size)
         out: list[str] = []
+        device = next(self.model.parameters()).device
         for i in range(0, len(utts), batch_size):
             x, lengths, _, _ = collate(utts[i:i + batch_size])
-            device = next(self.model.parameters()).device
             x, lengths = x.to(device), lengths.to(device)
             out += [table.decode(h) for h in qat_greedy_decode(self.model, x, lengths, self.cfg.qat_bits, self.masks)]
         return out
