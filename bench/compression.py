@@ -46,7 +46,7 @@ from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from e2e import BenchError, even_over_voices, load_clips, machine_info, normalize  # noqa: E402
+from e2e import BenchError, even_over_voices, load_clips, machine_info, normalize, search_scores  # noqa: E402
 
 from edgeasr.recognizer import RecognizerConfig  # noqa: E402
 
@@ -208,12 +208,6 @@ def decode_all(rec, clips: list[dict]) -> tuple[list[str], float, float]:
         wall += time.perf_counter() - w0
         texts.append(text)
     return texts, cpu, wall
-
-
-def _beam_scores(blank_penalty: Optional[float]) -> dict:
-    """The beam search's blank penalty and token reward as the run used them (the flag or the runtime's default)."""
-    c = RecognizerConfig(decoding="modified_beam_search", blank_penalty=blank_penalty).resolved()
-    return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
 
 
 def measure(row: Row, test: list[dict], fsdd: list[dict], beam: int, blank_penalty: Optional[float]) -> None:
@@ -661,7 +655,8 @@ def main(argv=None) -> int:
                 "full": full, "corpus": a.corpus, "split": a.split, "limit": a.limit, "test_clips": len(test),
                 "voices": sorted({c["voice"] for c in test}),
                 "test_audio_s": sum(c["samples"].size / c["rate"] for c in test),
-                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam, **_beam_scores(a.blank_penalty),
+                "fsdd": str(a.fsdd), "fsdd_clips": len(fsdd), "beam": a.beam,
+                **search_scores("modified_beam_search", a.blank_penalty),
                 "exports": str(a.cache),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},

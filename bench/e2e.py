@@ -255,6 +255,14 @@ def child_main(key: str, job_path: Path, result_path: Path) -> int:
 # Driver: models, clips, phrases
 # ---------------------------------------------------------------------------------------------------------------
 
+def search_scores(search: str, blank_penalty: Optional[float] = None, token_reward: Optional[float] = None) -> dict:
+    """What edgeasr's ``search`` runs with: the given blank penalty and (beam search only) token reward, or else the
+    search's own defaults (``RecognizerConfig.resolved``)."""
+    c = RecognizerConfig(decoding=search, blank_penalty=blank_penalty,
+                         token_reward=token_reward if search == "modified_beam_search" else None).resolved()
+    return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
+
+
 def resolve_checkpoint(path: Optional[Path]) -> Path:
     if path is not None:
         if not path.is_file():
@@ -264,9 +272,9 @@ def resolve_checkpoint(path: Optional[Path]) -> Path:
 
 
 def recovered_bundled_checkpoint() -> Path:
-    """Without the training checkpoint (a fresh machine: only the package's own file), a checkpoint recovered from the
-    bundled model file itself (edgeasr.train.export.checkpoint_from_model: the int4 weights dequantized, what the
-    shipped model multiplies by), kept in ~/.cache/edgeasr/bundled/from-model-file/ under the file's digest."""
+    """A checkpoint recovered from the bundled model file itself (edgeasr.train.export.checkpoint_from_model: the int4
+    weights dequantized, what the shipped model multiplies by), kept in ~/.cache/edgeasr/bundled/from-model-file/
+    under the file's digest."""
     from edgeasr.recognizer import default_model_path
     from edgeasr.train.export import checkpoint_from_model
 
@@ -825,11 +833,8 @@ def main(argv=None) -> int:
                                  extra_pool)
     phrase_info["contacts_pool"] = len(extra_pool)
     peer_blank_penalty = a.blank_penalty if a.blank_penalty is not None else PEER_BLANK_PENALTY
-    edgeasr_scores = {}  # what edgeasr's searches run with: the flags, or else their own defaults
-    for search in ("greedy_search", "modified_beam_search"):
-        c = RecognizerConfig(decoding=search, blank_penalty=a.blank_penalty,
-                             token_reward=a.token_reward if search == "modified_beam_search" else None).resolved()
-        edgeasr_scores[search] = {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
+    edgeasr_scores = {search: search_scores(search, a.blank_penalty, a.token_reward)
+                      for search in ("greedy_search", "modified_beam_search")}
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
            "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edgeasr import _core
-from edgeasr.audio import resample
+from edgeasr.audio import load_audio, resample
 from edgeasr.features import compute_fbank
 from edgeasr.model_file import load_model
 from edgeasr.recognizer import SEARCH_DEFAULTS, Recognizer, RecognizerConfig, default_model_path
@@ -424,8 +424,6 @@ def test_cli_transcribe_json_and_context(models, tmp_path, capsys):
     plain = json.loads(capsys.readouterr().out)
     assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--json", "--tail-padding", "-1"]) == 1
     assert "tail_padding_s" in capsys.readouterr().err
-    from edgeasr.audio import load_audio
-
     unpadded = Recognizer(paths["int8"], RecognizerConfig(tail_padding_s=0.0)).transcribe(*load_audio(wav)).result()
     assert [w["word"] for w in plain["words"]] == [w.word for w in unpadded.words]
     assert [w["end"] for w in plain["words"]] == pytest.approx([w.end for w in unpadded.words], abs=1e-3)

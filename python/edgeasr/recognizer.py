@@ -59,8 +59,8 @@ class RecognizerConfig:
     beam: int = 4                  # live hypotheses in modified beam search
     chunk_frames: int = 16         # feature frames (10 ms) per encoder call; a multiple of the model's subsampling
     context_score: float = 0.75    # biasing bonus per matched token (log-prob units) for a phrase of weight 1;
-                                   # tuned on the dev split for the bundled model (bench/e2e.py --split dev
-                                   # --context-score X: 0.5/0.75/1.0)
+                                   # tuned on v1hard dev with the token reward (bench/search_tune.py
+                                   # --context-score ..., bench/results/search_tune-context.md)
     blank_penalty: Optional[float] = None  # lowers the blank's logit before the softmax (sherpa-onnx's meaning):
                                    # > 0 favours emitting. None: the search's default (SEARCH_DEFAULTS)
     lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
@@ -111,8 +111,9 @@ class RecognizerConfig:
 
 
 # Score settings per search. Beam search: tuned on a development set as hard as the held-out voices (python
-# bench/search_tune.py --corpus v1hard --split dev, bench/results/search_tune.md): token reward 0.8 without a blank
-# penalty makes 33.4 % errors there, against 36.0 % with the blank penalty alone (1.5, its best without the reward).
+# bench/search_tune.py --corpus v1hard --split dev, bench/results/search_tune.md), with the lead-extension model (not
+# retuned for the v2 refresh bundled now): token reward 0.8 without a blank penalty made 33.4 % errors there, against
+# 36.0 % with the blank penalty alone (1.5, its best without the reward).
 # Greedy search keeps the blank penalty it was tuned with (dev: 1/1.5/2); the reward would only repeat it there.
 SEARCH_DEFAULTS = {
     "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0},

@@ -1,14 +1,15 @@
 """Packed training data (edgeasr.train.packed): what a GPU machine without the corpus trains on."""
 
+import json
 import lzma
+import struct
 
 import numpy as np
 import pytest
 
 from edgeasr.tokens import TokenTable
 from edgeasr.train.batching import Utterance
-from edgeasr.train.packed import MAGIC, PackError, load_pack, load_packs, pack_utterances
-from edgeasr.train.train import _packed_training_data
+from edgeasr.train.packed import MAGIC, PackError, load_pack, load_packs, load_training_data, pack_path, pack_utterances
 from edgeasr.train.config import DataConfig, TrainConfig
 from edgeasr.train.model import ModelConfig
 
@@ -49,6 +50,15 @@ def test_a_frame_jump_too_large_for_int8_is_refused(tmp_path):
         pack_utterances([u], TABLE, tmp_path / "x.pack")
 
 
+def _without_lead(data: bytes) -> bytes:
+    """The decompressed pack with the first utterance's lead_frames removed from its header."""
+    (n,) = struct.unpack_from("<Q", data)
+    header = json.loads(data[8:8 + n])
+    del header["utterances"][0]["lead_frames"]
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
+
+
 def test_bad_files_raise_pack_errors(tmp_path):
     path = pack_utterances(utterances(), TABLE, tmp_path / "x.pack")
     raw = path.read_bytes()
@@ -56,6 +66,7 @@ def test_bad_files_raise_pack_errors(tmp_path):
         "not a pack": b"hello" + raw,
         "truncated": raw[: len(raw) // 2],
         "wrong payload": MAGIC + lzma.compress(lzma.decompress(raw[len(MAGIC):])[:-3]),
+        "an entry without its lead": MAGIC + lzma.compress(_without_lead(lzma.decompress(raw[len(MAGIC):]))),
     }
     for name, data in cases.items():
         bad = tmp_path / "bad.pack"
@@ -68,13 +79,13 @@ def test_bad_files_raise_pack_errors(tmp_path):
 
 def test_training_data_from_packs_uses_the_corpus_and_split_names(tmp_path):
     utts = utterances(6)
-    pack_utterances(utts[:2], TABLE, tmp_path / "v1-train-0.pack")
-    pack_utterances(utts[2:4], TABLE, tmp_path / "v1-train-1.pack")
-    pack_utterances(utts[4:], TABLE, tmp_path / "v1-dev-0.pack")
+    pack_utterances(utts[2:4], TABLE, pack_path(tmp_path, "v1", "train", 1))  # parts are read in part order
+    pack_utterances(utts[:2], TABLE, pack_path(tmp_path, "v1", "train", 0))
+    pack_utterances(utts[4:], TABLE, pack_path(tmp_path, "v1", "dev", 0))
     cfg = TrainConfig(model=ModelConfig(num_features=8, vocab_size=4), data=DataConfig(corpus="v1", vocab_size=4))
-    train, dev, table = _packed_training_data(cfg, tmp_path)
+    train, dev, table = load_training_data(cfg, tmp_path)
     assert [u.uid for u in train] == ["u0", "u1", "u2", "u3"] and [u.uid for u in dev] == ["u4", "u5"]
     assert table.pieces == TABLE.pieces
     cfg.data.extra_train = ("v2",)
     with pytest.raises(FileNotFoundError, match="v2-train"):
-        _packed_training_data(cfg, tmp_path)
+        load_training_data(cfg, tmp_path)

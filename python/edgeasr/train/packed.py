@@ -17,6 +17,7 @@ other side needs no sentencepiece model.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import lzma
 import struct
@@ -27,8 +28,10 @@ import numpy as np
 
 from edgeasr.tokens import TokenTable
 from edgeasr.train.batching import Utterance
+from edgeasr.train.config import TrainConfig
 
-__all__ = ["pack_utterances", "load_pack", "load_packs", "PackError"]
+__all__ = ["pack_utterances", "load_pack", "load_packs", "pack_path", "split_packs", "load_training_data",
+           "PackError"]
 
 MAGIC = b"EDGEASR-PACK\x00\x01"
 _HEADER_LEN = struct.Struct("<Q")
@@ -93,40 +96,71 @@ def load_pack(path: Path) -> tuple[list[Utterance], TokenTable]:
         header = json.loads(data[_HEADER_LEN.size:_HEADER_LEN.size + n])
         step, bins = float(header["step"]), int(header["num_bins"])
         table = TokenTable.from_json(header["tokens"])
-        entries = header["utterances"]
-        frames = [int(e["num_frames"]) for e in entries]
+        # Utterances without their features yet: every field read and typed here, where a bad one is a PackError.
+        utts = [Utterance(uid=str(e["uid"]), voice=str(e["voice"]), text=str(e["text"]),
+                          num_frames=int(e["num_frames"]), tokens=[int(x) for x in e["tokens"]],
+                          load_features=None, lead_frames=int(e["lead_frames"])) for e in header["utterances"]]
     except (ValueError, KeyError, TypeError) as e:
         raise PackError(f"{path}: malformed header ({e})") from None
     payload = np.frombuffer(data, dtype=np.int8, offset=_HEADER_LEN.size + n)
-    if not step > 0 or bins < 1 or min(frames, default=0) < 0 or payload.size != sum(frames) * bins:
+    frames = sum(u.num_frames for u in utts)
+    if not step > 0 or bins < 1 or any(u.num_frames < 0 for u in utts) or payload.size != frames * bins:
         raise PackError(f"{path}: the payload holds {payload.size} values, the header promises "
-                        f"{sum(frames)} frames of {bins} bins")
-    utts, offset = [], 0
-    for e, t in zip(entries, frames):
-        deltas = payload[offset: offset + t * bins].reshape(t, bins).astype(np.int32)
-        offset += t * bins
+                        f"{frames} frames of {bins} bins")
+    offset = 0
+    for u in utts:
+        if any(not 0 < x < len(table) for x in u.tokens):
+            raise PackError(f"{path}: {u.uid}: token ids outside the table")
+        deltas = payload[offset: offset + u.num_frames * bins].reshape(u.num_frames, bins).astype(np.int32)
+        offset += u.num_frames * bins
         feats = (np.cumsum(deltas, axis=0) * step).astype(np.float32)
-        tokens = [int(x) for x in e["tokens"]]
-        if any(not 0 < x < len(table) for x in tokens):
-            raise PackError(f"{path}: {e['uid']}: token ids outside the table")
-        utts.append(Utterance(uid=str(e["uid"]), voice=str(e["voice"]), text=str(e["text"]), num_frames=t,
-                              tokens=tokens, load_features=lambda f=feats: f, lead_frames=int(e["lead_frames"])))
+        u.load_features = lambda f=feats: f
     return utts, table
 
 
-def load_packs(paths: Sequence[Path]) -> tuple[list[Utterance], TokenTable]:
-    """Several parts of one split, in order; their token tables must agree."""
+def load_packs(paths: Sequence[Path], table: Optional[TokenTable] = None) -> tuple[list[Utterance], TokenTable]:
+    """Several parts of one split, in order; their token tables must agree with each other (and with ``table``)."""
     if not paths:
         raise ValueError("load_packs: no pack files given")
     out: list[Utterance] = []
-    table: Optional[TokenTable] = None
     for p in paths:
         utts, t = load_pack(p)
         if table is not None and t.pieces != table.pieces:
-            raise PackError(f"{p}: its token table differs from {paths[0]}'s")
+            raise PackError(f"{p}: its token table differs from the other packs'")
         table = t
         out += utts
     return out, table
+
+
+_PACK_NAME = "{corpus}-{split}-{part}.pack"
+
+
+def pack_path(folder: Path, corpus: str, split: str, part: int) -> Path:
+    """Where ``main`` writes part ``part`` of a split, and where ``load_training_data`` looks."""
+    return Path(folder) / _PACK_NAME.format(corpus=corpus, split=split, part=part)
+
+
+def split_packs(folder: Path, corpus: str, split: str) -> list[Path]:
+    """A split's pack files in ``folder``, in part order; FileNotFoundError when there is none."""
+    found = sorted(Path(folder).glob(_PACK_NAME.format(corpus=corpus, split=split, part="*")),
+                   key=lambda q: int(q.stem.rsplit("-", 1)[1]))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no {corpus}-{split}-<k>.pack files")
+    return found
+
+
+def load_training_data(cfg: TrainConfig, folder: Path) -> tuple[list[Utterance], list[Utterance], TokenTable]:
+    """``edgeasr.train.data.load_training_data`` from packs: the train split of data.corpus and of each
+    data.extra_train (uids prefixed as there), and data.corpus's dev split; one token table for all."""
+    d = cfg.data
+    train, table = load_packs(split_packs(folder, d.corpus, d.train_split))
+    for extra in d.extra_train:
+        more, _ = load_packs(split_packs(folder, extra, d.train_split), table)
+        train += [dataclasses.replace(u, uid=f"{extra}/{u.uid}") for u in more]
+    dev, _ = load_packs(split_packs(folder, d.corpus, d.dev_split), table)
+    if len(table) != cfg.model.vocab_size:
+        raise ValueError(f"{folder}: the packs have {len(table)} tokens, the model expects {cfg.model.vocab_size}")
+    return train, dev, table
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -152,7 +186,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             part += 1
     bounds.append(len(utts))
     for k in range(len(bounds) - 1):
-        out = pack_utterances(utts[bounds[k]:bounds[k + 1]], tok.table, a.out / f"{a.corpus}-{a.split}-{k}.pack",
+        out = pack_utterances(utts[bounds[k]:bounds[k + 1]], tok.table, pack_path(a.out, a.corpus, a.split, k),
                               a.step)
         print(f"{out}: {bounds[k + 1] - bounds[k]} utterances, {out.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -15,7 +15,6 @@ checkpoints. Without the table the loop is the plain one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -152,7 +151,7 @@ def train(cfg: TrainConfig, train_utts: Sequence[Utterance], dev_utts: Sequence[
             x = spec_augment(x, lengths, cfg.specaugment, augment_rng)
             # Augmentation draws on the CPU generator (the same draws on any device); the model sees the batch where
             # it lives.
-            x, lengths, y, y_lengths, clean = (t.to(device) for t in (x, lengths, y, y_lengths, clean))
+            x, lengths, y, y_lengths = (t.to(device) for t in (x, lengths, y, y_lengths))
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, progress.step)
             if compression is None:
@@ -327,7 +326,7 @@ class Compression:
 
         cfg, model = self.cfg, self.model
         if cfg.targets == "teacher":
-            y, y_lengths = teacher_hypotheses(self.teacher, clean, lengths)
+            y, y_lengths = teacher_hypotheses(self.teacher, clean.to(x.device), lengths)  # clean: still on the CPU
         if cfg.qat_bits == 0 and cfg.distill_weight == 0:
             loss = model(x, lengths, y, y_lengths)  # float; pruned weights are already zero
         else:
@@ -396,36 +395,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     if cfg.compress is not None and cfg.compress.init_from:
         _adopt_bpe_model(Path(cfg.compress.init_from).expanduser(), cfg.run.path)
     if args.packed is not None:
-        train_utts, dev_utts, table = _packed_training_data(cfg, args.packed)
+        from edgeasr.train.packed import load_training_data as load_packed
+        train_utts, dev_utts, table = load_packed(cfg, args.packed)
     else:
         from edgeasr.train.data import load_training_data  # corpus + tokens: the heavy imports only here
         train_utts, dev_utts, table = load_training_data(cfg)
     train(cfg, train_utts, dev_utts, table)
     return 0
-
-
-def _packed_training_data(cfg: TrainConfig, folder: Path) -> tuple[list, list, TokenTable]:
-    """The train (data.corpus and data.extra_train) and dev splits from pack files; all share one token table."""
-    from edgeasr.train.packed import PackError, load_packs
-
-    def parts(corpus: str, split: str) -> list[Path]:
-        found = sorted(folder.glob(f"{corpus}-{split}-*.pack"), key=lambda q: int(q.stem.rsplit("-", 1)[1]))
-        if not found:
-            raise FileNotFoundError(f"{folder}: no {corpus}-{split}-<k>.pack files")
-        return found
-
-    train_utts, table = load_packs(parts(cfg.data.corpus, cfg.data.train_split))
-    for extra in cfg.data.extra_train:
-        more, t = load_packs(parts(extra, cfg.data.train_split))
-        if t.pieces != table.pieces:
-            raise PackError(f"{extra}: its packs' token table differs from {cfg.data.corpus}'s")
-        train_utts += [dataclasses.replace(u, uid=f"{extra}/{u.uid}") for u in more]
-    dev_utts, t = load_packs(parts(cfg.data.corpus, cfg.data.dev_split))
-    if t.pieces != table.pieces:
-        raise PackError("the dev packs' token table differs from the training packs'")
-    if len(table) != cfg.model.vocab_size:
-        raise ValueError(f"{folder}: the packs have {len(table)} tokens, the model expects {cfg.model.vocab_size}")
-    return train_utts, dev_utts, table
 
 
 if __name__ == "__main__":
