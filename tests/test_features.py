@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pytest
 
+from edgeasr import _core
 from edgeasr.features import FbankConfig, StreamingFbank, compute_fbank
 
 
@@ -112,6 +113,80 @@ def test_config_validation():
 
 
 def test_inference_side_imports_neither_torch_nor_lhotse():
+    # nor the kaldi-native-fbank Python package: the front end is native
     code = ("import sys, edgeasr.features; "
-            "bad = [m for m in ('torch', 'lhotse') if m in sys.modules]; assert not bad, bad")
+            "bad = [m for m in ('torch', 'lhotse', 'kaldi_native_fbank') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- the native front end is kaldi-native-fbank's computation, frame for frame
+
+def _binding_frames(x: np.ndarray, config: FbankConfig = FbankConfig()) -> np.ndarray:
+    import kaldi_native_fbank as knf  # a test dependency (pyproject's test extra)
+
+    fb = knf.OnlineFbank(config.to_knf())
+    fb.accept_waveform(float(config.sample_rate), x.tolist())
+    fb.input_finished()
+    return np.array([fb.get_frame(i) for i in range(fb.num_frames_ready)], np.float32).reshape(-1, config.num_bins)
+
+
+def test_kaldi_native_fbank_package_is_the_release_built_in():
+    from importlib.metadata import version
+    assert version("kaldi-native-fbank") == "1.20.3"  # cmake/kaldi_native_fbank.cmake's EDGEASR_KNF_VERSION
+
+
+@pytest.mark.parametrize("seed, n", [(0, 400), (1, 16000), (2, 23457), (3, 48000)])
+def test_native_frames_equal_the_python_package(seed, n):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(0, 0.1, n) + 0.3 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+    np.testing.assert_array_equal(compute_fbank(x, 16000), _binding_frames(x))
+
+
+def test_native_frames_equal_the_python_package_at_8k_and_40_bins():
+    cfg = FbankConfig(sample_rate=8000, num_bins=40)
+    x = tone(440.0, 1.3, sr=8000)
+    np.testing.assert_array_equal(compute_fbank(x, 8000, cfg), _binding_frames(x, cfg))
+
+
+def test_bad_samples_leave_the_stream_as_it_was():
+    x = tone(300.0)
+    s = StreamingFbank()
+    s.accept_waveform(x[:5000])
+    bad = x[5000:9000].copy()
+    bad[1234] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        s.accept_waveform(bad)
+    with pytest.raises(ValueError, match="32768"):
+        s.accept_waveform(np.full(4000, 3000.0, np.float32))
+    s.accept_waveform(x[5000:])
+    s.input_finished()
+    np.testing.assert_array_equal(s.get_new_frames(), compute_fbank(x, 16000))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(sample_rate=0), "sample_rate"),
+    (dict(num_bins=0), "num_bins"),
+    (dict(num_bins=1000), "num_bins"),
+    (dict(frame_length_ms=0.05, frame_shift_ms=0.05), "frame_length_ms"),
+    (dict(frame_length_ms=5000.0, frame_shift_ms=10.0), "frame_length_ms"),
+    (dict(frame_shift_ms=0.0), "frame_shift_ms"),
+    (dict(frame_shift_ms=float("nan")), "frame_shift_ms"),
+    (dict(dither=-1.0), "dither"),
+])
+def test_native_settings_are_checked_before_the_library_sees_them(kwargs, match):
+    settings = dict(sample_rate=16000, num_bins=80, frame_length_ms=25.0, frame_shift_ms=10.0, dither=0.0,
+                    snip_edges=True)
+    with pytest.raises(ValueError, match=match):
+        _core.StreamingFbank(**{**settings, **kwargs})
+
+
+def test_native_front_end_rejects_wrong_arrays_and_negative_counts():
+    s = _core.StreamingFbank(16000, 80, 25.0, 10.0, 0.0, True)
+    with pytest.raises(ValueError, match="float32"):
+        s.accept_waveform(np.zeros(100, np.float64))
+    with pytest.raises(ValueError, match="float32"):
+        s.accept_waveform(np.zeros((2, 100), np.float32))
+    with pytest.raises(ValueError, match="max_frames"):
+        s.take_frames(-1)
+    s.accept_waveform(tone(500.0)[::2])  # strided: read through a contiguous copy
+    assert s.take_frames(1000).shape == (FbankConfig().num_frames(8000), 80)

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bind_bandwidth.h"
+#include "bind_frontend.h"
 #include "bind_kernels.h"
 #include "bind_runtime.h"
 #include "bind_search.h"
@@ -12,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   edgeasr::PybindBandwidth(m);
   edgeasr::PybindSearch(m);   // registers TransducerScorer, the base that TransducerModel derives from
   edgeasr::PybindRuntime(m);
+  edgeasr::PybindFrontend(m);
 }

@@ -1,21 +1,21 @@
 """Log-mel filterbank features, computed the same streaming way in training and at inference (kaldi-native-fbank).
 
-Inference side: numpy and kaldi_native_fbank only. Samples are float32 in [-1, 1] at the configured rate (not
-scaled to the int16 range: the features of a model are those it was trained on, and both sides call this module).
+The computation is kaldi-native-fbank's online fbank, built from its C++ sources into edgeasr's native module
+(``edgeasr._core.StreamingFbank``, release 1.20.3, cmake/kaldi_native_fbank.cmake): samples go in as one buffer
+and frames come out as one array, with no Python object per sample or per frame and without the GIL. Samples are
+float32 in [-1, 1] at the configured rate (not scaled to the int16 range: the features of a model are those it was
+trained on, and both sides call this module). Inference side: numpy and the native module only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kaldi_native_fbank as knf
 import numpy as np
 
-__all__ = ["FbankConfig", "StreamingFbank", "compute_fbank"]
+from edgeasr import _core
 
-# Louder than this is not [-1, 1] audio (resampling may overshoot full scale a little; int16-scaled floats are far
-# above). Such input would shift every log-mel value by about 20.8 and the model would see other features.
-_MAX_ABS_SAMPLE = 2.0
+__all__ = ["FbankConfig", "StreamingFbank", "compute_fbank"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,15 @@ class FbankConfig:
             return 0 if num_samples < win else 1 + (num_samples - win) // shift
         return (num_samples + shift // 2) // shift
 
-    def to_knf(self) -> knf.FbankOptions:
+    # Mel band edges: kaldi-native-fbank's defaults, which the native front end keeps (0: Nyquist).
+    low_freq_hz = 20.0
+    high_freq_hz = 0.0
+
+    def to_knf(self):
+        """These settings as the kaldi-native-fbank Python package's FbankOptions (to compare with it; the package
+        is a test and benchmark dependency, not an inference one)."""
+        import kaldi_native_fbank as knf
+
         self.validate()
         opts = knf.FbankOptions()
         opts.frame_opts.samp_freq = float(self.sample_rate)
@@ -70,6 +78,7 @@ class FbankConfig:
 
 
 def _check_samples(samples: np.ndarray, name: str = "samples") -> np.ndarray:
+    """Type, dtype and shape; NaN, infinity and int16-scaled values are the native front end's checks (one pass)."""
     if not isinstance(samples, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array, got {type(samples).__name__}")
     if samples.dtype != np.float32:
@@ -77,11 +86,6 @@ def _check_samples(samples: np.ndarray, name: str = "samples") -> np.ndarray:
                          "(convert int16 audio with samples.astype(np.float32) / 32768)")
     if samples.ndim != 1:
         raise ValueError(f"{name}: expected mono audio with ndim 1, got shape {samples.shape}")
-    if samples.size and not np.isfinite(samples).all():
-        raise ValueError(f"{name}: contains NaN or infinity")
-    if samples.size and float(np.max(np.abs(samples))) > _MAX_ABS_SAMPLE:
-        raise ValueError(f"{name}: peak {float(np.max(np.abs(samples))):.1f} is not audio in [-1, 1]; "
-                         "int16-scaled samples must be divided by 32768")
     return np.ascontiguousarray(samples)
 
 
@@ -101,55 +105,42 @@ class StreamingFbank:
     """
 
     def __init__(self, config: FbankConfig = FbankConfig()):
+        config.validate()
         self.config = config
-        self._fbank = knf.OnlineFbank(config.to_knf())
-        self._taken = 0
-        self._finished = False
+        self._fbank = _core.StreamingFbank(config.sample_rate, config.num_bins, config.frame_length_ms,
+                                           config.frame_shift_ms, config.dither, config.snip_edges)
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int | None = None) -> None:
-        """Append ``samples`` (float32, mono, [-1, 1]); ``sample_rate`` defaults to the config's and must match it."""
-        if self._finished:
+        """Append ``samples`` (float32, mono, [-1, 1]); ``sample_rate`` defaults to the config's and must match it.
+        Bad samples raise ValueError and leave the stream as it was."""
+        if self._fbank.finished:
             raise ValueError("samples: the stream's input is finished; create a new StreamingFbank")
         _check_rate(self.config.sample_rate if sample_rate is None else sample_rate, self.config)
-        samples = _check_samples(samples)
-        if samples.size:
-            # kaldi-native-fbank's binding takes a sequence of floats and converts it item by item. A numpy array's
-            # items are numpy scalars (slow to convert); a memoryview's are plain floats, made one at a time without
-            # a copy of the whole clip (faster than tolist()). float32 -> float -> float32 is exact.
-            self._fbank.accept_waveform(float(self.config.sample_rate), memoryview(samples))
+        self._fbank.accept_waveform(_check_samples(samples))
 
     def input_finished(self) -> None:
         """No more audio: the frames that waited for it become ready."""
-        if not self._finished:
-            self._fbank.input_finished()
-            self._finished = True
+        self._fbank.input_finished()
 
     @property
     def finished(self) -> bool:
-        return self._finished
+        return self._fbank.finished
 
     @property
     def num_frames_taken(self) -> int:
         """Frames already returned by ``get_new_frames``."""
-        return self._taken
+        return self._fbank.frames_taken
 
     @property
     def frames_ready(self) -> int:
         """Frames ready and not yet returned."""
-        return self._fbank.num_frames_ready - self._taken
+        return self._fbank.frames_ready
 
     def get_new_frames(self, max_frames: int | None = None) -> np.ndarray:
         """The next ready frames, at most ``max_frames`` of them: float32 [n, num_bins] (n may be 0)."""
-        n = self.frames_ready if max_frames is None else min(int(max_frames), self.frames_ready)
-        if n < 0:
+        if max_frames is not None and int(max_frames) < 0:
             raise ValueError(f"max_frames: must be >= 0, got {max_frames}")
-        out = np.empty((n, self.config.num_bins), dtype=np.float32)
-        for i in range(n):
-            out[i] = self._fbank.get_frame(self._taken + i)
-        if n:
-            self._fbank.pop(n)
-            self._taken += n
-        return out
+        return self._fbank.take_frames(self.frames_ready if max_frames is None else int(max_frames))
 
 
 def compute_fbank(samples: np.ndarray, sample_rate: int, config: FbankConfig = FbankConfig()) -> np.ndarray:

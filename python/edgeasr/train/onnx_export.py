@@ -73,9 +73,9 @@ def sherpa_feature_kwargs(fbank: FbankConfig = FbankConfig()) -> dict:
     Nyquist, at 7600 Hz; ours end at Nyquist). Both take float samples in [-1, 1] (``normalize_samples=True``;
     False would scale them by 32768 first), dither 0, a 20 Hz low edge and Kaldi's other defaults.
     """
-    opts = fbank.to_knf()
-    return {"sample_rate": fbank.sample_rate, "feature_dim": fbank.num_bins, "low_freq": opts.mel_opts.low_freq,
-            "high_freq": opts.mel_opts.high_freq, "dither": fbank.dither, "snip_edges": fbank.snip_edges,
+    fbank.validate()
+    return {"sample_rate": fbank.sample_rate, "feature_dim": fbank.num_bins, "low_freq": fbank.low_freq_hz,
+            "high_freq": fbank.high_freq_hz, "dither": fbank.dither, "snip_edges": fbank.snip_edges,
             "normalize_samples": True}
 
 
