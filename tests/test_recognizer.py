@@ -324,6 +324,37 @@ def test_biasing_counts_a_phrase_only_before_a_word_boundary(models):
     assert graph.score(encode("lights light")) == pytest.approx(6.0)
 
 
+def test_context_graph_from_texts_equals_the_graph_of_token_lists():
+    """Recognizer.context_graph tokenizes a whole list natively (ContextGraph.from_texts); the graph is the one
+    built from TokenTable.encode's token lists."""
+    rec = Recognizer(default_model_path(), RecognizerConfig(context_score=0.75))
+    phrases = ["siobhan oyelaran", ("kitchen light", 2.0), "  Living Room Lamp ", ("mom", 0.0), "dad"]
+    graph = rec.context_graph(phrases)
+    norm = [(p, 1.0) if isinstance(p, str) else p for p in phrases]
+    reference = _core.ContextGraph([(rec.tokens.encode(t.strip().lower()), w) for t, w in norm],
+                                   bonus_per_token=0.75, word_continuations=rec.tokens.word_continuations())
+    assert graph.num_states == reference.num_states and graph.num_phrases == reference.num_phrases == 4
+    for text in ("call siobhan oyelaran", "turn on the kitchen light", "living room lamp please", "call mom",
+                 "dad", "siobhan", "kitchen lights"):
+        tokens = rec.tokens.encode(text)
+        for settle in (True, False):
+            assert graph.score(tokens, settle) == pytest.approx(reference.score(tokens, settle))
+    assert graph.score(rec.tokens.encode("turn on the kitchen light")) > 0
+
+
+def test_context_graph_from_texts_names_the_bad_phrase():
+    rec = Recognizer(default_model_path())
+    bpe = _core.BpeEncoder(list(rec.tokens.pieces), list(rec.tokens.scores))
+    with pytest.raises(ValueError, match=r"context\[1\]: the model's tokens cannot spell 'caf\u00e9 \u00fc'"):
+        _core.ContextGraph.from_texts(bpe, ["ok", "caf\u00e9 \u00fc"], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"context\[0\]: '' has no tokens"):
+        _core.ContextGraph.from_texts(bpe, [""], [1.0])
+    with pytest.raises(ValueError, match="2 phrases but 1 weights"):
+        _core.ContextGraph.from_texts(bpe, ["a", "b"], [1.0])
+    with pytest.raises(ValueError, match="weight"):
+        _core.ContextGraph.from_texts(bpe, ["a"], [-1.0])
+
+
 def test_streams_decode_in_parallel_threads(models):
     paths, _, _ = models
     rec = Recognizer(paths["int8"], RecognizerConfig(beam=4))

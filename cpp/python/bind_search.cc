@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edgeasr/beam_search.h"
+#include "edgeasr/bias_phrases.h"
 #include "edgeasr/bpe_encoder.h"
 #include "edgeasr/context_graph.h"
 #include "edgeasr/greedy_search.h"
@@ -218,6 +219,18 @@ void PybindSearch(py::module& m) {
            "phrases: iterable of (token ids, weight); weight >= 0, weight 0 drops the phrase. word_continuations: "
            "token ids that continue a word (pieces without the word-start mark); a complete phrase followed by one "
            "loses its bonus. Empty: every token is a word boundary.")
+      .def_static(
+          "from_texts",
+          [](const BpeEncoder& bpe, const std::vector<std::string>& texts, const std::vector<float>& weights,
+             float bonus_per_token, const std::vector<int32_t>& word_continuations) {
+            py::gil_scoped_release release;
+            return std::make_shared<ContextGraph>(EncodeBiasPhrases(bpe, texts, weights),
+                                                  ContextGraphConfig{bonus_per_token}, word_continuations);
+          },
+          py::arg("encoder"), py::arg("texts"), py::arg("weights"), py::arg("bonus_per_token") = 1.5f,
+          py::arg("word_continuations") = std::vector<int32_t>{},
+          "The graph of phrases given as text (normalized: stripped, lowercased), tokenized by encoder in one "
+          "native call; ValueError 'context[i]: ...' for a phrase without tokens or one that maps to <unk>.")
       .def_property_readonly_static("root", [](const py::object&) { return ContextGraph::kRoot; })
       .def(
           "forward",

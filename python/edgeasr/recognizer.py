@@ -180,9 +180,6 @@ class Recognizer:
         self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
         self._word_continuations = self.tokens.word_continuations()
 
-    def _phrase_tokens(self, text: str) -> list[int]:
-        return self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
-
     @property
     def sample_rate(self) -> int:
         return self.model.sample_rate
@@ -190,21 +187,28 @@ class Recognizer:
     def context_graph(self, phrases: Iterable[Phrase]) -> Optional[_core.ContextGraph]:
         """Biasing phrases (text, or (text, weight)) tokenized with the model's tokens; None when there are none.
         Build one per list and pass it to several streams: it is immutable and shareable."""
-        items = []
+        texts, weights = [], []
         for i, item in enumerate(phrases):
             text, weight = (item, 1.0) if isinstance(item, str) else item
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"context[{i}]: expected a non-empty phrase, got {item!r}")
-            tokens = self._phrase_tokens(text.strip().lower())
-            if not tokens:
-                raise ValueError(f"context[{i}]: {text!r} has no tokens")
-            if self.tokens.unk_id in tokens:
-                raise ValueError(f"context[{i}]: the model's tokens cannot spell {text!r} (it maps to <unk>)")
-            items.append((tokens, float(weight)))
-        if not items:
+            texts.append(text.strip().lower())
+            weights.append(float(weight))
+        if not texts:
             return None
-        return _core.ContextGraph(items, bonus_per_token=float(self.config.context_score),
-                                  word_continuations=self._word_continuations)
+        bonus = float(self.config.context_score)
+        if self._bpe is not None:  # the whole list tokenized and built in one native call
+            return _core.ContextGraph.from_texts(self._bpe, texts, weights, bonus_per_token=bonus,
+                                                 word_continuations=self._word_continuations)
+        items = []
+        for i, text in enumerate(texts):
+            tokens = self.tokens.encode(text)
+            if not tokens:
+                raise ValueError(f"context[{i}]: '{text}' has no tokens")
+            if self.tokens.unk_id in tokens:
+                raise ValueError(f"context[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
+            items.append((tokens, weights[i]))
+        return _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)

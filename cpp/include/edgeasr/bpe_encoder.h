@@ -22,6 +22,8 @@ class BpeEncoder {
   // std::invalid_argument for such a character when the table has no "<unk>", and for invalid UTF-8.
   std::vector<int32_t> Encode(const std::string& text) const;
 
+  int32_t unk_id() const { return unk_id_; }  // -1 when the table has no "<unk>"
+
  private:
   std::unordered_map<std::string, int32_t> mergeable_;
   std::vector<double> scores_;
