@@ -1,0 +1,122 @@
+"""Parallel streams: how decoding throughput grows with threads, edgeasr and sherpa-onnx side by side.
+
+Each system decodes the same held-out clips (read into memory first, 0.5 s of silence appended as bench/e2e.py
+does) with 1, 2, ... threads that share one recognizer, one stream per clip, beam 4, each recognizer's own compute on
+one thread (sherpa-onnx num_threads=1). Reported: wall time (the best of --repeat runs), throughput in audio seconds
+per wall second, the speedup over one thread, and whether every transcript equals the one-thread transcript. The
+models are bench/e2e.py's: the checkpoint recovered from the bundled file, edgeasr int4 and sherpa-onnx int8.
+
+Usage: python bench/threads.py [--limit 200] [--threads 1,2] [--repeat 3]
+Writes bench/results/threads.{json,md}.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from e2e import DEFAULT_CACHE, SAMPLE_RATE, _read_clip, even_over_voices, load_clips, prepare_models  # noqa: E402
+from e2e import resolve_checkpoint  # noqa: E402
+from machine import cpu_description, git_revision, package_versions  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TAIL_S = 0.5
+SHERPA_BLANK_PENALTY = 1.5  # bench/e2e.py's setting for the peers
+
+
+def edgeasr_decoder(models: dict):
+    from edgeasr.recognizer import Recognizer, RecognizerConfig
+
+    rec = Recognizer(models["edgeasr"]["int4"], RecognizerConfig(beam=4, tail_padding_s=0.0))
+    return lambda samples: rec.transcribe(samples, SAMPLE_RATE).result().text
+
+
+def sherpa_decoder(models: dict):
+    import sherpa_onnx
+
+    rec = sherpa_onnx.OnlineRecognizer.from_transducer(
+        **models["sherpa"]["int8"], num_threads=1, provider="cpu", decoding_method="modified_beam_search",
+        max_active_paths=4, blank_penalty=SHERPA_BLANK_PENALTY)
+
+    def decode(samples):
+        stream = rec.create_stream()
+        stream.accept_waveform(SAMPLE_RATE, samples)
+        stream.input_finished()
+        while rec.is_ready(stream):
+            rec.decode_stream(stream)
+        result = rec.get_result(stream)
+        return result if isinstance(result, str) else result.text
+
+    return decode
+
+
+def run(decode, clips: list, threads: int) -> tuple[float, list[str]]:
+    t0 = time.perf_counter()
+    if threads == 1:
+        texts = [decode(c) for c in clips]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            texts = list(pool.map(decode, clips))
+    return time.perf_counter() - t0, texts
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--limit", type=int, default=200, help="held-out clips, evenly over the voices")
+    p.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
+    p.add_argument("--repeat", type=int, default=3, help="runs per setting; the fastest counts")
+    a = p.parse_args(argv)
+    counts = [int(x) for x in a.threads.split(",") if x.strip()]
+    if not counts or min(counts) < 1 or counts[0] != 1:
+        p.error("--threads: positive counts, starting with 1")
+
+    models = prepare_models(resolve_checkpoint(None), DEFAULT_CACHE)
+    chosen = even_over_voices(load_clips("v1", "test"), a.limit)
+    audio = [_read_clip(c, TAIL_S) for c in chosen]
+    seconds = sum(x.size for x in audio) / SAMPLE_RATE
+    systems = {"edgeasr int4 beam 4": edgeasr_decoder(models), "sherpa-onnx int8 beam 4": sherpa_decoder(models)}
+    rows = []
+    for name, decode in systems.items():
+        reference = None
+        for n in counts:
+            best, texts = min((run(decode, audio, n) for _ in range(a.repeat)), key=lambda r: r[0])
+            reference = texts if reference is None else reference
+            rows.append({"system": name, "threads": n, "wall_s": best, "audio_per_wall": seconds / best,
+                         "same_as_one_thread": texts == reference})
+            print(f"{name}, {n} thread(s): {best:.2f} s wall, {seconds / best:.0f} audio s per s", flush=True)
+    for r in rows:
+        one = next(x for x in rows if x["system"] == r["system"] and x["threads"] == 1)
+        r["speedup"] = one["wall_s"] / r["wall_s"]
+    cpu = cpu_description()
+    report = {"clips": len(audio), "audio_s": seconds, "repeat": a.repeat, "rows": rows, "cpu": cpu,
+              "versions": package_versions(("edgeasr", "numpy", "sherpa-onnx", "onnxruntime")),
+              "git": git_revision(), "command": "python " + " ".join(shlex.quote(x) for x in sys.argv)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "threads.json").write_text(json.dumps(report, indent=2))
+    lines = [f"# Parallel streams: {len(audio)} held-out clips ({seconds:.0f} s of audio), one recognizer shared by "
+             "the threads", "",
+             f"{cpu['model']}, {cpu['cpus_available']} CPUs available; git {report['git']}. Command: "
+             f"`{report['command']}`. Wall time: the fastest of {a.repeat} runs. Each system's own compute on one "
+             "thread per stream; beam 4.", "",
+             "| system | threads | wall s | audio s per wall s | speedup over 1 thread | transcripts as with 1 thread |",
+             "|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['system']} | {r['threads']} | {r['wall_s']:.2f} | {r['audio_per_wall']:.0f} | "
+                     f"{r['speedup']:.2f}× | {'yes' if r['same_as_one_thread'] else '**no**'} |")
+    (RESULTS / "threads.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
