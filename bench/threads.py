@@ -25,39 +25,27 @@ import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from e2e import DEFAULT_CACHE, SAMPLE_RATE, _read_clip, even_over_voices, load_clips, prepare_models  # noqa: E402
-from e2e import resolve_checkpoint  # noqa: E402
+from e2e import BY_KEY, DEFAULT_CACHE, PEER_BLANK_PENALTY, SAMPLE_RATE, _edgeasr_decoder, _read_clip  # noqa: E402
+from e2e import _sherpa_decoder, even_over_voices, load_clips, prepare_models, resolve_checkpoint  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TAIL_S = 0.5
-SHERPA_BLANK_PENALTY = 1.5  # bench/e2e.py's setting for the peers
 
 
-def edgeasr_decoder(models: dict):
-    from edgeasr.recognizer import Recognizer, RecognizerConfig
+def decoders(models: dict) -> dict:
+    """bench/e2e.py's decoders of edgeasr int4 and sherpa-onnx int8, beam 4, at e2e's default settings."""
+    from edgeasr.recognizer import RecognizerConfig
 
-    rec = Recognizer(models["edgeasr"]["int4"], RecognizerConfig(beam=4, tail_padding_s=0.0))
-    return lambda samples: rec.transcribe(samples, SAMPLE_RATE).result().text
-
-
-def sherpa_decoder(models: dict):
-    import sherpa_onnx
-
-    rec = sherpa_onnx.OnlineRecognizer.from_transducer(
-        **models["sherpa"]["int8"], num_threads=1, provider="cpu", decoding_method="modified_beam_search",
-        max_active_paths=4, blank_penalty=SHERPA_BLANK_PENALTY)
-
-    def decode(samples):
-        stream = rec.create_stream()
-        stream.accept_waveform(SAMPLE_RATE, samples)
-        stream.input_finished()
-        while rec.is_ready(stream):
-            rec.decode_stream(stream)
-        result = rec.get_result(stream)
-        return result if isinstance(result, str) else result.text
-
-    return decode
+    job = {"beam": 4, "context_score": RecognizerConfig().context_score, "blank_penalty": None, "token_reward": None,
+           "peer_blank_penalty": PEER_BLANK_PENALTY, "chunk_frames": models["chunk_frames"],
+           "sample_rate": SAMPLE_RATE, "models": models}
+    out = {}
+    for name, key, make in (("edgeasr int4 beam 4", "edgeasr-int4-beam", _edgeasr_decoder),
+                            ("sherpa-onnx int8 beam 4", "sherpa-int8-beam", _sherpa_decoder)):
+        decode = make(BY_KEY[key], job)
+        out[name] = lambda samples, decode=decode: decode(samples, [])
+    return out
 
 
 def run(decode, clips: list, threads: int) -> tuple[float, list[str]]:
@@ -84,7 +72,7 @@ def main(argv=None) -> int:
     chosen = even_over_voices(load_clips("v1", "test"), a.limit)
     audio = [_read_clip(c, TAIL_S) for c in chosen]
     seconds = sum(x.size for x in audio) / SAMPLE_RATE
-    systems = {"edgeasr int4 beam 4": edgeasr_decoder(models), "sherpa-onnx int8 beam 4": sherpa_decoder(models)}
+    systems = decoders(models)
     rows = []
     for name, decode in systems.items():
         reference = None
