@@ -168,6 +168,13 @@ def test_bad_samples_leave_the_stream_as_it_was():
     (dict(num_bins=0), "num_bins"),
     (dict(num_bins=1000), "num_bins"),
     (dict(frame_length_ms=0.05, frame_shift_ms=0.05), "frame_length_ms"),
+    (dict(sample_rate=8000, frame_length_ms=0.2, frame_shift_ms=0.2), "frame_length_ms"),  # a 2-point FFT crashed
+    (dict(num_bins=2), "num_bins"),
+    # mel triangles without an FFT bin made the library read before its vector (valgrind)
+    (dict(num_bins=256), "num_bins: 256 mel bins are too many for a 400-sample window"),
+    (dict(frame_length_ms=2.0, frame_shift_ms=1.0), "num_bins: 80 mel bins are too many"),
+    (dict(sample_rate=8000, num_bins=256, frame_length_ms=2.0, frame_shift_ms=1.0), "too many"),
+    (dict(sample_rate=32, frame_length_ms=1000.0, frame_shift_ms=500.0), "40 Hz"),
     (dict(frame_length_ms=5000.0, frame_shift_ms=10.0), "frame_length_ms"),
     (dict(frame_shift_ms=0.0), "frame_shift_ms"),
     (dict(frame_shift_ms=float("nan")), "frame_shift_ms"),

@@ -35,8 +35,8 @@ class FbankConfig:
     def validate(self) -> None:
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate: must be > 0, got {self.sample_rate}")
-        if not 1 <= self.num_bins <= 256:
-            raise ValueError(f"num_bins: must be in [1, 256], got {self.num_bins}")
+        if not 3 <= self.num_bins <= 256:  # Kaldi's mel banks need 3; too many for the window: native check
+            raise ValueError(f"num_bins: must be in [3, 256], got {self.num_bins}")
         if not 0 < self.frame_shift_ms <= self.frame_length_ms:
             raise ValueError(f"frame_shift_ms: must be in (0, frame_length_ms], got {self.frame_shift_ms}")
         if self.dither < 0:
