@@ -210,6 +210,9 @@ METADATA_CASES = [
      r"features.dither: expected a finite number"),
     (lambda m: edit_json(m, "features", _delete("frame_length_ms")), r"features: keys differ"),
     (lambda m: edit_json(m, "features", _set("frame_length_ms", 10 ** 400)), r"features.frame_length_ms: expected"),
+    # 16 samples: 8 FFT bins under 8 mel bins, which the front end's library would read outside its vectors for
+    (lambda m: edit_json(m, "features", lambda f: f.update(frame_length_ms=1.0, frame_shift_ms=1.0)),
+     r"features: num_bins: 8 mel bins are too many for a 16-sample window"),
     (lambda m: edit_json(m, "features", _set("frame_shift_ms", -(10 ** 400))), r"frame_shift_ms: must be in"),
     (lambda m: edit_json(m, "tokens", lambda o: o["scores"].__setitem__(2, 10 ** 400)),
      r"tokens: scores\[2\]: expected a finite number"),
