@@ -71,6 +71,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "edgeasr" / "bench" / "e2e"
 # tuned with before the token reward (dev: 1/1.5/2; v1hard dev without the reward: 1.5 is best, search_tune.md).
 PEER_BLANK_PENALTY = 1.5
 SAMPLE_RATE = 16000
+DEFAULT_TAIL_S = 0.5  # seconds of silence appended to every clip, for every system
 DEFAULT_LIMIT, QUICK_LIMIT = 200, 20
 
 
@@ -783,7 +784,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--token-reward", type=float, default=None,
                    help="edgeasr's beam search: added to the score of every token emitted (default: its own, "
                         "edgeasr.recognizer.SEARCH_DEFAULTS)")
-    p.add_argument("--tail-s", type=float, default=0.5, help="silence appended to every clip")
+    p.add_argument("--tail-s", type=float, default=DEFAULT_TAIL_S, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--name", help="file stem of the report in --out (default e2e, or e2e-quick with --quick)")

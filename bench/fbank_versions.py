@@ -44,20 +44,18 @@ def worker(knf_dir: str, audio: str, runs: int, features_out: str) -> dict:
     samples, rate = load_audio(Path(audio), sample_rate=16000)
     seconds = samples.size / rate
 
-    from recognizer_profile import cpu_ms as cpu_ms_of
-
-    def cpu_ms(fn) -> float:
-        return cpu_ms_of(fn, runs)
+    from recognizer_profile import cpu_ms
 
     if not knf_dir:
         feats = compute_fbank(samples, rate)
         np.save(features_out, feats)
         return {"module": "edgeasr._core", "seconds": seconds, "frames": int(feats.shape[0]),
-                "whole_ms_per_audio_s": cpu_ms(lambda: compute_fbank(samples, rate)) / seconds}
+                "whole_ms_per_audio_s": cpu_ms(lambda: compute_fbank(samples, rate), runs) / seconds}
 
     import kaldi_native_fbank as knf
 
-    opts = FbankConfig().to_knf()
+    config = FbankConfig()
+    opts = config.to_knf()
     listed = samples.tolist()
 
     def on_list():
@@ -71,14 +69,16 @@ def worker(knf_dir: str, audio: str, runs: int, features_out: str) -> dict:
         fb = knf.OnlineFbank(opts)
         fb.accept_waveform(float(rate), memoryview(samples))
         fb.input_finished()
-        out = np.empty((fb.num_frames_ready, 80), np.float32)
+        out = np.empty((fb.num_frames_ready, config.num_bins), np.float32)
         for i in range(out.shape[0]):
             out[i] = fb.get_frame(i)
         return out
 
-    np.save(features_out, whole())
-    return {"module": knf.__file__, "seconds": seconds, "frames": int(whole().shape[0]),
-            "list_ms_per_audio_s": cpu_ms(on_list) / seconds, "whole_ms_per_audio_s": cpu_ms(whole) / seconds}
+    feats = whole()
+    np.save(features_out, feats)
+    return {"module": knf.__file__, "seconds": seconds, "frames": int(feats.shape[0]),
+            "list_ms_per_audio_s": cpu_ms(on_list, runs) / seconds,
+            "whole_ms_per_audio_s": cpu_ms(whole, runs) / seconds}
 
 
 def install(version: str) -> Path:

@@ -23,7 +23,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import kaldi_native_fbank as knf  # noqa: E402
 import numpy as np  # noqa: E402
 
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
@@ -78,21 +77,6 @@ def main() -> None:
     net, pieces = greedy.network, list(greedy.tokens.pieces)
     feats = compute_fbank(samples, rate)
     steps = feats.shape[0] // greedy.model.subsampling
-    knf_opts = greedy.model.features.to_knf()
-    listed = samples.tolist()
-
-    def knf_only():  # kaldi-native-fbank's work on a list made beforehand: no numpy, no checks, no frames out
-        fb = knf.OnlineFbank(knf_opts)
-        fb.accept_waveform(float(rate), listed)
-        fb.input_finished()
-
-    def conversion_only():  # the binding's sample conversion and framing as compute_fbank feeds it, no spectrum
-        raw_opts = knf.RawAudioSamplesOptions()  # kaldi-native-fbank >= 1.21 only
-        raw_opts.frame_opts.samp_freq = float(rate)
-        fb = knf.OnlineRawAudioSamples(raw_opts)
-        fb.accept_waveform(float(rate), memoryview(samples))
-        fb.input_finished()
-
     enc = net.project_encoder(net.encode(feats, net.init_state()))
 
     def search(make):
@@ -110,11 +94,8 @@ def main() -> None:
         stream.result()
 
     rows = {
-        "front end: kaldi-native-fbank on a ready list (its own conversion included)": cpu_ms(knf_only, a.runs),
-        "front end: compute_fbank (checks, conversion, frames out)": cpu_ms(lambda: compute_fbank(samples, rate),
-                                                                          a.runs),
-        **({"front end: the binding's sample conversion alone (raw-samples extractor, no spectrum)": cpu_ms(
-            conversion_only, a.runs)} if hasattr(knf, "RawAudioSamplesOptions") else {}),
+        "front end: compute_fbank (native kaldi-native-fbank; checks and frames out)": cpu_ms(
+            lambda: compute_fbank(samples, rate), a.runs),
         "encoder, whole clip in one call": cpu_ms(lambda: net.encode(feats, net.init_state()), a.runs),
         "greedy search (+ result)": cpu_ms(lambda: search(lambda: greedy._search(None)), a.runs),
         "beam 4 search (+ result and lattice)": cpu_ms(lambda: search(lambda: beam._search(None)), a.runs),
@@ -132,7 +113,7 @@ def main() -> None:
     report = {"model": str(a.model), "audio": str(a.audio), "seconds": seconds, "encoder_steps": steps,
               "phrases": len(phrases), "ms": rows, "ms_per_audio_second": {k: v / seconds for k, v in rows.items()},
               "encoder_us_per_step": rows["encoder, whole clip in one call"] * 1000 / steps,
-              "cpu": cpu_description(), "versions": package_versions(("edgeasr", "numpy", "kaldi-native-fbank")),
+              "cpu": cpu_description(), "versions": package_versions(("edgeasr", "numpy")),
               "git": git_revision(), "isa": _core.active_isa(),
               "command": "python " + " ".join(shlex.quote(x) for x in sys.argv)}
     RESULTS.mkdir(exist_ok=True)

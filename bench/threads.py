@@ -25,12 +25,12 @@ import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from e2e import BY_KEY, DEFAULT_CACHE, PEER_BLANK_PENALTY, SAMPLE_RATE, _edgeasr_decoder, _read_clip  # noqa: E402
-from e2e import _sherpa_decoder, even_over_voices, load_clips, prepare_models, resolve_checkpoint  # noqa: E402
+from e2e import BY_KEY, DEFAULT_CACHE, DEFAULT_TAIL_S, PEER_BLANK_PENALTY, SAMPLE_RATE, _edgeasr_decoder  # noqa: E402
+from e2e import _read_clip, _sherpa_decoder, even_over_voices, load_clips, prepare_models  # noqa: E402
+from e2e import resolve_checkpoint  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TAIL_S = 0.5
 
 
 def decoders(models: dict) -> dict:
@@ -70,21 +70,19 @@ def main(argv=None) -> int:
 
     models = prepare_models(resolve_checkpoint(None), DEFAULT_CACHE)
     chosen = even_over_voices(load_clips("v1", "test"), a.limit)
-    audio = [_read_clip(c, TAIL_S) for c in chosen]
+    audio = [_read_clip(c, DEFAULT_TAIL_S) for c in chosen]
     seconds = sum(x.size for x in audio) / SAMPLE_RATE
     systems = decoders(models)
     rows = []
     for name, decode in systems.items():
-        reference = None
-        for n in counts:
+        reference = one_thread_s = None
+        for n in counts:  # 1 first
             best, texts = min((run(decode, audio, n) for _ in range(a.repeat)), key=lambda r: r[0])
-            reference = texts if reference is None else reference
+            if reference is None:
+                reference, one_thread_s = texts, best
             rows.append({"system": name, "threads": n, "wall_s": best, "audio_per_wall": seconds / best,
-                         "same_as_one_thread": texts == reference})
+                         "speedup": one_thread_s / best, "same_as_one_thread": texts == reference})
             print(f"{name}, {n} thread(s): {best:.2f} s wall, {seconds / best:.0f} audio s per s", flush=True)
-    for r in rows:
-        one = next(x for x in rows if x["system"] == r["system"] and x["threads"] == 1)
-        r["speedup"] = one["wall_s"] / r["wall_s"]
     cpu = cpu_description()
     report = {"clips": len(audio), "audio_s": seconds, "repeat": a.repeat, "rows": rows, "cpu": cpu,
               "versions": package_versions(("edgeasr", "numpy", "sherpa-onnx", "onnxruntime")),

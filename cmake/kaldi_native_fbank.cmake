@@ -1,7 +1,7 @@
 # kaldi-native-fbank's C++ sources, built into the extension so the front end runs natively, without Python objects
 # per sample (as sherpa-onnx builds it). The release is 1.20.3, from its source distribution on PyPI (the registry
 # the build already reaches; 69 kB, hash-checked): from 1.21 on, its FFT is kissfft, set up again for every frame,
-# and the features take 2.2x the time (bench/fbank_versions.py).
+# and the features take about twice the time (bench/fbank_versions.py).
 #
 # Offline: -DEDGEASR_KNF_ARCHIVE=/path/to/kaldi-native-fbank-1.20.3.tar.gz (the same file), or
 # -DFETCHCONTENT_SOURCE_DIR_KALDI_NATIVE_FBANK=/path/to/its/unpacked/folder.

@@ -14,19 +14,26 @@ namespace py = pybind11;
 namespace edgeasr {
 
 void PybindFrontend(py::module& m) {
+  auto settings = [](int sample_rate, int num_bins, float frame_length_ms, float frame_shift_ms, float dither,
+                     bool snip_edges) {
+    return FbankSettings{sample_rate, num_bins, frame_length_ms, frame_shift_ms, dither, snip_edges};
+  };
+  m.def(
+      "check_fbank_settings",
+      [settings](int sample_rate, int num_bins, float frame_length_ms, float frame_shift_ms, float dither,
+                 bool snip_edges) {
+        settings(sample_rate, num_bins, frame_length_ms, frame_shift_ms, dither, snip_edges).Validate();
+      },
+      py::arg("sample_rate"), py::arg("num_bins"), py::arg("frame_length_ms"), py::arg("frame_shift_ms"),
+      py::arg("dither"), py::arg("snip_edges"),
+      "ValueError naming the first setting the front end cannot take (FbankSettings::Validate).");
   py::class_<StreamingFbank>(m, "StreamingFbank",
                              "kaldi-native-fbank's online fbank for one stream (edgeasr.features.StreamingFbank "
                              "is the documented API)")
-      .def(py::init([](int sample_rate, int num_bins, float frame_length_ms, float frame_shift_ms, float dither,
-                       bool snip_edges) {
-             FbankSettings s;
-             s.sample_rate = sample_rate;
-             s.num_bins = num_bins;
-             s.frame_length_ms = frame_length_ms;
-             s.frame_shift_ms = frame_shift_ms;
-             s.dither = dither;
-             s.snip_edges = snip_edges;
-             return std::make_unique<StreamingFbank>(s);
+      .def(py::init([settings](int sample_rate, int num_bins, float frame_length_ms, float frame_shift_ms,
+                               float dither, bool snip_edges) {
+             return std::make_unique<StreamingFbank>(
+                 settings(sample_rate, num_bins, frame_length_ms, frame_shift_ms, dither, snip_edges));
            }),
            py::arg("sample_rate"), py::arg("num_bins"), py::arg("frame_length_ms"), py::arg("frame_shift_ms"),
            py::arg("dither"), py::arg("snip_edges"))

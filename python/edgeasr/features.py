@@ -33,14 +33,22 @@ class FbankConfig:
                                   # streaming frame never waits on samples after the frame itself
 
     def validate(self) -> None:
+        """ValueError naming the first setting the front end cannot take. The ranges first, on any numbers; then
+        the native front end's own checks (a window too short for the FFT, or with too few FFT bins for the mel
+        bins), the ones it runs before every stream."""
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate: must be > 0, got {self.sample_rate}")
-        if not 3 <= self.num_bins <= 256:  # Kaldi's mel banks need 3; too many for the window: native check
+        if not 3 <= self.num_bins <= 256:  # Kaldi's mel banks need 3
             raise ValueError(f"num_bins: must be in [3, 256], got {self.num_bins}")
         if not 0 < self.frame_shift_ms <= self.frame_length_ms:
             raise ValueError(f"frame_shift_ms: must be in (0, frame_length_ms], got {self.frame_shift_ms}")
         if self.dither < 0:
             raise ValueError(f"dither: must be >= 0, got {self.dither}")
+        _core.check_fbank_settings(*self._native_args())
+
+    def _native_args(self) -> tuple:
+        return (self.sample_rate, self.num_bins, self.frame_length_ms, self.frame_shift_ms, self.dither,
+                self.snip_edges)
 
     @property
     def window_samples(self) -> int:
@@ -105,10 +113,8 @@ class StreamingFbank:
     """
 
     def __init__(self, config: FbankConfig = FbankConfig()):
-        config.validate()
         self.config = config
-        self._fbank = _core.StreamingFbank(config.sample_rate, config.num_bins, config.frame_length_ms,
-                                           config.frame_shift_ms, config.dither, config.snip_edges)
+        self._fbank = _core.StreamingFbank(*config._native_args())  # validates the settings
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int | None = None) -> None:
         """Append ``samples`` (float32, mono, [-1, 1]); ``sample_rate`` defaults to the config's and must match it.
@@ -138,8 +144,6 @@ class StreamingFbank:
 
     def get_new_frames(self, max_frames: int | None = None) -> np.ndarray:
         """The next ready frames, at most ``max_frames`` of them: float32 [n, num_bins] (n may be 0)."""
-        if max_frames is not None and int(max_frames) < 0:
-            raise ValueError(f"max_frames: must be >= 0, got {max_frames}")
         return self._fbank.take_frames(self.frames_ready if max_frames is None else int(max_frames))
 
 
