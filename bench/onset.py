@@ -20,6 +20,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"  # one thread: before numpy or torch start their pools
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
@@ -147,7 +148,41 @@ def markdown(report: dict) -> str:
             cells = [f"{m['longer_lead']['wer']:.1%}", f"{m['longer_lead']['wer'] / a['wer']:.2f}"] + cells
         lines.append(f"| {m['label']} | {a['wer']:.1%} | {b['wer']:.1%} | {b['wer'] / a['wer']:.2f} | "
                      f"{a['deletions']} / {b['deletions']} | " + " | ".join(cells) + " |")
+    if report.get("padding_choice"):
+        lines += ["", "Lead padding (`RecognizerConfig.lead_padding_s`: the stream starts from the encoder state that "
+                  "this much digital silence leaves). The rule, fixed before the sweep: per model, the lowest mean of "
+                  "the WER as synthesized and with the lead cut, and the shortest padding within "
+                  f"{PADDING_TIE * 100:g} points of it: "
+                  + "; ".join(f"{m}: **{p:g} s**" for m, p in report["padding_choice"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _seconds_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
+    if not values or any(not 0 <= v <= 10 for v in values):
+        raise argparse.ArgumentTypeError(f"seconds in [0, 10], got {text!r}")
+    return values
+
+
+# The rule that chose RecognizerConfig's lead padding, fixed before the sweep: per model, the lowest mean of the WER as
+# synthesized and with the lead cut (the rule that chose run v5), the shortest padding within 0.1 points of it.
+PADDING_TIE = 0.001
+
+
+def padding_choice(rows: list[dict]) -> dict[str, float]:
+    """{model label: the lead padding the rule picks} over rows of several paddings."""
+    by_model: dict[str, list[dict]] = {}
+    for r in rows:
+        by_model.setdefault(r["model"], []).append(r)
+    picks = {}
+    for label, rs in by_model.items():
+        mean = {r["lead_padding_s"]: (r["as_synthesized"]["wer"] + r["lead_cut"]["wer"]) / 2 for r in rs}
+        best = min(mean.values())
+        picks[label] = min(p for p, m in mean.items() if m <= best + PADDING_TIE)
+    return picks
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -165,6 +200,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--longer-lead-s", type=float, default=0.0,
                    help="also the clips with this much more of their own background before them (0: not measured)")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--lead-padding-s", type=_seconds_list, default=None, metavar="S[,S...]",
+                   help="RecognizerConfig.lead_padding_s values, each model decoded with each (default: the "
+                   "runtime's); the report names the one the padding rule picks")
     p.add_argument("--cache", type=Path, default=DEFAULT_EXPORTS)
     p.add_argument("--out", type=Path, help="output stem (default bench/results/onset, onset-test for --split test)")
     return p.parse_args(argv)
@@ -184,16 +222,19 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam).resolved()
+    paddings = a.lead_padding_s or [config.lead_padding_s]
     rows = []
-    for label, path, source in models:
-        rec = Recognizer(path, config)
-        row = {"label": label, "file": str(path), "file_sha256": sha256_file(path), **source,
+    for (label, path, source), padding in ((m, p) for m in models for p in paddings):
+        rec = Recognizer(path, dataclasses.replace(config, lead_padding_s=padding))
+        row_label = label if a.lead_padding_s is None else f"{label}, lead padding {padding:g} s"
+        row = {"label": row_label, "model": label, "lead_padding_s": padding, "file": str(path),
+               "file_sha256": sha256_file(path), **source,
                "as_synthesized": wer(rec, clips, audio["as_synthesized"]),
                "lead_cut": wer(rec, clips, audio["lead_cut"]),
                "longer_lead": wer(rec, clips, audio["longer_lead"]) if "longer_lead" in audio else None,
                "fsdd_accuracy": fsdd_accuracy(rec, fsdd) if fsdd else None,
                "fsdd_accuracy_with_lead": fsdd_accuracy(rec, fsdd, a.fsdd_lead_s) if fsdd and a.fsdd_lead_s else None}
-        print(f"  {label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
+        print(f"  {row_label}: WER {row['as_synthesized']['wer']:.2%} as synthesized, {row['lead_cut']['wer']:.2%} "
               f"lead cut" + (f", {row['longer_lead']['wer']:.2%} with {a.longer_lead_s:g} s more background"
                              if row["longer_lead"] else "")
               + (f", FSDD {row['fsdd_accuracy']:.1%}" if fsdd else "")
@@ -208,7 +249,8 @@ def main(argv=None) -> int:
                       "longer_lead_s": a.longer_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},
-              "machine": machine_info(), "models": rows}
+              "machine": machine_info(), "models": rows,
+              "padding_choice": padding_choice(rows) if a.lead_padding_s and len(paddings) > 1 else None}
     out = a.out or RESULTS / ("onset" if a.split == "dev" else f"onset-{a.split}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")

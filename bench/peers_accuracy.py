@@ -288,24 +288,27 @@ def run_fsdd(clips: list[Clip], searches: dict[str, Sphinx]) -> dict:
                              "cpu_s": cpu}
             rows.append(row)
             bar.update()
-    out = {}
-    for name in searches:
-        by_speaker, by_digit = collections.defaultdict(list), collections.defaultdict(list)
-        for r in rows:
-            by_speaker[r["speaker"]].append(r[name]["right"])
-            by_digit[r["ref"]].append(r[name]["right"])
-        wrong = collections.Counter((r["ref"], r[name]["hyp"] or "<empty>") for r in rows if not r[name]["right"])
-        right = [r[name]["right"] for r in rows]
-        out[name] = {
-            "accuracy": sum(right) / len(right), "clips": len(right),
-            "by_speaker": {s: {"accuracy": sum(v) / len(v), "clips": len(v)} for s, v in sorted(by_speaker.items())},
-            "by_digit": {d: {"accuracy": sum(by_digit[d]) / len(by_digit[d]), "clips": len(by_digit[d])}
-                         for d in DIGIT_WORDS if by_digit[d]},
-            "most_common_errors": [{"ref": a, "hyp": b, "count": n} for (a, b), n in wrong.most_common(15)],
-            "rtf": _rtf([r["duration_s"] for r in rows], [r[name]["wall_s"] for r in rows],
-                        [r[name]["cpu_s"] for r in rows]),
-        }
-    return {"searches": out, "clips": rows}
+    return {"searches": {name: summarize_fsdd(rows, name) for name in searches}, "clips": rows}
+
+
+def summarize_fsdd(rows: list[dict], name: str) -> dict:
+    """Accuracy overall, per speaker and per digit, the most common errors and the real-time factor of the search
+    ``name`` over FSDD rows ({"speaker", "ref", "duration_s", name: {"hyp", "right", "wall_s", "cpu_s"}})."""
+    by_speaker, by_digit = collections.defaultdict(list), collections.defaultdict(list)
+    for r in rows:
+        by_speaker[r["speaker"]].append(r[name]["right"])
+        by_digit[r["ref"]].append(r[name]["right"])
+    wrong = collections.Counter((r["ref"], r[name]["hyp"] or "<empty>") for r in rows if not r[name]["right"])
+    right = [r[name]["right"] for r in rows]
+    return {
+        "accuracy": sum(right) / len(right), "clips": len(right),
+        "by_speaker": {s: {"accuracy": sum(v) / len(v), "clips": len(v)} for s, v in sorted(by_speaker.items())},
+        "by_digit": {d: {"accuracy": sum(by_digit[d]) / len(by_digit[d]), "clips": len(by_digit[d])}
+                     for d in DIGIT_WORDS if by_digit[d]},
+        "most_common_errors": [{"ref": a, "hyp": b, "count": n} for (a, b), n in wrong.most_common(15)],
+        "rtf": _rtf([r["duration_s"] for r in rows], [r[name]["wall_s"] for r in rows],
+                    [r[name]["cpu_s"] for r in rows]),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -441,6 +444,16 @@ def markdown(report: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 
+def write_report(report: dict, markdown, out: Path, stem: str) -> None:
+    """out/stem.json and out/stem.md (``markdown(report)``, also printed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    text = markdown(report)
+    (out / f"{stem}.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {out / stem}.json and .md", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description="PocketSphinx side by side with edgeasr: WER on a synthesized corpus "
                                 "split and digit accuracy on FSDD.")
@@ -491,12 +504,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                      "wall_s": time.perf_counter() - t0,
                      "load_average": {"start": load_start, "end": os.getloadavg()}}
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    text = markdown(report)
-    (a.out / f"{stem}.md").write_text(text, encoding="utf-8")
-    print(text)
-    print(f"wrote {a.out / stem}.json and .md", file=sys.stderr)
+    write_report(report, markdown, a.out, stem)
     return 0
 
 

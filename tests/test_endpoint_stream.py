@@ -328,3 +328,20 @@ def test_listen_without_a_microphone_is_a_clear_error(monkeypatch, capsys):
     assert "sounddevice" in err and "--file" in err
     assert cli_main(["listen", "--file", "/nonexistent.wav"]) == 1
     assert "nonexistent" in capsys.readouterr().err
+
+
+def test_listen_with_a_grammar_keeps_every_utterance_to_its_phrases(tmp_path, capsys):
+    """The bundled clip says "computer set a timer for ten minutes": with that among the phrases it is what the final
+    end-point carries; with only other phrases the result is one of them or nothing."""
+    path = str(DATA / "example.wav")
+    grammar = tmp_path / "grammar.txt"
+    for phrases, allowed in ((["stop", "computer set a timer for ten minutes", "computer call mum"],
+                              {"computer set a timer for ten minutes"}),
+                             (["stop", "computer call mum"], {"stop", "computer call mum", ""})):
+        grammar.write_text("\n".join(phrases) + "\n")
+        assert cli_main(["listen", "--file", path, "--json", "--grammar", str(grammar)]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        finals = [r for r in records if r["kind"] == "FinalEndpoint"]
+        assert all(r["text"] in allowed for r in records) and (finals or "" in allowed)
+    assert cli_main(["listen", "--file", path, "--grammar-repeat"]) == 1
+    assert "needs --grammar" in capsys.readouterr().err

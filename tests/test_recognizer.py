@@ -2,6 +2,7 @@
 whole-clip decoding, resampling, biasing, threads, and clear errors on bad audio."""
 
 import json
+import re
 import pickle
 import random
 import threading
@@ -512,3 +513,105 @@ def test_tail_padding_default_and_validation():
     for bad in (-0.1, 11.0, True, float("nan"), "0.2"):
         with pytest.raises(ValueError, match="tail_padding_s"):
             RecognizerConfig(tail_padding_s=bad).validate()
+
+
+def test_lead_padding_starts_the_encoder_from_silence(models):
+    """lead_padding_s: the stream's encoder starts from the state that that much digital silence leaves (its feature
+    frames computed apart from the audio), so the audio's own frames and times are those of an unpadded stream; the
+    same transcript and score as a hand-built pipeline, and another score than no padding (the check can fail)."""
+    paths, _, _ = models
+    lead = 0.2
+    padded = Recognizer(paths["int8"], RecognizerConfig(lead_padding_s=lead, tail_padding_s=0.0))
+    plain = Recognizer(paths["int8"], RecognizerConfig(tail_padding_s=0.0))
+    net, cfg = padded.network, padded.config
+    differs = 0
+    for seed in range(4):
+        samples = clip(seed)
+        state = net.init_state()
+        frames = round(lead * 100)
+        net.encode(compute_fbank(np.zeros(400 + frames * 160, np.float32), 16000)[:frames], state)
+        search = _core.BeamSearch(net, list(padded.tokens.pieces),
+                                  _core.BeamSearchConfig(cfg.beam, cfg.blank_penalty, cfg.lattice_beam,
+                                                         token_reward=cfg.token_reward))
+        search.accept_frames(net.project_encoder(net.encode(compute_fbank(samples, 16000), state)))
+        search.finalize()
+        want = search.result()
+        got = padded.transcribe(samples, 16000)
+        assert got.result().tokens == list(want["tokens"])
+        assert got.result().score == pytest.approx(want["score"], abs=1e-4)
+        assert got.num_frames == plain.transcribe(samples, 16000).num_frames  # the padding adds no frames
+        differs += abs(got.result().score - plain.transcribe(samples, 16000).result().score) > 1e-3
+    assert differs == 4
+    assert RecognizerConfig().lead_padding_s == 0.0  # the dev rule's choice (bench/results/onset-lead-padding.md)
+    for bad in (-0.1, 11.0, True, float("nan"), "0.2"):
+        with pytest.raises(ValueError, match="lead_padding_s"):
+            RecognizerConfig(lead_padding_s=bad).validate()
+
+
+GRAMMAR = ["light on", "coat", "hello", "the cat"]
+
+
+def _spells_phrases(text: str, phrases: list[str], repeat: bool) -> bool:
+    alternatives = "|".join(phrases)
+    pattern = f"({alternatives})( ({alternatives}))*" if repeat else f"({alternatives})"
+    return text == "" or re.fullmatch(pattern, text) is not None
+
+
+def test_grammar_allows_only_its_phrases(models):
+    """Every transcript and N-best entry is one phrase (or a sequence of them with repeat) or empty; the open
+    vocabulary says other things on the same clips, and the grammar does pick phrases (the checks can fail)."""
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"], RecognizerConfig(beam=4))
+    shared = rec.grammar(GRAMMAR)
+    looped = rec.grammar(GRAMMAR, repeat=True)
+    picked, open_other = set(), 0
+    for seed in range(8):
+        samples = clip(seed)
+        once = rec.transcribe(samples, 16000, grammar=GRAMMAR)
+        assert _spells_phrases(once.result().text, GRAMMAR, repeat=False), once.result().text
+        assert all(_spells_phrases(h.text, GRAMMAR, repeat=False) for h in once.nbest(4))
+        assert rec.transcribe(samples, 16000, grammar=shared).result() == once.result()  # a shared grammar object
+        loop = rec.transcribe(samples, 16000, grammar=looped)
+        assert _spells_phrases(loop.result().text, GRAMMAR, repeat=True), loop.result().text
+        assert all(_spells_phrases(h.text, GRAMMAR, repeat=True) for h in loop.nbest(4))
+        for arc in loop.lattice().arcs:
+            assert arc.word in {w for p in GRAMMAR for w in p.split()} | {""}  # "": no word (blanks)
+        picked.add(once.result().text)
+        open_other += not _spells_phrases(rec.transcribe(samples, 16000).result().text, GRAMMAR, repeat=True)
+    assert picked - {""} and open_other > 0
+    assert shared.num_phrases == 4 and not shared.repeat and looped.repeat
+
+
+def test_grammar_errors(models):
+    paths, _, _ = models
+    rec = Recognizer(paths["int8"])
+    for bad, match in ((["light", ""], r"grammar\[1\]"), (["xylophone"], "cannot spell"), ([], "at least one"),
+                       ("light", "one string"), ([3], r"grammar\[0\]")):
+        with pytest.raises(ValueError, match=match):
+            rec.create_stream(grammar=bad)
+    with pytest.raises(ValueError, match="repeat"):
+        rec.grammar(["light"], repeat="yes")
+    greedy = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))
+    with pytest.raises(ValueError, match="grammar: needs decoding='modified_beam_search'"):
+        greedy.transcribe(clip(0), 16000, grammar=["light"])
+    with pytest.raises(ValueError, match="state"):
+        rec.grammar(["light"]).next(99, 3)
+
+
+def test_cli_transcribe_grammar(models, tmp_path, capsys):
+    import soundfile as sf
+
+    from edgeasr.cli import main
+
+    paths, _, _ = models
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, clip(4), 16000)
+    grammar = tmp_path / "grammar.txt"
+    grammar.write_text("# phrases\n" + "\n".join(GRAMMAR) + "\n\n")
+    for extra, repeat in (([], False), (["--grammar-repeat"], True)):
+        assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--grammar", str(grammar), *extra]) == 0
+        assert _spells_phrases(capsys.readouterr().out.strip(), GRAMMAR, repeat)
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--grammar-repeat"]) == 1
+    assert "needs --grammar" in capsys.readouterr().err
+    assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--grammar", str(grammar), "--greedy"]) == 1
+    assert "--greedy" in capsys.readouterr().err

@@ -12,6 +12,7 @@
 #include "edgeasr/beam_search.h"
 #include "edgeasr/bias_phrases.h"
 #include "edgeasr/bpe_encoder.h"
+#include "edgeasr/grammar.h"
 #include "edgeasr/context_graph.h"
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
@@ -253,6 +254,27 @@ void PybindSearch(py::module& m) {
       .def_property_readonly("num_phrases", &ContextGraph::num_phrases)
       .def_property_readonly("bonus_per_token", [](const ContextGraph& g) { return g.config().bonus_per_token; });
 
+  py::class_<Grammar, std::shared_ptr<Grammar>>(
+      m, "Grammar",
+      "Phrases the beam search may only emit (command and control): a trie over their token ids; with repeat, any "
+      "sequence of them. The empty transcript is always allowed. Immutable; share one between streams.")
+      .def(py::init([](const std::vector<std::vector<int32_t>>& phrases, bool repeat) {
+             py::gil_scoped_release release;
+             return std::make_shared<Grammar>(phrases, repeat);
+           }),
+           py::arg("phrases"), py::arg("repeat") = false, "phrases: a list of token-id lists.")
+      .def_property_readonly_static("start", [](const py::object&) { return Grammar::kStart; })
+      .def_property_readonly_static("rejected", [](const py::object&) { return Grammar::kRejected; })
+      .def("next", &Grammar::Next, py::arg("state"), py::arg("token"),
+           "The state after token, or Grammar.rejected when the grammar does not allow it there.")
+      .def("is_final", [](const Grammar& g, int32_t state) {
+             if (state < 0 || state >= g.num_states()) throw py::value_error("state: out of range");
+             return g.IsFinal(state);
+           }, py::arg("state"), "Whether a transcript may end in state.")
+      .def_property_readonly("num_states", &Grammar::num_states)
+      .def_property_readonly("num_phrases", &Grammar::num_phrases)
+      .def_property_readonly("repeat", &Grammar::repeat);
+
   py::class_<BpeEncoder, std::shared_ptr<BpeEncoder>>(
       m, "BpeEncoder",
       "Text to token ids by sentencepiece-style BPE over a token table, as TokenTable.encode does. Immutable.")
@@ -299,13 +321,14 @@ void PybindSearch(py::module& m) {
   py::class_<BeamSearch> beam(m, "BeamSearch",
                               "Modified beam search with biasing and a word lattice; one per stream.");
   beam.def(py::init([](const py::object& scorer, std::vector<std::string> tokens, const BeamSearchConfig& config,
-                       std::shared_ptr<ContextGraph> context_graph) {
+                       std::shared_ptr<ContextGraph> context_graph, std::shared_ptr<Grammar> grammar) {
              return std::make_unique<BeamSearch>(ScorerFrom(scorer), std::move(tokens), config,
-                                                 std::move(context_graph));
+                                                 std::move(context_graph), std::move(grammar));
            }),
            py::arg("scorer"), py::arg("tokens"), py::arg("config") = BeamSearchConfig{},
-           py::arg("context_graph") = py::none(),
-           "tokens: the token table's pieces by id (len == scorer.vocab_size).")
+           py::arg("context_graph") = py::none(), py::arg("grammar") = py::none(),
+           "tokens: the token table's pieces by id (len == scorer.vocab_size). grammar: only its phrases may be "
+           "emitted (Grammar).")
       .def_property_readonly("num_active", &BeamSearch::NumActive);
   DefStreamMethods<BeamSearch>(beam);
 }

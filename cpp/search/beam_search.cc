@@ -43,6 +43,7 @@ namespace {
 struct Hyp {
   std::vector<int32_t> context;  // last context_size tokens, oldest first
   int32_t state = ContextGraph::kRoot;
+  int32_t grammar = Grammar::kStart;
   double acoustic = 0, bias = 0;
   int32_t seq = search::SequenceTrie::kEmpty;
   int32_t node = 0;        // lattice node
@@ -51,10 +52,11 @@ struct Hyp {
   double total() const { return acoustic + bias; }
 };
 
-// What decides a hypothesis's future: its context and its biasing state.
+// What decides a hypothesis's future: its context, its biasing state and its grammar state.
 struct Key {
   std::vector<int32_t> context;
   int32_t state;
+  int32_t grammar;
 };
 
 struct ContextHash {
@@ -94,20 +96,29 @@ struct BeamSearch::State {
   std::vector<float> cache_rows;
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
-  std::vector<int32_t> next, order;
+  std::vector<int32_t> next, grammar_next, order;
   std::vector<size_t> distinct, row_of;
   std::vector<double> scores;
 };
 
 BeamSearch::BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
-                       const BeamSearchConfig& config, std::shared_ptr<const ContextGraph> context_graph)
+                       const BeamSearchConfig& config, std::shared_ptr<const ContextGraph> context_graph,
+                       std::shared_ptr<const Grammar> grammar)
     : scorer_(std::move(scorer)),
       tokens_(search::MakeTokenTable(scorer_.get(), std::move(pieces))),
       config_(config),
       graph_(std::move(context_graph)),
+      grammar_(std::move(grammar)),
       s_(std::make_unique<State>()) {
   config_.Validate();
   search::CheckSearchInputs(scorer_.get(), tokens_, graph_.get());
+  if (grammar_) {
+    if (grammar_->max_token() >= scorer_->vocab_size())
+      throw std::invalid_argument("grammar: token id " + std::to_string(grammar_->max_token()) +
+                                  " is outside the vocabulary of " + std::to_string(scorer_->vocab_size()));
+    if (grammar_->UsesToken(scorer_->blank_id()))
+      throw std::invalid_argument("grammar: a phrase contains the blank id " + std::to_string(scorer_->blank_id()));
+  }
   s_->vocab = scorer_->vocab_size();
   s_->dim = scorer_->joiner_dim();
   s_->blank = scorer_->blank_id();
@@ -207,25 +218,35 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   if (graph_)
     for (size_t i = 0; i < n; ++i)
       graph_->ForwardAll(hyps[i].state, s.vocab, s.next.data() + i * V, s.bonus.data() + i * V);
+  if (grammar_) {
+    s.grammar_next.resize(n * V);
+    for (size_t i = 0; i < n; ++i) grammar_->NextAll(hyps[i].grammar, s.vocab, s.grammar_next.data() + i * V);
+  }
   s.scores.resize(n * V);
   for (size_t i = 0; i < n; ++i)
     for (size_t k = 0; k < V; ++k) {
       const size_t c = i * V + k;
       const double local = double(s.logp[c]) + (int32_t(k) != blank ? double(s.bonus[c]) : 0.0);
       const double score = hyps[i].total() + local;
-      s.scores[c] = std::isnan(score) ? search::kNegInf : score;
+      const bool rejected = grammar_ && int32_t(k) != blank && s.grammar_next[c] == Grammar::kRejected;
+      s.scores[c] = std::isnan(score) || rejected ? search::kNegInf : score;
     }
+  auto grammar_after = [&](size_t i, int32_t k) {
+    return grammar_ ? s.grammar_next[i * V + size_t(k)] : Grammar::kStart;
+  };
 
   auto key_of = [&](size_t i, int32_t k) {
-    if (k == blank) return Key{hyps[i].context, hyps[i].state};
-    Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)]};
+    if (k == blank) return Key{hyps[i].context, hyps[i].state, hyps[i].grammar};
+    Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)],
+            grammar_after(i, k)};
     key.context.push_back(k);
     return key;
   };
   auto matches = [&](const Key& key, size_t i, int32_t k) {
     const Hyp& h = hyps[i];
-    if (k == blank) return h.state == key.state && h.context == key.context;
-    if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state) return false;
+    if (k == blank) return h.state == key.state && h.grammar == key.grammar && h.context == key.context;
+    if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state || grammar_after(i, k) != key.grammar)
+      return false;
     return std::equal(h.context.begin() + 1, h.context.end(), key.context.begin());
   };
 
@@ -289,6 +310,20 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   }
   if (keys.empty())
     throw std::runtime_error("JointLogProbs: no finite log-probability at frame " + std::to_string(s.frames));
+  // With a grammar, the best candidate that may end the transcript is kept even when the beam is full of partial
+  // phrases, so the audio may end at any frame with a result (the start is final, and a final hypothesis stays final
+  // through blanks).
+  auto may_end = [&](const Key& key) { return grammar_->IsFinal(key.grammar); };
+  if (grammar_ && std::none_of(keys.begin(), keys.end(), may_end)) {
+    size_t best_final = total;
+    for (size_t c = 0; c < total; ++c) {
+      const int32_t k = int32_t(c % V);
+      if (s.scores[c] == search::kNegInf || !grammar_->IsFinal(k == blank ? hyps[c / V].grammar : s.grammar_next[c]))
+        continue;
+      if (best_final == total || better(int32_t(c), int32_t(best_final))) best_final = c;
+    }
+    if (best_final != total) keys.push_back(key_of(best_final / V, int32_t(best_final % V)));
+  }
 
   // Per key: every candidate reaching it (blank from a hypothesis with that key, or its last token from one whose
   // shifted context and next state match). Same token sequence: one group, log-added; the best group survives.
@@ -345,6 +380,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     Hyp h;
     h.context = key.context;
     h.state = key.state;
+    h.grammar = key.grammar;
     h.acoustic = w.acoustic;
     h.bias = w.bias;
     h.seq = wc.k == blank ? parent.seq : s.trie.Insert(parent.seq, wc.k);
@@ -378,8 +414,9 @@ void BeamSearch::Settle() {
   }
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < settled.size(); ++i) {
-    auto g = std::find_if(groups.begin(), groups.end(),
-                          [&](const std::vector<size_t>& g) { return settled[g[0]].context == settled[i].context; });
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const std::vector<size_t>& g) {
+      return settled[g[0]].grammar == settled[i].grammar && settled[g[0]].context == settled[i].context;
+    });
     if (g == groups.end()) groups.push_back({i});
     else g->push_back(i);
   }
@@ -410,7 +447,8 @@ void BeamSearch::Finalize() {
 SearchResult BeamSearch::Result() const {
   const State& s = *s_;
   std::vector<search::FinalHyp> finals;
-  for (const Hyp& h : s.hyps) finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
+  for (const Hyp& h : s.hyps)  // with a grammar, only hypotheses that end where a transcript may end
+    if (!grammar_ || grammar_->IsFinal(h.grammar)) finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
   return search::BuildResult(s.lattice, finals, tokens_, double(config_.lattice_beam),
                              size_t(config_.max_lattice_arcs), search::Confidence::kPosterior, s.signals, s.finalized);
 }

@@ -96,6 +96,12 @@ def read_context_file(path: Path) -> list[tuple[str, float]]:
     return phrases
 
 
+def read_grammar_file(path: Path) -> list[str]:
+    """Grammar phrases, one per line; blank lines and ``#`` comments skipped."""
+    lines = (line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def lattice_paths(option: str, value: Optional[Path], audio: list[Path]) -> dict[Path, Path]:
     """Where ``--lattice-*`` writes each file's lattice: ``value`` itself for one audio file; for several,
     ``value``'s name with the audio file's stem inserted (``out.png`` -> ``out.clip1.png``)."""
@@ -145,11 +151,18 @@ def _transcribe(args) -> int:
         config.token_reward = args.token_reward
     if args.tail_padding is not None:
         config.tail_padding_s = args.tail_padding
+    if args.lead_padding is not None:
+        config.lead_padding_s = args.lead_padding
+    if args.grammar_repeat and not args.grammar:
+        raise ValueError("--grammar-repeat: needs --grammar")
+    if args.grammar and args.greedy:
+        raise ValueError("--grammar: needs beam search, not --greedy")
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
+    grammar = rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
     for path in args.audio:
         samples, rate = load_audio(path)  # ValueError naming the file when it cannot be read
-        stream = rec.transcribe(samples, rate, context)
+        stream = rec.transcribe(samples, rate, context, grammar)
         result = stream.result()
         if any(lattice_outputs):
             write_lattice(stream.lattice(), *(out.get(path) for out in lattice_outputs))
@@ -251,6 +264,9 @@ def _listen(args) -> int:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
     rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
+    if args.grammar_repeat and not args.grammar:
+        raise ValueError("--grammar-repeat: needs --grammar")
+    grammar = rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
     show = _event_json if args.json else _event_line
     client = None
     if args.cloud is not None:
@@ -290,7 +306,8 @@ def _listen(args) -> int:
                 print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
     final = dataclasses.replace(final_defaults(), gap_factor=args.gap_factor)   # validated by the stream
-    stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder)
+    stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
+                               grammar=grammar)
     if args.file is not None:
         from edgeasr.audio import load_audio
 
@@ -345,10 +362,19 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: the "
                         "search's, edgeasr.recognizer.SEARCH_DEFAULTS: 0 beam, 1.5 greedy)")
     r.add_argument("--token-reward", type=float, default=None,
-                   help="beam search: added to the score of every token emitted (default: the search's, 0.8)")
+                   help="beam search: added to the score of every token emitted (default: the search's, "
+                        "edgeasr.recognizer.SEARCH_DEFAULTS)")
     r.add_argument("--tail-padding", type=float, default=None, metavar="SECONDS",
                    help="silence decoded after each file so its last word is emitted (default: "
                         "RecognizerConfig.tail_padding_s, 0.1)")
+    r.add_argument("--lead-padding", type=float, default=None, metavar="SECONDS",
+                   help="start each file from the encoder state this much silence leaves, for clips cut at the "
+                        "speech onset (default: RecognizerConfig.lead_padding_s, 0)")
+    r.add_argument("--grammar", type=Path, default=None,
+                   help="the only phrases that may be transcribed, one per line (command and control: digits, "
+                        "yes/no, menu items); the transcript is one of them or empty")
+    r.add_argument("--grammar-repeat", action="store_true",
+                   help="with --grammar: any sequence of its phrases (digit strings)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
@@ -400,6 +426,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="encoder chunk in 10 ms feature frames (default 4: end-points are seen sooner)")
     li.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int4)")
     li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
+    li.add_argument("--grammar", type=Path, default=None,
+                    help="the only phrases each utterance may be, one per line (as for transcribe)")
+    li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
     li.add_argument("--beam", type=int, default=4,

@@ -51,6 +51,7 @@ def default_model_path() -> Path:
 # padding whose WER is within 0.1 points of the best padding's on both v1 and v1hard dev, with the bundled model
 # (0.2 s with the model bundled before it).
 TAIL_PADDING_S = 0.1
+LEAD_PADDING_S = 0.0
 
 
 @dataclass
@@ -68,6 +69,11 @@ class RecognizerConfig:
                                    # the acoustic score (the lattice's best path stays the 1-best). None: the
                                    # search's default. Unlike the blank penalty, which only sways each frame's
                                    # choice, it also favours the longer of two finished hypotheses
+    lead_padding_s: float = LEAD_PADDING_S  # every stream starts from the encoder state that this much silence
+                                   # (zeros) leaves, as if it had preceded the audio, for clips cut at the speech
+                                   # onset (training utterances all start with silence or noise). Free at run time
+                                   # (computed once per recognizer); times unchanged. 0 by the dev rule; it costs
+                                   # clips that start with noise (bench/results/onset-lead-padding.md)
     tail_padding_s: float = TAIL_PADDING_S  # silence (zeros) that input_finished() feeds after the audio: a
                                    # transducer emits a token some frames after it hears it, so audio that stops
                                    # right where speech stops would lose its last word (bench/tail_padding.py)
@@ -88,14 +94,15 @@ class RecognizerConfig:
                              f"({subsampling}), got {self.chunk_frames!r}")
         if self.sparse_weights not in SPARSE_WEIGHTS:
             raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
-        for name in ("context_score", "blank_penalty", "lattice_beam", "tail_padding_s"):
+        for name in ("context_score", "blank_penalty", "lattice_beam", "lead_padding_s", "tail_padding_s"):
             value = getattr(self, name)
             if value is None and name == "blank_penalty":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        if self.tail_padding_s > 10.0:
-            raise ValueError(f"tail_padding_s: expected at most 10 s, got {self.tail_padding_s!r}")
+        for name in ("lead_padding_s", "tail_padding_s"):
+            if getattr(self, name) > 10.0:
+                raise ValueError(f"{name}: expected at most 10 s, got {getattr(self, name)!r}")
         if self.token_reward is not None:
             if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
                     or not np.isfinite(self.token_reward):
@@ -179,6 +186,20 @@ class Recognizer:
         scores = self.tokens.scores
         self._bpe = _core.BpeEncoder(self._pieces, list(scores)) if scores is not None else None
         self._word_continuations = self.tokens.word_continuations()
+        self._start_state = self._silence_state(config.lead_padding_s)
+
+    def _silence_state(self, seconds: float) -> _core.EncoderState:
+        """The encoder state after ``seconds`` of digital silence (whole encoder steps), from the zero state."""
+        state = self.network.init_state()
+        frames = int(round(seconds * 1000.0 / self.model.frame_shift_ms))
+        frames -= frames % self.model.subsampling  # whole steps: no frame left pending in the state
+        if frames:
+            features = self.model.features
+            fbank = StreamingFbank(features)
+            fbank.accept_waveform(np.zeros(features.window_samples + frames * features.shift_samples, np.float32),
+                                  self.sample_rate)
+            self.network.encode(fbank.get_new_frames(frames), state)
+        return state
 
     @property
     def sample_rate(self) -> int:
@@ -210,34 +231,70 @@ class Recognizer:
             items.append((tokens, weights[i]))
         return _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
 
-    def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
+    def grammar(self, phrases: Iterable[str], repeat: bool = False) -> _core.Grammar:
+        """A grammar for command and control (:class:`edgeasr._core.Grammar`): streams given it may only transcribe
+        one of ``phrases`` (text, tokenized with the model's tokens), or with ``repeat`` any sequence of them ("five
+        five two"), or nothing; the search picks what the audio fits best, as PocketSphinx's and Vosk's grammars do.
+        Modified beam search only. Build one per list and pass it to several streams: it is immutable."""
+        if isinstance(phrases, str):
+            raise ValueError("grammar: expected a list of phrases, got one string")
+        if not isinstance(repeat, bool):
+            raise ValueError(f"repeat: expected a bool, got {repeat!r}")
+        items = []
+        for i, text in enumerate(phrases):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"grammar[{i}]: expected a non-empty phrase, got {text!r}")
+            text = " ".join(text.lower().split())
+            try:
+                tokens = self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
+            except ValueError as e:
+                raise ValueError(f"grammar[{i}]: {e}") from None
+            if not tokens:
+                raise ValueError(f"grammar[{i}]: '{text}' has no tokens")
+            if self.tokens.unk_id in tokens:
+                raise ValueError(f"grammar[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
+            items.append(list(tokens))
+        if not items:
+            raise ValueError("grammar: expected at least one phrase")
+        return _core.Grammar(items, repeat)
+
+    def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
+                      grammar: Union[Iterable[str], _core.Grammar, None] = None) -> "Stream":
+        """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
+        only transcripts allowed (or a grammar from :meth:`grammar`)."""
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
-        return Stream(self, graph)
+        if grammar is not None and not isinstance(grammar, _core.Grammar):
+            grammar = self.grammar(grammar)
+        if grammar is not None and self.config.decoding != "modified_beam_search":
+            raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
+                             f"{self.config.decoding!r}")
+        return Stream(self, graph, grammar)
 
     def transcribe(self, samples: np.ndarray, sample_rate: int,
-                   context: Union[Iterable[Phrase], _core.ContextGraph, None] = None) -> "Stream":
+                   context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
+                   grammar: Union[Iterable[str], _core.Grammar, None] = None) -> "Stream":
         """Decodes a whole clip; returns the finished stream (``.result()``, ``.nbest()``, ``.lattice()``)."""
-        stream = self.create_stream(context)
+        stream = self.create_stream(context, grammar)
         stream.accept_waveform(samples, sample_rate)
         stream.input_finished()
         return stream
 
-    def _search(self, graph) -> object:
+    def _search(self, graph, grammar=None) -> object:
         c = self.config
         if c.decoding == "greedy_search":
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward)
-        return _core.BeamSearch(self.network, self._pieces, config, graph)
+        return _core.BeamSearch(self.network, self._pieces, config, graph, grammar)
 
 
 class Stream:
     """One utterance stream: audio in, features, encoder chunks, search. Use from one thread at a time."""
 
-    def __init__(self, recognizer: Recognizer, context_graph=None):
+    def __init__(self, recognizer: Recognizer, context_graph=None, grammar=None):
         self._rec = recognizer
         self._fbank = StreamingFbank(recognizer.model.features)
-        self._state = recognizer.network.init_state()
-        self._search = recognizer._search(context_graph)
+        self._state = recognizer._start_state.copy()
+        self._search = recognizer._search(context_graph, grammar)
         self._resampler: Optional[StreamingResampler] = None
         self._finished = False
         self._result: Optional[dict] = None  # the search's result dict until the search moves on
@@ -324,12 +381,13 @@ class Stream:
         frame signals start afresh; the decoder context is back to blanks), while the encoder's LSTM state, the
         feature pipeline and the resampler carry on, because the audio is continuous. Times stay stream times.
 
-        ``reset_encoder``: also start the encoder's LSTM state from zero, as at the start of a stream, for a model
-        trained on single utterances only (no audio is lost: the features carry on)."""
+        ``reset_encoder``: also start the encoder's LSTM state afresh, as at the start of a stream (the state after
+        ``lead_padding_s`` of silence), for a model trained on single utterances only (no audio is lost: the
+        features carry on)."""
         if self._finished:
             raise ValueError("next_utterance: input_finished() was called on this stream; create a new stream")
         if reset_encoder:
-            self._state = self._rec.network.init_state()
+            self._state = self._rec._start_state.copy()
         self.finalize_utterance()
         self._step_offset += self._search.num_frames
         self._search.reset()

@@ -4,7 +4,8 @@
 // chunked against whole input; lattice properties (every N-best path in it, its best path the 1-best, posteriors
 // that sum to 1, more paths per byte than the N-best list); the word lattice kept within max_lattice_arcs where it
 // would have millions (flat model, rare word starts) with those properties intact; 10,000 phrases; configs and inputs
-// that must throw.
+// that must throw; a grammar's states by hand, and grammar-constrained search against brute force over every
+// alignment.
 //
 // Usage: edgeasr_search_tests [--quick]   (--quick is accepted, for scripts that pass it to every test binary)
 // Prints one line per failure and per group, ends with "N passed, M failed"; exits nonzero on any failure.
@@ -25,6 +26,7 @@
 #include "edgeasr/beam_search.h"
 #include "edgeasr/blank_penalty.h"
 #include "edgeasr/context_graph.h"
+#include "edgeasr/grammar.h"
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
 #include "edgeasr/token_table.h"
@@ -1032,6 +1034,139 @@ void TestResetAndLifecycle() {
   Group("reset, lifecycle, frame signals", before);
 }
 
+// Whether a grammar accepts a whole token sequence (from the start, ending in a final state).
+bool Accepts(const Grammar& g, const std::vector<int32_t>& tokens) {
+  int32_t s = Grammar::kStart;
+  for (int32_t t : tokens)
+    if ((s = g.Next(s, t)) == Grammar::kRejected) return false;
+  return g.IsFinal(s);
+}
+
+void TestGrammarStates() {
+  const size_t before = g_counts.failed;
+  const Grammar once({{1}, {2, 4}, {2}, {5, 3}, {1}}, false);
+  Expect(once.num_phrases() == 4, "grammar: a phrase given twice counts once");
+  Expect(once.IsFinal(Grammar::kStart), "grammar: the empty transcript is allowed");
+  const int32_t one = once.Next(Grammar::kStart, 1), two = once.Next(Grammar::kStart, 2);
+  Expect(one != Grammar::kRejected && once.IsFinal(one), "grammar: [1] is a phrase");
+  Expect(two != Grammar::kRejected && once.IsFinal(two), "grammar: [2] is a phrase and a prefix of [2 4]");
+  const int32_t five = once.Next(Grammar::kStart, 5);
+  Expect(five != Grammar::kRejected && !once.IsFinal(five), "grammar: [5] is only a prefix");
+  Expect(once.Next(Grammar::kStart, 3) == Grammar::kRejected, "grammar: 3 starts no phrase");
+  Expect(once.Next(one, 1) == Grammar::kRejected, "grammar without repeat: nothing after a whole phrase");
+  Expect(Accepts(once, {2, 4}) && Accepts(once, {5, 3}) && !Accepts(once, {5}) && !Accepts(once, {1, 1}) &&
+             !Accepts(once, {2, 4, 1}) && Accepts(once, {}),
+         "grammar without repeat: whole phrases only");
+  std::vector<int32_t> next(7);
+  once.NextAll(two, 7, next.data());
+  Expect(next == std::vector<int32_t>({-1, -1, -1, -1, once.Next(two, 4), -1, -1}), "grammar: NextAll = Next");
+
+  const Grammar loop({{1}, {2, 4}, {2}, {5, 3}}, true);
+  const int32_t l1 = loop.Next(Grammar::kStart, 1), l2 = loop.Next(Grammar::kStart, 2);
+  Expect(loop.Next(l1, 1) == l1 && loop.Next(l1, 5) == loop.Next(Grammar::kStart, 5),
+         "grammar with repeat: a phrase may follow a whole phrase");
+  Expect(loop.Next(l2, 4) != loop.Next(Grammar::kStart, 4) && loop.Next(Grammar::kStart, 4) == Grammar::kRejected,
+         "grammar with repeat: continuing the phrase comes first");
+  Expect(loop.Next(loop.Next(Grammar::kStart, 5), 1) == Grammar::kRejected,
+         "grammar with repeat: not inside a phrase");
+  Expect(Accepts(loop, {1, 2, 4, 5, 3, 2}) && !Accepts(loop, {1, 5}) && !Accepts(loop, {4}),
+         "grammar with repeat: sequences of whole phrases");
+  for (int32_t s = 0; s < loop.num_states(); ++s) {
+    loop.NextAll(s, 7, next.data());
+    bool same = true;
+    for (int32_t t = 0; t < 7; ++t) same = same && next[size_t(t)] == loop.Next(s, t);
+    Expect(same, "grammar with repeat: NextAll = Next in state " + std::to_string(s));
+  }
+  ExpectThrows([] { Grammar g({}, false); }, "phrases", "grammar: no phrases");
+  ExpectThrows([] { Grammar g({{1}, {}}, false); }, "phrases[1]", "grammar: an empty phrase");
+  ExpectThrows([] { Grammar g({{1, -3}}, false); }, "phrases[0]", "grammar: a negative token id");
+  ExpectThrows([&] { once.Next(once.num_states(), 1); }, "state", "grammar: a state out of range");
+  auto scorer = RandomScorer(9, 1);
+  ExpectThrows([&] { BeamSearch s(scorer, Pieces(9), {}, nullptr, std::make_shared<Grammar>(
+                         std::vector<std::vector<int32_t>>{{2, 9}}, false)); },
+               "grammar", "grammar: a token outside the vocabulary");
+  ExpectThrows([&] { BeamSearch s(scorer, Pieces(9), {}, nullptr, std::make_shared<Grammar>(
+                         std::vector<std::vector<int32_t>>{{0}}, false)); },
+               "grammar", "grammar: a phrase with the blank");
+  Group("grammar: states", before);
+}
+
+// Every alignment of a few frames (one symbol per frame at most): the log-added score of each token sequence. With a
+// context as long as the frames, no two sequences share a search key, so a wide beam keeps every sequence's exact
+// score and the grammar's best is the best accepted sequence.
+void TestGrammarSearchBruteForce() {
+  const size_t before = g_counts.failed;
+  const int32_t V = 6, T = 3;
+  const auto pieces = Pieces(V);
+  const TokenTable table(pieces, 0);
+  const std::vector<std::vector<std::vector<int32_t>>> grammars{{{1}, {2, 4}, {2}, {5, 3}}, {{4}}, {{1, 2, 4, 5}},
+                                                                {{3, 3}, {5}}};
+  int checked = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
+    std::map<std::vector<int32_t>, double> score;  // sequence -> log-added alignments
+    std::vector<int32_t> choice(size_t(T), 0);
+    for (int64_t code = 0; code < int64_t(std::pow(V, T)); ++code) {
+      int64_t c = code;
+      for (int32_t t = 0; t < T; ++t, c /= V) choice[size_t(t)] = int32_t(c % V);
+      std::vector<int32_t> context(size_t(T), 0), seq;
+      double acoustic = 0;
+      for (int32_t t = 0; t < T; ++t) {
+        acoustic += double(scorer->LogProbs(t, context)[size_t(choice[size_t(t)])]);
+        if (choice[size_t(t)] != 0) {
+          seq.push_back(choice[size_t(t)]);
+          context.erase(context.begin());
+          context.push_back(choice[size_t(t)]);
+        }
+      }
+      const auto it = score.find(seq);
+      score[seq] = it == score.end() ? acoustic : std::max(acoustic, it->second) +
+                                                      std::log1p(std::exp(-std::abs(acoustic - it->second)));
+    }
+    for (size_t gi = 0; gi < grammars.size(); ++gi)
+      for (bool repeat : {false, true}) {
+        auto grammar = std::make_shared<Grammar>(grammars[gi], repeat);
+        std::vector<int32_t> best;
+        double best_score = -kInf;
+        std::set<std::string> accepted_texts;
+        for (const auto& [seq, sc] : score)
+          if (Accepts(*grammar, seq)) {
+            accepted_texts.insert(table.Text(seq));
+            if (sc > best_score) best = seq, best_score = sc;
+          }
+        BeamSearchConfig config;
+        config.beam = 256;
+        config.lattice_beam = std::numeric_limits<float>::infinity();
+        BeamSearch search(scorer, pieces, config, nullptr, grammar);
+        Decode(search, *scorer, T);
+        search.Finalize();
+        const SearchResult r = search.Result();
+        const std::string where = " (seed " + std::to_string(seed) + ", grammar " + std::to_string(gi) +
+                                  (repeat ? ", repeat)" : ")");
+        Expect(r.tokens == best, "grammar search: the best accepted sequence" + where);
+        Near(r.acoustic, best_score, 1e-9, "grammar search: its exact score" + where);
+        bool nbest_ok = true;
+        for (const auto& h : r.nbest) nbest_ok = nbest_ok && Accepts(*grammar, h.tokens);
+        Expect(nbest_ok, "grammar search: every N-best hypothesis accepted" + where);
+        std::map<std::string, std::vector<double>> paths;
+        EnumeratePaths(r.lattice, r.lattice.start, "", 0.0, &paths);
+        bool lattice_ok = !paths.empty();
+        for (const auto& [text, _] : paths) lattice_ok = lattice_ok && accepted_texts.count(text) > 0;
+        Expect(lattice_ok, "grammar search: every lattice path accepted" + where);
+        ++checked;
+      }
+  }
+  // Nothing the grammar allows fits in one frame but the empty transcript.
+  auto scorer = RandomScorer(V, 5, 3.f, 1.f, T);
+  BeamSearch search(scorer, pieces, {}, nullptr,
+                    std::make_shared<Grammar>(std::vector<std::vector<int32_t>>{{1, 2}}, false));
+  Decode(search, *scorer, 1);
+  search.Finalize();
+  Expect(search.Result().text.empty() && search.Result().tokens.empty(), "grammar search: empty when nothing fits");
+  Expect(checked == 96, "grammar search: every case ran");
+  Group("grammar: search against brute force", before);
+}
+
 void TestValidation() {
   const size_t before = g_counts.failed;
   auto scorer = RandomScorer(9, 1);
@@ -1105,6 +1240,8 @@ int main(int argc, char** argv) {
     TestContextGraphExact();
     TestContextGraphBruteForce();
     TestContextGraphLarge();
+    TestGrammarStates();
+    TestGrammarSearchBruteForce();
     TestGreedyExact();
     TestBeamExactRecombination();
     TestBlankPenaltyIsShiftedLogit();

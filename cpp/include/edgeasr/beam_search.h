@@ -4,7 +4,7 @@
 // Per frame: the decoder outputs of all hypotheses' contexts (cached per context) go to one batched joiner call;
 // every hypothesis expands to blank (stays) or to each token, scored acoustic + biasing bonus. A hypothesis's future
 // depends only on its last context_size tokens and its biasing state (its key), so candidates with one key are
-// recombined: those with identical token sequences merge by log-add (the alignments of one transcript), and of the
+// recombined (with a grammar, its state is part of the key too): those with identical token sequences merge by log-add (the alignments of one transcript), and of the
 // distinct sequences the best survives while the others are kept as extra incoming lattice arcs rather than
 // dropped, as HMM decoders do when generating lattices. The `beam` keys whose best candidate scores highest survive.
 //
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "edgeasr/context_graph.h"
+#include "edgeasr/grammar.h"
 #include "edgeasr/token_table.h"
 #include "edgeasr/transducer_scorer.h"
 #include "edgeasr/transducer_search.h"
@@ -52,10 +53,12 @@ struct BeamSearchConfig {
 
 class BeamSearch final : public TransducerSearch {
  public:
-  // pieces: the token table, one piece per output class of the scorer. Throws std::invalid_argument naming the bad
-  // argument (scorer, pieces, config field, context_graph).
+  // pieces: the token table, one piece per output class of the scorer. grammar: when given, only its phrases may be
+  // emitted and the result holds only hypotheses that end in one of its final states (see grammar.h). Throws
+  // std::invalid_argument naming the bad argument (scorer, pieces, config field, context_graph, grammar).
   BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
-             const BeamSearchConfig& config = {}, std::shared_ptr<const ContextGraph> context_graph = nullptr);
+             const BeamSearchConfig& config = {}, std::shared_ptr<const ContextGraph> context_graph = nullptr,
+             std::shared_ptr<const Grammar> grammar = nullptr);
   ~BeamSearch() override;
 
   void AcceptFrames(const float* enc, size_t num_frames) override;
@@ -79,6 +82,7 @@ class BeamSearch final : public TransducerSearch {
   TokenTable tokens_;
   BeamSearchConfig config_;
   std::shared_ptr<const ContextGraph> graph_;
+  std::shared_ptr<const Grammar> grammar_;
   std::unique_ptr<State> s_;
 };
 

@@ -30,6 +30,9 @@ stream come out as "computer tonight" and "computer tonight to ten minutes" with
 "computer call sunal", "computer start a timer for ten minutes"). Carrying it over stays the default, as the audio
 is continuous; a model trained on runs of requests needs no reset.
 
+``grammar`` (phrases, or a grammar from ``Recognizer.grammar``): every utterance is one of its phrases or nothing,
+for command and control; it starts afresh at each final end-point, like the search.
+
 Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
 and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
 utterance runs into the next. Nothing said gives no events: words without enough loud audio (``min_speech_s`` above
@@ -72,7 +75,7 @@ class EndpointingStream:
                  final: Optional[EndpointConfig] = None, on_event: Optional[Callable[[Event], None]] = None,
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
                  reset_encoder: bool = False, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR,
-                 on_drop: Optional[Callable[[float, object], None]] = None):
+                 on_drop: Optional[Callable[[float, object], None]] = None, grammar=None):
         for name, fn in (("on_event", on_event), ("on_drop", on_drop)):
             if fn is not None and not callable(fn):
                 raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -84,7 +87,7 @@ class EndpointingStream:
         self._revise_arc_posterior = revise_arc_posterior
         step = recognizer.seconds_per_step
         self.recognizer = recognizer
-        self.stream = recognizer.create_stream(context)
+        self.stream = recognizer.create_stream(context, grammar)  # a grammar holds for every utterance
         self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
                                       completeness)
         self.final = Endpointer(final if final is not None else final_defaults(), step,
