@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Cross-builds the core library and the native kernel tests for AArch64 and runs them under qemu-user, so the NEON
-# kernels are checked on an x86 machine. Arguments go to the test binary (--quick: fewer GEMM row counts).
+# Cross-builds the core library and the native tests for AArch64 and runs them under qemu-user, so the NEON kernels
+# (and the search, whose text handling meets AArch64's unsigned char) are checked on an x86 machine. Arguments go to the test binary (--quick: fewer GEMM row counts).
 # Build directory: build-aarch64/ (override with BUILD_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +22,11 @@ cmake -S . -B "$BUILD_DIR" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_EXE_LINKER_FLAGS=-static \
   -DEDGEASR_PYTHON=OFF -DEDGEASR_NATIVE_TESTS=ON
-cmake --build "$BUILD_DIR" --target edgeasr_kernel_tests edgeasr_runtime_tests -j "$(nproc)"
+cmake --build "$BUILD_DIR" --target edgeasr_kernel_tests edgeasr_runtime_tests edgeasr_search_tests -j "$(nproc)"
 
 # The runtime tests run the network (float and every quantized format) on the NEON kernels too.
 status=0
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_kernel_tests" "$@" || status=1
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_runtime_tests" "$@" || status=1
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD_DIR/edgeasr_search_tests" "$@" || status=1
 exit "$status"
