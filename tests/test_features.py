@@ -1,3 +1,4 @@
+import platform
 import subprocess
 import sys
 
@@ -135,17 +136,27 @@ def test_kaldi_native_fbank_package_is_the_release_built_in():
     assert version("kaldi-native-fbank") == "1.20.3"  # cmake/kaldi_native_fbank.cmake's EDGEASR_KNF_VERSION
 
 
+def assert_same_as_the_package(ours: np.ndarray, package: np.ndarray) -> None:
+    """Bit for bit on x86. edgeasr is built with -ffp-contract=off, so that its frames are the same on every target
+    (scripts/test_aarch64_python.sh); the package's AArch64 wheels fuse multiply-adds, which moves their frames by
+    about 1e-4 there."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        np.testing.assert_allclose(ours, package, rtol=0, atol=1e-3)
+    else:
+        np.testing.assert_array_equal(ours, package)
+
+
 @pytest.mark.parametrize("seed, n", [(0, 400), (1, 16000), (2, 23457), (3, 48000)])
 def test_native_frames_equal_the_python_package(seed, n):
     rng = np.random.default_rng(seed)
     x = (rng.normal(0, 0.1, n) + 0.3 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
-    np.testing.assert_array_equal(compute_fbank(x, 16000), _binding_frames(x))
+    assert_same_as_the_package(compute_fbank(x, 16000), _binding_frames(x))
 
 
 def test_native_frames_equal_the_python_package_at_8k_and_40_bins():
     cfg = FbankConfig(sample_rate=8000, num_bins=40)
     x = tone(440.0, 1.3, sr=8000)
-    np.testing.assert_array_equal(compute_fbank(x, 8000, cfg), _binding_frames(x, cfg))
+    assert_same_as_the_package(compute_fbank(x, 8000, cfg), _binding_frames(x, cfg))
 
 
 def test_bad_samples_leave_the_stream_as_it_was():
