@@ -615,3 +615,6 @@ def test_cli_transcribe_grammar(models, tmp_path, capsys):
     assert "needs --grammar" in capsys.readouterr().err
     assert main(["transcribe", str(wav), "--model", str(paths["int8"]), "--grammar", str(grammar), "--greedy"]) == 1
     assert "--greedy" in capsys.readouterr().err
+    for option in ("--grammar", "--context"):  # a file that is not there: one line, no traceback
+        assert main(["transcribe", str(wav), "--model", str(paths["int8"]), option, str(tmp_path / "none.txt")]) == 1
+        assert "cannot read" in capsys.readouterr().err

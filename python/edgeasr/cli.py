@@ -81,10 +81,17 @@ def _info(args) -> int:
     return 0
 
 
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+
+
 def read_context_file(path: Path) -> list[tuple[str, float]]:
     """Biasing phrases, one per line: ``phrase`` or ``phrase<TAB>weight``; blank lines and ``#`` comments skipped."""
     phrases = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(_read_lines(path), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -98,8 +105,15 @@ def read_context_file(path: Path) -> list[tuple[str, float]]:
 
 def read_grammar_file(path: Path) -> list[str]:
     """Grammar phrases, one per line; blank lines and ``#`` comments skipped."""
-    lines = (line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    lines = (line.strip() for line in _read_lines(path))
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def grammar_of(args, rec):
+    """The recognizer's grammar from --grammar FILE [--grammar-repeat], or None."""
+    if args.grammar_repeat and not args.grammar:
+        raise ValueError("--grammar-repeat: needs --grammar")
+    return rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
 
 
 def lattice_paths(option: str, value: Optional[Path], audio: list[Path]) -> dict[Path, Path]:
@@ -153,13 +167,11 @@ def _transcribe(args) -> int:
         config.tail_padding_s = args.tail_padding
     if args.lead_padding is not None:
         config.lead_padding_s = args.lead_padding
-    if args.grammar_repeat and not args.grammar:
-        raise ValueError("--grammar-repeat: needs --grammar")
     if args.grammar and args.greedy:
         raise ValueError("--grammar: needs beam search, not --greedy")
     rec = Recognizer(args.model, config)
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
-    grammar = rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
+    grammar = grammar_of(args, rec)
     for path in args.audio:
         samples, rate = load_audio(path)  # ValueError naming the file when it cannot be read
         stream = rec.transcribe(samples, rate, context, grammar)
@@ -264,9 +276,7 @@ def _listen(args) -> int:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
     rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
-    if args.grammar_repeat and not args.grammar:
-        raise ValueError("--grammar-repeat: needs --grammar")
-    grammar = rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
+    grammar = grammar_of(args, rec)
     show = _event_json if args.json else _event_line
     client = None
     if args.cloud is not None:
