@@ -523,6 +523,21 @@ def score(clips: list[dict], hyps: list[str]) -> dict:
     }
 
 
+def wer_by_voice(report: dict) -> dict[str, dict[str, float]]:
+    """{system key: {voice: WER}} from the report's clips and each system's hypotheses (score()'s WER, per voice)."""
+    import jiwer
+
+    clips = report["clips"]
+    voices = sorted({c["voice"] for c in clips})
+    out = {}
+    for key, e in report["systems"].items():
+        if "hypotheses" not in e:
+            continue
+        out[key] = {v: jiwer.wer([c["text"] for c in clips if c["voice"] == v],
+                                 [h for c, h in zip(clips, e["hypotheses"]) if c["voice"] == v]) for v in voices}
+    return out
+
+
 def summarize(system: System, result: dict, clips: list[dict], models: dict, beam: int) -> dict:
     rows = result["clips"]
     durations = np.array([c["duration_s"] for c in clips])
@@ -700,6 +715,14 @@ def markdown(report: dict) -> str:
         if "context_graph_s" in e:
             lines += ["", f"{e['label']}: building the context graphs (Recognizer.context_graph, once per clip's list) "
                       f"took {e['context_graph_s']:.2f} s of its {e['decode_wall_s']:.2f} s decoding (wall)."]
+    per_voice = wer_by_voice(report)
+    if per_voice:
+        voices = list(next(iter(per_voice.values())))
+        lines += ["", "## WER per voice", "", "| system | " + " | ".join(voices) + " | all |",
+                  "|---|" + "---:|" * (len(voices) + 1)]
+        for key, by_voice in per_voice.items():
+            lines.append(f"| {entries[key]['label']} | " + " | ".join(_pct(by_voice[v]) for v in voices)
+                         + f" | {_pct(entries[key]['accuracy']['wer'])} |")
     lines += ["", "Notes on the searches (why beam transcripts differ even in fp32): sherpa-onnx's and the PyTorch "
               "modified beam search (icefall's) keep the best expansions by score without the biasing bonus, add the "
               "bonus after, merge hypotheses with the same token sequence and pick the result by score per token; "
@@ -788,6 +811,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--name", help="file stem of the report in --out (default e2e, or e2e-quick with --quick)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite --name's .md and .png in --out from its .json (nothing decoded)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -811,6 +836,13 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a.child:
         return child_main(a.child, a.job, a.result)
+    if a.report_only:
+        stem = a.name or ("e2e-quick" if a.quick else "e2e")
+        report = json.loads((a.out / f"{stem}.json").read_text(encoding="utf-8"))
+        (a.out / f"{stem}.md").write_text(markdown(report), encoding="utf-8")
+        plot(report, a.out / f"{stem}.png")
+        print(f"rewrote {a.out / stem}.{{md,png}} from its .json", file=sys.stderr)
+        return 0
     t0, load_start = time.perf_counter(), os.getloadavg()
     limit = QUICK_LIMIT if a.quick else a.limit
     keys = a.systems.split(",") if a.systems else list(BY_KEY)
