@@ -236,7 +236,7 @@ def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options)
     return rows
 
 
-def record_traces(rec, clips: list[Clip], completeness) -> list[dict]:
+def record_traces(rec, clips: list[Clip], completeness, grammar=None) -> list[dict]:
     """Per clip, the per-step signals and, after each chunk, the steps decoded and the completeness of the words:
     what the end-pointers see, for replays. (Without biasing phrases, settle() changes nothing, so one plain pass
     gives the signals every setting sees until its final end-point.)"""
@@ -246,7 +246,7 @@ def record_traces(rec, clips: list[Clip], completeness) -> list[dict]:
     step = rec.seconds_per_step
     piece = int(round(rec.config.chunk_frames * rec.model.frame_shift_ms / 1000.0 * RATE))
     for c in clips:
-        stream = rec.create_stream()
+        stream = rec.create_stream(grammar=grammar)
         energy, floor = StepEnergy(step), NoiseFloor(step)
         e_all, f_all, times, steps, p_end, has_words = [], [], [], [], [], []
         for t, chunk in chunks(c.samples):
@@ -511,18 +511,19 @@ def pick(seq, idx):
 # ---------------------------------------------------------------------------------------------------------------
 
 def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, sweeps: bool, log,
-                 completeness) -> dict:
-    """Every system on ``clips``; returns per-system fire times (and our protocol rows)."""
+                 completeness, grammar=None) -> dict:
+    """Every system on ``clips``; returns per-system fire times (and our protocol rows). ``grammar``: our streams
+    decode with it (the peers know nothing of it)."""
     out: dict = {"fired": {}, "sweeps": {}}
     t0 = time.perf_counter()
-    rows = run_ours_live(rec, clips, spec_cfg, final_cfg, completeness=completeness)
+    rows = run_ours_live(rec, clips, spec_cfg, final_cfg, completeness=completeness, grammar=grammar)
     out["ours_rows"] = rows
     out["fired"]["edgeasr speculative"] = [r["spec"] for r in rows]
     out["fired"]["edgeasr final"] = [r["final"] for r in rows]
     log(f"edgeasr live: {time.perf_counter() - t0:.0f} s")
     if sweeps:
         t0 = time.perf_counter()
-        traces = record_traces(rec, clips, completeness)
+        traces = record_traces(rec, clips, completeness, grammar)
         replayed = [replay(tr, final_cfg, rec.seconds_per_step) for tr in traces]
         out["replay_mismatches"] = sum(a != b for a, b in zip(replayed, out["fired"]["edgeasr final"]))
         for factor in OUR_SWEEP:
@@ -539,7 +540,8 @@ def evaluate_all(rec, models: dict, clips: list[Clip], spec_cfg, final_cfg, swee
                  [replay(tr, cfg, rec.seconds_per_step) for tr in traces]))
         # The replay of the option checked against the live stream at its largest factor.
         gap_cfg = dataclasses.replace(final_cfg, gap_factor=GAP_SWEEP[-1])
-        live = [r["final"] for r in run_ours_live(rec, clips, spec_cfg, gap_cfg, completeness=completeness)]
+        live = [r["final"] for r in run_ours_live(rec, clips, spec_cfg, gap_cfg, completeness=completeness,
+                                                  grammar=grammar)]
         out["replay_mismatches_gap"] = sum(a != b for a, b in zip(out["sweeps"]["edgeasr final + gap"][-1][1], live))
         log(f"edgeasr traces and sweep: {time.perf_counter() - t0:.0f} s")
     peers = [("sherpa-onnx", "sherpa-onnx (defaults)", "rule2_min_trailing_silence", SHERPA_RULE2, 1.2,
@@ -715,6 +717,16 @@ def write_markdown(report: dict, path: Path) -> None:
              "(end-points that are not cut-offs). Cut-off: fired before the true end of speech. Miss: never fired "
              "within 3 s after the end of speech. Clips are extended with their own background (bench/endpoint.py).",
              ""]
+    if report.get("grammar"):
+        g = report["grammar"]
+        lines += [f"Grammar: edgeasr decodes the test clips with the {len(g['phrases'])} phrases of `{g['file']}` "
+                  f"and takes completeness from them ({report['completeness']['source']}); the peers and the "
+                  "LibriVox clips go without.", ""]
+    ours = report.get("edgeasr_clips", [])
+    if ours and all("ref" in c for c in ours):
+        right = sum(c["final"] is not None and c["text"] == c["ref"] for c in ours)
+        lines += [f"edgeasr's first final end-point carries the reference transcript exactly in {right} of "
+                  f"{len(ours)} test clips ({fmt(right / len(ours), 'pct')}).", ""]
     for split_name, summary in report["results"].items():
         for subset, s in summary.items():
             n = next(iter(s["systems"].values()))["clips"]
@@ -839,6 +851,10 @@ def main(argv=None) -> int:
     p.add_argument("--completeness", type=Path, default=None,
                    help="sentence-completeness table (default: the bundled one; "
                         "scripts/build_endpoint_completeness.py)")
+    p.add_argument("--grammar", type=Path, default=None,
+                   help="our streams decode the test clips with this grammar (phrases, one per line, e.g. "
+                        "bench/data/commands.txt) and take completeness from it (GrammarCompleteness); LibriVox "
+                        "without it")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
     p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
@@ -864,6 +880,13 @@ def main(argv=None) -> int:
             model_path = args.model or Path(models["edgeasr"]["int8"])
         rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames))
         completeness = CompletenessModel(args.completeness)  # None: the bundled table
+        grammar, test_completeness = None, completeness
+        if args.grammar is not None:
+            from edgeasr.cli import read_grammar_file
+            from edgeasr.endpoint import GrammarCompleteness
+
+            grammar = rec.grammar(read_grammar_file(args.grammar))
+            test_completeness = GrammarCompleteness(grammar, completeness)
         command = "python bench/endpoint.py " + " ".join(argv if argv is not None else sys.argv[1:])
         if args.tune:
             clips = load_corpus(args.corpus, "dev")
@@ -889,14 +912,17 @@ def main(argv=None) -> int:
                   "trained_epochs": models.get("trained_epochs"), "machine": cpu_description(), "git": git_revision(),
                   "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),
                   "configs": {"speculative": spec_cfg.to_dict(), "final": final_cfg.to_dict()},
-                  "completeness": {"path": str(completeness.path), "source": completeness.source},
+                  "completeness": {"path": str(completeness.path), "source": test_completeness.source},
+                  "grammar": None if grammar is None else {"file": str(args.grammar), "phrases": list(grammar.phrases),
+                                                           "repeat": grammar.repeat},
                   "chunk_ms": 1000 * CHUNK / RATE, "trailing_s": TRAILING_S, "results": {}}
         log(f"{len(test)} {args.split} clips, {len(libri)} LibriVox clips")
-        run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log, completeness)
+        run = evaluate_all(rec, models, test, spec_cfg, final_cfg, not args.no_sweeps, log, test_completeness,
+                           grammar)
         report["results"][f"{args.corpus}/{args.split}"] = summarize(test, run)
         report["replay_mismatches"] = run.get("replay_mismatches")
         report["replay_mismatches_gap"] = run.get("replay_mismatches_gap")
-        report["edgeasr_clips"] = [{"uid": c.uid, "speech_end": round(c.speech_end, 4),
+        report["edgeasr_clips"] = [{"uid": c.uid, "ref": c.text, "speech_end": round(c.speech_end, 4),
                                     "max_pause": round(c.max_pause, 4),
                                     **{k: r[k] for k in ("spec", "final", "confirmed", "reset", "text", "rule",
                                                          "dropped", "lost")}}

@@ -423,3 +423,41 @@ def test_the_defaults_are_the_recorded_tunes_choice():
     tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint.tune.json").read_text())
     assert final_defaults().to_dict() == tune["final"]["config"]
     assert speculative_defaults().to_dict() == tune["speculative"]["config"]
+
+
+def test_grammar_sentences_and_what_may_follow():
+    from edgeasr import Recognizer
+
+    rec = Recognizer()
+    g = rec.grammar(["Lights  on", "lights", "stop", "call mum", "stop"])
+    assert g.phrases == ("lights on", "lights", "stop", "call mum") and g.num_phrases == 4
+    assert g.is_sentence([]) and g.is_sentence(["lights"]) and g.is_sentence(["lights", "on"])
+    assert not g.is_sentence(["call"]) and not g.is_sentence(["stop", "stop"]) and not g.is_sentence(["on"])
+    assert g.can_go_on(["lights"]) and g.can_go_on(["call"]) and not g.can_go_on(["lights", "on"])
+    assert not g.can_go_on(["stop"])
+    loop = rec.grammar(["five", "two", "nine one"], repeat=True)
+    assert loop.is_sentence(["five", "two", "nine", "one", "five"]) and not loop.is_sentence(["five", "nine"])
+    assert loop.can_go_on(["five"])
+
+
+def test_grammar_completeness_knows_a_whole_command():
+    """1 for a phrase no longer one continues, 0 for a phrase cut short or words outside the grammar, the table's
+    estimate where the grammar allows more; the end-pointing stream takes it unless given a completeness."""
+    from edgeasr import EndpointingStream, Recognizer
+    from edgeasr.endpoint import GrammarCompleteness, default_completeness
+
+    rec = Recognizer()
+    table = default_completeness()
+    c = GrammarCompleteness(rec.grammar(["lights on", "lights", "call mum"]))
+    assert c.p_end(["lights", "on"]) == 1.0 and c.p_end(["call", "mum"]) == 1.0
+    assert c.p_end(["call"]) == 0.0 and c.p_end(["turn", "it", "off"]) == 0.0 and c.p_end([]) == 0.0
+    assert c.p_end(["lights"]) == table.p_end(["lights"])
+    assert table.p_end(["lights", "on"]) < 1.0  # the table alone would not be sure (the check can fail)
+    loop = GrammarCompleteness(rec.grammar(["five", "two"], repeat=True))
+    assert loop.p_end(["five", "two"]) == table.p_end(["five", "two"]) and loop.p_end(["five", "six"]) == 0.0
+    with pytest.raises(ValueError, match="str"):
+        c.p_end("lights on")
+    stream = EndpointingStream(rec, grammar=["lights on", "stop"])
+    assert isinstance(stream.final.completeness, GrammarCompleteness)
+    assert stream.speculative.completeness is stream.final.completeness
+    assert EndpointingStream(rec, grammar=["stop"], completeness=table).final.completeness is table

@@ -579,7 +579,7 @@ def test_grammar_allows_only_its_phrases(models):
         picked.add(once.result().text)
         open_other += not _spells_phrases(rec.transcribe(samples, 16000).result().text, GRAMMAR, repeat=True)
     assert picked - {""} and open_other > 0
-    assert shared.num_phrases == 4 and not shared.repeat and looped.repeat
+    assert shared.num_phrases == 4 and shared.phrases == tuple(GRAMMAR) and not shared.repeat and looped.repeat
 
 
 def test_grammar_errors(models):
@@ -595,7 +595,7 @@ def test_grammar_errors(models):
     with pytest.raises(ValueError, match="grammar: needs decoding='modified_beam_search'"):
         greedy.transcribe(clip(0), 16000, grammar=["light"])
     with pytest.raises(ValueError, match="state"):
-        rec.grammar(["light"]).next(99, 3)
+        rec.grammar(["light"]).native.next(99, 3)
 
 
 def test_cli_transcribe_grammar(models, tmp_path, capsys):

@@ -447,8 +447,11 @@ void BeamSearch::Finalize() {
 SearchResult BeamSearch::Result() const {
   const State& s = *s_;
   std::vector<search::FinalHyp> finals;
-  for (const Hyp& h : s.hyps)  // with a grammar, only hypotheses that end where a transcript may end
-    if (!grammar_ || grammar_->IsFinal(h.grammar)) finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
+  // With a grammar, a finalized utterance holds only hypotheses that end where a transcript may end; before that, the
+  // partial result is the best hypothesis so far, a phrase perhaps unfinished, which is what end-pointers must see.
+  for (const Hyp& h : s.hyps)
+    if (!grammar_ || !s.finalized || grammar_->IsFinal(h.grammar))
+      finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
   return search::BuildResult(s.lattice, finals, tokens_, double(config_.lattice_beam),
                              size_t(config_.max_lattice_arcs), search::Confidence::kPosterior, s.signals, s.finalized);
 }

@@ -30,6 +30,7 @@ import numpy as np
 from edgeasr import _core
 from edgeasr.audio import StreamingResampler, check_sample_rate, to_mono_float32
 from edgeasr.features import StreamingFbank
+from edgeasr.grammar import Grammar
 from edgeasr.kernels import QuantizedMatrix
 from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
@@ -231,16 +232,17 @@ class Recognizer:
             items.append((tokens, weights[i]))
         return _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
 
-    def grammar(self, phrases: Iterable[str], repeat: bool = False) -> _core.Grammar:
-        """A grammar for command and control (:class:`edgeasr._core.Grammar`): streams given it may only transcribe
+    def grammar(self, phrases: Iterable[str], repeat: bool = False) -> Grammar:
+        """A grammar for command and control (:class:`edgeasr.grammar.Grammar`): streams given it may only transcribe
         one of ``phrases`` (text, tokenized with the model's tokens), or with ``repeat`` any sequence of them ("five
         five two"), or nothing; the search picks what the audio fits best, as PocketSphinx's and Vosk's grammars do.
+        Until the utterance is finalized, ``result()`` is the best hypothesis so far, which may end inside a phrase.
         Modified beam search only. Build one per list and pass it to several streams: it is immutable."""
         if isinstance(phrases, str):
             raise ValueError("grammar: expected a list of phrases, got one string")
         if not isinstance(repeat, bool):
             raise ValueError(f"repeat: expected a bool, got {repeat!r}")
-        items = []
+        items, texts = [], []
         for i, text in enumerate(phrases):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"grammar[{i}]: expected a non-empty phrase, got {text!r}")
@@ -254,16 +256,17 @@ class Recognizer:
             if self.tokens.unk_id in tokens:
                 raise ValueError(f"grammar[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
             items.append(list(tokens))
+            texts.append(text)
         if not items:
             raise ValueError("grammar: expected at least one phrase")
-        return _core.Grammar(items, repeat)
+        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat))
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
-                      grammar: Union[Iterable[str], _core.Grammar, None] = None) -> "Stream":
+                      grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
         """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
         only transcripts allowed (or a grammar from :meth:`grammar`)."""
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
-        if grammar is not None and not isinstance(grammar, _core.Grammar):
+        if grammar is not None and not isinstance(grammar, Grammar):
             grammar = self.grammar(grammar)
         if grammar is not None and self.config.decoding != "modified_beam_search":
             raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
@@ -272,7 +275,7 @@ class Recognizer:
 
     def transcribe(self, samples: np.ndarray, sample_rate: int,
                    context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
-                   grammar: Union[Iterable[str], _core.Grammar, None] = None) -> "Stream":
+                   grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
         """Decodes a whole clip; returns the finished stream (``.result()``, ``.nbest()``, ``.lattice()``)."""
         stream = self.create_stream(context, grammar)
         stream.accept_waveform(samples, sample_rate)
@@ -284,7 +287,7 @@ class Recognizer:
         if c.decoding == "greedy_search":
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward)
-        return _core.BeamSearch(self.network, self._pieces, config, graph, grammar)
+        return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None)
 
 
 class Stream:

@@ -141,3 +141,17 @@ def test_recipes_name_how_a_corpus_is_built():
     assert corpus.RECIPES["v1"] == corpus.Recipe()  # v1 rebuilds exactly as it was built
     v2 = corpus.RECIPES["v2"]
     assert v2.seed != 0 and dict(v2.kind_weights)["short"] > 0 and v2.extended_voices
+
+
+def test_phrase_requests_draw_the_files_phrases_seeded(tmp_path):
+    from edgeasr.train.corpus import phrase_requests
+
+    f = tmp_path / "commands.txt"
+    f.write_text("# commands\nlights on\n\nstop\nvolume up\n")
+    a = phrase_requests(f, "commands", "test", 60, 0)
+    assert [r.uid for r in a[:2]] == ["test-000000", "test-000001"]
+    assert {r.text for r in a} == {"lights on", "stop", "volume up"} and {r.kind for r in a} == {"command"}
+    assert a == phrase_requests(f, "commands", "test", 60, 0) != phrase_requests(f, "commands", "test", 60, 1)
+    f.write_text("Lights On\n")
+    with pytest.raises(ValueError, match="lowercase words"):
+        phrase_requests(f, "commands", "test", 5, 0)

@@ -54,7 +54,8 @@ struct BeamSearchConfig {
 class BeamSearch final : public TransducerSearch {
  public:
   // pieces: the token table, one piece per output class of the scorer. grammar: when given, only its phrases may be
-  // emitted and the result holds only hypotheses that end in one of its final states (see grammar.h). Throws
+  // emitted, and once finalized the result holds only hypotheses that end in one of its final states (before, the
+  // partial result may end inside a phrase; see grammar.h). Throws
   // std::invalid_argument naming the bad argument (scorer, pieces, config field, context_graph, grammar).
   BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
              const BeamSearchConfig& config = {}, std::shared_ptr<const ContextGraph> context_graph = nullptr,

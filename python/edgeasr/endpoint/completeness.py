@@ -152,3 +152,28 @@ def default_completeness() -> CompletenessModel:
     if _DEFAULT is None:
         _DEFAULT = CompletenessModel()
     return _DEFAULT
+
+
+class GrammarCompleteness:
+    """Completeness from a grammar (:class:`edgeasr.grammar.Grammar`) the stream decodes with: 0 for words that are
+    no whole transcript of it (a phrase cut short), 1 for a whole transcript that no longer one starts with, and the
+    table's estimate for one that may go on ("call" when "call mum" is a phrase too; any transcript of a grammar with
+    ``repeat``). A command grammar thus tells the end-pointer when a command is complete, which a table counted on
+    the domain's requests may not know."""
+
+    def __init__(self, grammar, table: Optional[CompletenessModel] = None):
+        self.grammar = grammar
+        self.table = table if table is not None else default_completeness()
+        self.path = self.table.path
+        self.source = f"grammar of {grammar.num_phrases} phrases, else {self.table.source or self.table.path}"
+
+    def p_end(self, words: Sequence[str]) -> float:
+        if isinstance(words, str):
+            raise ValueError("words: expected a sequence of words, got a str (split it first)")
+        words = [w.lower() for w in words if w]
+        if not words or not self.grammar.is_sentence(words):
+            return 0.0
+        return self.table.p_end(words) if self.grammar.can_go_on(words) else 1.0
+
+    def __repr__(self) -> str:
+        return f"GrammarCompleteness({self.source})"

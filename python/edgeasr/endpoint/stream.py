@@ -31,7 +31,9 @@ stream come out as "computer tonight" and "computer tonight to ten minutes" with
 is continuous; a model trained on runs of requests needs no reset.
 
 ``grammar`` (phrases, or a grammar from ``Recognizer.grammar``): every utterance is one of its phrases or nothing,
-for command and control; it starts afresh at each final end-point, like the search.
+for command and control; it starts afresh at each final end-point, like the search. Unless ``completeness`` is
+given, the end-pointers then take it from the grammar (:class:`GrammarCompleteness`): a whole phrase that no longer
+one continues is complete, a phrase cut short is not.
 
 Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
 and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
@@ -49,11 +51,12 @@ from typing import Callable, Iterable, Iterator, Optional
 import numpy as np
 
 from edgeasr.audio import check_sample_rate, to_mono_float32
-from edgeasr.endpoint.completeness import CompletenessModel
+from edgeasr.endpoint.completeness import CompletenessModel, GrammarCompleteness
 from edgeasr.endpoint.config import EndpointConfig, final_defaults, speculative_defaults
 from edgeasr.endpoint.endpointer import Decision, Endpointer
 from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
 from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
+from edgeasr.grammar import Grammar
 
 __all__ = ["EndpointingStream", "REVISE_ARC_POSTERIOR"]
 
@@ -87,6 +90,10 @@ class EndpointingStream:
         self._revise_arc_posterior = revise_arc_posterior
         step = recognizer.seconds_per_step
         self.recognizer = recognizer
+        if grammar is not None and not isinstance(grammar, Grammar):
+            grammar = recognizer.grammar(grammar)
+        if grammar is not None and completeness is None:
+            completeness = GrammarCompleteness(grammar)
         self.stream = recognizer.create_stream(context, grammar)  # a grammar holds for every utterance
         self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
                                       completeness)

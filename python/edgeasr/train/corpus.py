@@ -342,6 +342,23 @@ def load_features(name: str, split: str) -> CorpusFeatures:
     return CorpusFeatures(name, split)
 
 
+def phrase_requests(path: Path, name: str, split: str, n: int, seed: int) -> list:
+    """``n`` requests, each one of the phrases in ``path`` (one per line; blank lines and # comments skipped), drawn
+    uniformly with a generator seeded by (name, split, seed)."""
+    import random
+
+    from edgeasr.train.text import Request
+
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    phrases = [line for line in lines if line and not line.startswith("#")]
+    bad = [p for p in phrases if not re.fullmatch(r"[a-z']+( [a-z']+)*", p)]
+    if not phrases or bad:
+        raise ValueError(f"{path}: phrases must be lowercase words separated by single spaces; got "
+                         f"{bad[:3] or 'none'}")
+    rng = random.Random(f"edgeasr.corpus/phrases/{name}/{split}/{seed}")
+    return [Request(f"{split}-{i:06d}", rng.choice(phrases), "command", ()) for i in range(n)]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Synthesize a corpus split into the edgeasr cache (rendering only what "
                                 "is missing) and write its lhotse manifests and features.")
@@ -353,9 +370,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--augment", choices=("default", "none", "hard"), default="default",
                    help="default: AugmentConfig(); none: clean speech at default prosody; hard: AugmentConfig.hard()")
     p.add_argument("--no-features", action="store_true", help="skip feats.npy")
+    p.add_argument("--phrases", type=Path, default=None,
+                   help="render these phrases (one per line, # comments; each request draws one, seeded) instead of "
+                   "the text generator's requests: a command-and-control set such as bench/data/commands.txt")
     a = p.parse_args(argv)
     augment = {"default": AugmentConfig, "none": AugmentConfig.none, "hard": AugmentConfig.hard}[a.augment]()
-    cuts = build_corpus(a.name, a.split, a.n, a.seed, a.workers, augment=augment, features=not a.no_features)
+    requests = phrase_requests(a.phrases, a.name, a.split, a.n, a.seed or 0) if a.phrases else None
+    cuts = build_corpus(a.name, a.split, a.n, a.seed, a.workers, augment=augment, features=not a.no_features,
+                        requests=requests)
     print(f"{corpus_dir(a.name, a.split)}: {len(cuts)} cuts")
 
 
