@@ -5,6 +5,7 @@ with the model's tokens; it is immutable and may be shared by any number of stre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Sequence
 
 from edgeasr import _core
@@ -21,13 +22,18 @@ class Grammar:
         """Distinct phrases."""
         return self.native.num_phrases
 
+    @cached_property
     def _words(self) -> frozenset[tuple[str, ...]]:
         return frozenset(tuple(p.split()) for p in self.phrases)
+
+    @cached_property
+    def _proper_prefixes(self) -> frozenset[tuple[str, ...]]:
+        return frozenset(p[:k] for p in self._words for k in range(1, len(p)))
 
     def is_sentence(self, words: Sequence[str]) -> bool:
         """Whether ``words`` is a transcript the grammar allows: one phrase, with ``repeat`` a sequence of them, or
         nothing."""
-        words, phrases = tuple(words), self._words()
+        words, phrases = tuple(words), self._words
         if not self.repeat:
             return not words or words in phrases
         ends = [True] + [False] * len(words)  # ends[i]: words[:i] is a sequence of phrases
@@ -40,4 +46,4 @@ class Grammar:
         words = tuple(words)
         if self.repeat:
             return True  # another phrase may always follow
-        return any(len(p) > len(words) and p[:len(words)] == words for p in self._words())
+        return not words or words in self._proper_prefixes
