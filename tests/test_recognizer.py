@@ -596,6 +596,8 @@ def test_grammar_errors(models):
         greedy.transcribe(clip(0), 16000, grammar=["light"])
     with pytest.raises(ValueError, match="state"):
         rec.grammar(["light"]).native.next(99, 3)
+    with pytest.raises(ValueError, match="other tokens"):  # token ids mean nothing in another model's table
+        rec.create_stream(grammar=Recognizer().grammar(["light"]))
 
 
 def test_cli_transcribe_grammar(models, tmp_path, capsys):

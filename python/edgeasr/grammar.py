@@ -16,6 +16,7 @@ class Grammar:
     phrases: tuple[str, ...]  # lowercase words separated by single spaces, as transcripts are
     repeat: bool              # any sequence of phrases, not only one
     native: _core.Grammar = field(repr=False, compare=False)  # what the beam search walks
+    tokens_key: int = field(default=0, repr=False, compare=False)  # the token table it was tokenized with
 
     @property
     def num_phrases(self) -> int:

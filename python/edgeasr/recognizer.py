@@ -182,6 +182,7 @@ class Recognizer:
         # Encoder steps are stack frames of frame_shift_ms each.
         self.seconds_per_step = self.model.subsampling * self.model.frame_shift_ms / 1000.0
         self._pieces = list(self.tokens.pieces)
+        self._tokens_key = hash(tuple(self._pieces))  # grammars are token ids: they belong to one token table
         # Phrases are tokenized natively (the same BPE as TokenTable.encode): in Python it took ~2 µs per character,
         # most of the time of building a 100-phrase context graph.
         scores = self.tokens.scores
@@ -259,7 +260,7 @@ class Recognizer:
             texts.append(text)
         if not items:
             raise ValueError("grammar: expected at least one phrase")
-        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat))
+        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._tokens_key)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
@@ -268,6 +269,8 @@ class Recognizer:
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
         if grammar is not None and not isinstance(grammar, Grammar):
             grammar = self.grammar(grammar)
+        if grammar is not None and grammar.tokens_key != self._tokens_key:
+            raise ValueError("grammar: built by a recognizer with other tokens; build it with this one's grammar()")
         if grammar is not None and self.config.decoding != "modified_beam_search":
             raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
                              f"{self.config.decoding!r}")
