@@ -598,6 +598,9 @@ def test_grammar_errors(models):
         rec.grammar(["light"]).native.next(99, 3)
     with pytest.raises(ValueError, match="other tokens"):  # token ids mean nothing in another model's table
         rec.create_stream(grammar=Recognizer().grammar(["light"]))
+    with pytest.raises(ValueError, match="context: a graph built by a recognizer with other tokens"):
+        rec.create_stream(context=Recognizer().context_graph(["light"]))
+    rec.create_stream(context=Recognizer(paths["int8"]).context_graph(["light"]))  # same tokens: fine
 
 
 def test_cli_transcribe_grammar(models, tmp_path, capsys):

@@ -206,8 +206,9 @@ void PybindSearch(py::module& m) {
           },
           py::arg("frame"), py::arg("context"), "What the joiner returns at (frame, context): float32 [vocab_size].");
 
+  // dynamic_attr: Recognizer.context_graph tags a graph with the token table it was built from.
   py::class_<ContextGraph, std::shared_ptr<ContextGraph>>(
-      m, "ContextGraph",
+      m, "ContextGraph", py::dynamic_attr(),
       "Shallow-fusion biasing phrases (Aho-Corasick over token ids). Per-token bonus bonus_per_token * weight; a "
       "complete phrase keeps bonus * length once a word boundary follows it; partial matches are refunded when they "
       "fail or at settle. Immutable; share one between streams.")

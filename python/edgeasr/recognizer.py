@@ -221,8 +221,10 @@ class Recognizer:
             return None
         bonus = float(self.config.context_score)
         if self._bpe is not None:  # the whole list tokenized and built in one native call
-            return _core.ContextGraph.from_texts(self._bpe, texts, weights, bonus_per_token=bonus,
-                                                 word_continuations=self._word_continuations)
+            graph = _core.ContextGraph.from_texts(self._bpe, texts, weights, bonus_per_token=bonus,
+                                                  word_continuations=self._word_continuations)
+            graph.tokens_key = self._tokens_key  # token ids: they mean something in this table only
+            return graph
         items = []
         for i, text in enumerate(texts):
             tokens = self.tokens.encode(text)
@@ -231,7 +233,9 @@ class Recognizer:
             if self.tokens.unk_id in tokens:
                 raise ValueError(f"context[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
             items.append((tokens, weights[i]))
-        return _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
+        graph = _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
+        graph.tokens_key = self._tokens_key
+        return graph
 
     def grammar(self, phrases: Iterable[str], repeat: bool = False) -> Grammar:
         """A grammar for command and control (:class:`edgeasr.grammar.Grammar`): streams given it may only transcribe
@@ -267,6 +271,9 @@ class Recognizer:
         """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
         only transcripts allowed (or a grammar from :meth:`grammar`)."""
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
+        if getattr(graph, "tokens_key", self._tokens_key) != self._tokens_key:
+            raise ValueError("context: a graph built by a recognizer with other tokens; build it with this one's "
+                             "context_graph()")
         if grammar is not None and not isinstance(grammar, Grammar):
             grammar = self.grammar(grammar)
         if grammar is not None and grammar.tokens_key != self._tokens_key:
