@@ -38,7 +38,7 @@ from peers_accuracy import (DEFAULT_FSDD, DIGIT_GRAMMAR, GRAMMAR_WORDS, REPO, Be
 
 from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
 
-# The lead padding of the option rows: the shortest of bench/onset.py's sweep (0.1-0.3 s gave FSDD 34-36 % open
+# The lead padding of the option rows: the shortest of bench/onset.py's sweep (0.1-0.5 s gave FSDD 34-36 % open
 # vocabulary there; the dev rule kept the default at 0, onset-lead-padding.md).
 OPTION_LEAD_PADDING_S = 0.1
 

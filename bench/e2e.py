@@ -524,18 +524,14 @@ def score(clips: list[dict], hyps: list[str]) -> dict:
 
 
 def wer_by_voice(report: dict) -> dict[str, dict[str, float]]:
-    """{system key: {voice: WER}} from the report's clips and each system's hypotheses (score()'s WER, per voice)."""
-    import jiwer
+    """{system key: {voice: WER}} from the report's clips and each system's hypotheses (edgeasr evaluate's
+    per-voice WER, edgeasr.train.evaluate.wer_by_voice)."""
+    from edgeasr.train.evaluate import wer_by_voice as by_voice
 
     clips = report["clips"]
-    voices = sorted({c["voice"] for c in clips})
-    out = {}
-    for key, e in report["systems"].items():
-        if "hypotheses" not in e:
-            continue
-        out[key] = {v: jiwer.wer([c["text"] for c in clips if c["voice"] == v],
-                                 [h for c, h in zip(clips, e["hypotheses"]) if c["voice"] == v]) for v in voices}
-    return out
+    refs, voices = [c["text"] for c in clips], [c["voice"] for c in clips]
+    return {key: {v: r["wer"] for v, r in by_voice(refs, e["hypotheses"], voices).items() if v != "all"}
+            for key, e in report["systems"].items() if "hypotheses" in e}
 
 
 def summarize(system: System, result: dict, clips: list[dict], models: dict, beam: int) -> dict:

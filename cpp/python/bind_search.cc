@@ -272,6 +272,8 @@ void PybindSearch(py::module& m) {
              if (state < 0 || state >= g.num_states()) throw py::value_error("state: out of range");
              return g.IsFinal(state);
            }, py::arg("state"), "Whether a transcript may end in state.")
+      .def("can_continue", &Grammar::CanContinue, py::arg("state"),
+           "Whether some token may follow state (a longer phrase; with repeat, the next phrase after a whole one).")
       .def_property_readonly("num_states", &Grammar::num_states)
       .def_property_readonly("num_phrases", &Grammar::num_phrases)
       .def_property_readonly("repeat", &Grammar::repeat);

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <numeric>
 #include <stdexcept>
-#include <unordered_map>
 
 namespace edgeasr {
 
@@ -31,12 +29,9 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
   word_continuations_.erase(std::unique(word_continuations_.begin(), word_continuations_.end()),
                             word_continuations_.end());
 
-  // Trie by insertion; edge_bonus[s] = largest per-token bonus of the phrases through s, end_bonus[s] = B of the
-  // phrase ending at s (largest weight if given twice).
-  std::vector<int32_t> parent{-1}, token{-1};
+  // The trie; edge_bonus[s] = largest per-token bonus of the phrases through s, end_bonus[s] = B of the phrase ending
+  // at s (largest weight if given twice).
   std::vector<float> edge_bonus{0.f}, end_bonus{0.f};
-  std::unordered_map<uint64_t, int32_t> edges;
-  auto key = [](int32_t s, int32_t t) { return (uint64_t(uint32_t(s)) << 32) | uint32_t(t); };
   for (size_t i = 0; i < phrases.size(); ++i) {
     const BiasPhrase& p = phrases[i];
     const std::string where = "phrases[" + std::to_string(i) + "]";
@@ -49,14 +44,9 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
     if (b == 0.f) continue;
     int32_t s = kRoot;
     for (int32_t t : p.tokens) {
-      auto [it, inserted] = edges.try_emplace(key(s, t), static_cast<int32_t>(parent.size()));
-      if (inserted) {
-        parent.push_back(s);
-        token.push_back(t);
-        edge_bonus.push_back(0.f);
-        end_bonus.push_back(0.f);
-      }
-      s = it->second;
+      s = trie_.Insert(s, t);
+      edge_bonus.resize(size_t(trie_.num_states()), 0.f);
+      end_bonus.resize(size_t(trie_.num_states()), 0.f);
       edge_bonus[size_t(s)] = std::max(edge_bonus[size_t(s)], b);
       max_token_ = std::max(max_token_, t);
       tokens_used_.push_back(t);
@@ -67,23 +57,8 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
   std::sort(tokens_used_.begin(), tokens_used_.end());
   tokens_used_.erase(std::unique(tokens_used_.begin(), tokens_used_.end()), tokens_used_.end());
 
-  // Children in CSR form, sorted by token.
-  const size_t n = parent.size();
-  std::vector<int32_t> order(n - 1);
-  std::iota(order.begin(), order.end(), 1);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return parent[size_t(a)] != parent[size_t(b)] ? parent[size_t(a)] < parent[size_t(b)]
-                                                  : token[size_t(a)] < token[size_t(b)];
-  });
-  first_child_.assign(n + 1, 0);
-  for (int32_t c : order) ++first_child_[size_t(parent[size_t(c)]) + 1];
-  std::partial_sum(first_child_.begin(), first_child_.end(), first_child_.begin());
-  child_token_.resize(order.size());
-  child_state_.resize(order.size());
-  for (size_t k = 0; k < order.size(); ++k) {
-    child_token_[k] = token[size_t(order[k])];
-    child_state_[k] = order[k];
-  }
+  trie_.Freeze();
+  const size_t n = size_t(trie_.num_states());
 
   // Failure links breadth first, so a state's failure (shallower) is done before the state.
   fail_.assign(n, kRoot);
@@ -92,13 +67,13 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
   std::vector<int32_t> queue{kRoot};
   for (size_t head = 0; head < queue.size(); ++head) {
     const int32_t u = queue[head];
-    for (int32_t k = first_child_[size_t(u)]; k < first_child_[size_t(u) + 1]; ++k) {
-      const int32_t t = child_token_[size_t(k)], v = child_state_[size_t(k)];
+    for (int32_t k = trie_.first_child(u); k < trie_.first_child(u + 1); ++k) {
+      const int32_t t = trie_.child_token(k), v = trie_.child_state(k);
       int32_t f = kRoot;
       if (u != kRoot) {
         f = fail_[size_t(u)];
-        while (f != kRoot && Child(f, t) < 0) f = fail_[size_t(f)];
-        const int32_t c = Child(f, t);
+        while (f != kRoot && trie_.Child(f, t) < 0) f = fail_[size_t(f)];
+        const int32_t c = trie_.Child(f, t);
         f = c >= 0 ? c : kRoot;
       }
       fail_[size_t(v)] = f;
@@ -109,18 +84,10 @@ ContextGraph::ContextGraph(const std::vector<BiasPhrase>& phrases, const Context
   }
 }
 
-int32_t ContextGraph::Child(int32_t state, int32_t token) const {
-  const auto begin = child_token_.begin() + first_child_[size_t(state)];
-  const auto end = child_token_.begin() + first_child_[size_t(state) + 1];
-  const auto it = std::lower_bound(begin, end, token);
-  if (it == end || *it != token) return -1;
-  return child_state_[size_t(it - child_token_.begin())];
-}
-
 ContextGraph::Step ContextGraph::Forward(int32_t state, int32_t token) const {
   int32_t s = state, next = kRoot;
   for (;;) {
-    const int32_t c = Child(s, token);
+    const int32_t c = trie_.Child(s, token);
     if (c >= 0) {
       next = c;
       break;
@@ -139,8 +106,8 @@ void ContextGraph::ForwardAll(int32_t state, int32_t vocab_size, int32_t* next, 
   // Deepest suffix first; a token already taken by a deeper one keeps it (no child is the root, so next[t] == kRoot
   // means not taken yet). No allocation: this runs for every hypothesis at every frame.
   for (int32_t s = state;; s = fail_[size_t(s)]) {
-    for (int32_t k = first_child_[size_t(s)]; k < first_child_[size_t(s) + 1]; ++k) {
-      const int32_t t = child_token_[size_t(k)], c = child_state_[size_t(k)];
+    for (int32_t k = trie_.first_child(s); k < trie_.first_child(s + 1); ++k) {
+      const int32_t t = trie_.child_token(k), c = trie_.child_state(k);
       if (t >= vocab_size) break;
       if (next[t] != kRoot) continue;
       next[t] = c;

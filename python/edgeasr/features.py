@@ -119,8 +119,6 @@ class StreamingFbank:
     def accept_waveform(self, samples: np.ndarray, sample_rate: int | None = None) -> None:
         """Append ``samples`` (float32, mono, [-1, 1]); ``sample_rate`` defaults to the config's and must match it.
         Bad samples raise ValueError and leave the stream as it was."""
-        if self._fbank.finished:
-            raise ValueError("samples: the stream's input is finished; create a new StreamingFbank")
         _check_rate(self.config.sample_rate if sample_rate is None else sample_rate, self.config)
         self._fbank.accept_waveform(_check_samples(samples))
 

@@ -5,8 +5,7 @@ with the model's tokens; it is immutable and may be shared by any number of stre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Sequence
+from typing import Callable, Sequence
 
 from edgeasr import _core
 
@@ -16,6 +15,7 @@ class Grammar:
     phrases: tuple[str, ...]  # lowercase words separated by single spaces, as transcripts are
     repeat: bool              # any sequence of phrases, not only one
     native: _core.Grammar = field(repr=False, compare=False)  # what the beam search walks
+    encode: Callable[[str], list[int]] = field(repr=False, compare=False)  # the model's tokens of a text
     tokens_key: int = field(default=0, repr=False, compare=False)  # the token table it was tokenized with
 
     @property
@@ -23,28 +23,26 @@ class Grammar:
         """Distinct phrases."""
         return self.native.num_phrases
 
-    @cached_property
-    def _words(self) -> frozenset[tuple[str, ...]]:
-        return frozenset(tuple(p.split()) for p in self.phrases)
-
-    @cached_property
-    def _proper_prefixes(self) -> frozenset[tuple[str, ...]]:
-        return frozenset(p[:k] for p in self._words for k in range(1, len(p)))
+    def _state(self, words: Sequence[str]) -> int:
+        """The native grammar's state after the tokens of ``words`` (``_core.Grammar.rejected`` if they leave it)."""
+        try:
+            tokens = self.encode(" ".join(words)) if words else []
+        except ValueError:  # a character the model's tokens cannot spell: no phrase of the grammar
+            return self.native.rejected
+        state = self.native.start
+        for token in tokens:
+            state = self.native.next(state, token)
+            if state == self.native.rejected:
+                break
+        return state
 
     def is_sentence(self, words: Sequence[str]) -> bool:
         """Whether ``words`` is a transcript the grammar allows: one phrase, with ``repeat`` a sequence of them, or
         nothing."""
-        words, phrases = tuple(words), self._words
-        if not self.repeat:
-            return not words or words in phrases
-        ends = [True] + [False] * len(words)  # ends[i]: words[:i] is a sequence of phrases
-        for i in range(1, len(words) + 1):
-            ends[i] = any(ends[i - len(p)] and words[i - len(p):i] == p for p in phrases if len(p) <= i)
-        return ends[-1]
+        state = self._state(words)
+        return state != self.native.rejected and self.native.is_final(state)
 
     def can_go_on(self, words: Sequence[str]) -> bool:
         """Whether a longer transcript the grammar allows starts with ``words``."""
-        words = tuple(words)
-        if self.repeat:
-            return True  # another phrase may always follow
-        return not words or words in self._proper_prefixes
+        state = self._state(words)
+        return state != self.native.rejected and self.native.can_continue(state)

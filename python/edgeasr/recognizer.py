@@ -223,19 +223,27 @@ class Recognizer:
         if self._bpe is not None:  # the whole list tokenized and built in one native call
             graph = _core.ContextGraph.from_texts(self._bpe, texts, weights, bonus_per_token=bonus,
                                                   word_continuations=self._word_continuations)
-            graph.tokens_key = self._tokens_key  # token ids: they mean something in this table only
-            return graph
-        items = []
-        for i, text in enumerate(texts):
-            tokens = self.tokens.encode(text)
-            if not tokens:
-                raise ValueError(f"context[{i}]: '{text}' has no tokens")
-            if self.tokens.unk_id in tokens:
-                raise ValueError(f"context[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
-            items.append((tokens, weights[i]))
-        graph = _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
-        graph.tokens_key = self._tokens_key
+        else:
+            items = [(self._phrase_tokens("context", i, text), w) for i, (text, w) in enumerate(zip(texts, weights))]
+            graph = _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
+        graph.tokens_key = self._tokens_key  # token ids: they mean something in this table only
         return graph
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text))
+
+    def _phrase_tokens(self, what: str, i: int, text: str) -> list[int]:
+        """The tokens of phrase ``i`` of a list, or ValueError "``what``[i]: ..." when it has none or the model's
+        tokens cannot spell it (what native EncodeBiasPhrases checks for context lists)."""
+        try:
+            tokens = self._encode(text)
+        except ValueError as e:
+            raise ValueError(f"{what}[{i}]: {e}") from None
+        if not tokens:
+            raise ValueError(f"{what}[{i}]: '{text}' has no tokens")
+        if self.tokens.unk_id in tokens:
+            raise ValueError(f"{what}[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
+        return tokens
 
     def grammar(self, phrases: Iterable[str], repeat: bool = False) -> Grammar:
         """A grammar for command and control (:class:`edgeasr.grammar.Grammar`): streams given it may only transcribe
@@ -252,19 +260,12 @@ class Recognizer:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"grammar[{i}]: expected a non-empty phrase, got {text!r}")
             text = " ".join(text.lower().split())
-            try:
-                tokens = self._bpe.encode(text) if self._bpe is not None else self.tokens.encode(text)
-            except ValueError as e:
-                raise ValueError(f"grammar[{i}]: {e}") from None
-            if not tokens:
-                raise ValueError(f"grammar[{i}]: '{text}' has no tokens")
-            if self.tokens.unk_id in tokens:
-                raise ValueError(f"grammar[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
-            items.append(list(tokens))
+            items.append(self._phrase_tokens("grammar", i, text))
             texts.append(text)
         if not items:
             raise ValueError("grammar: expected at least one phrase")
-        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._tokens_key)
+        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._encode,
+                       self._tokens_key)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
@@ -274,13 +275,14 @@ class Recognizer:
         if getattr(graph, "tokens_key", self._tokens_key) != self._tokens_key:
             raise ValueError("context: a graph built by a recognizer with other tokens; build it with this one's "
                              "context_graph()")
-        if grammar is not None and not isinstance(grammar, Grammar):
-            grammar = self.grammar(grammar)
-        if grammar is not None and grammar.tokens_key != self._tokens_key:
-            raise ValueError("grammar: built by a recognizer with other tokens; build it with this one's grammar()")
-        if grammar is not None and self.config.decoding != "modified_beam_search":
-            raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
-                             f"{self.config.decoding!r}")
+        if grammar is not None:
+            grammar = grammar if isinstance(grammar, Grammar) else self.grammar(grammar)
+            if grammar.tokens_key != self._tokens_key:
+                raise ValueError("grammar: built by a recognizer with other tokens; build it with this one's "
+                                 "grammar()")
+            if self.config.decoding != "modified_beam_search":
+                raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
+                                 f"{self.config.decoding!r}")
         return Stream(self, graph, grammar)
 
     def transcribe(self, samples: np.ndarray, sample_rate: int,

@@ -1054,6 +1054,9 @@ void TestGrammarStates() {
   Expect(five != Grammar::kRejected && !once.IsFinal(five), "grammar: [5] is only a prefix");
   Expect(once.Next(Grammar::kStart, 3) == Grammar::kRejected, "grammar: 3 starts no phrase");
   Expect(once.Next(one, 1) == Grammar::kRejected, "grammar without repeat: nothing after a whole phrase");
+  Expect(once.CanContinue(two) && once.CanContinue(five) && !once.CanContinue(one) &&
+             once.CanContinue(Grammar::kStart),
+         "grammar without repeat: CanContinue where a longer phrase goes on");
   Expect(Accepts(once, {2, 4}) && Accepts(once, {5, 3}) && !Accepts(once, {5}) && !Accepts(once, {1, 1}) &&
              !Accepts(once, {2, 4, 1}) && Accepts(once, {}),
          "grammar without repeat: whole phrases only");
@@ -1065,6 +1068,7 @@ void TestGrammarStates() {
   const int32_t l1 = loop.Next(Grammar::kStart, 1), l2 = loop.Next(Grammar::kStart, 2);
   Expect(loop.Next(l1, 1) == l1 && loop.Next(l1, 5) == loop.Next(Grammar::kStart, 5),
          "grammar with repeat: a phrase may follow a whole phrase");
+  Expect(loop.CanContinue(l1), "grammar with repeat: CanContinue after a whole phrase");
   Expect(loop.Next(l2, 4) != loop.Next(Grammar::kStart, 4) && loop.Next(Grammar::kStart, 4) == Grammar::kRejected,
          "grammar with repeat: continuing the phrase comes first");
   Expect(loop.Next(loop.Next(Grammar::kStart, 5), 1) == Grammar::kRejected,

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "edgeasr/token_trie.h"
+
 namespace edgeasr {
 
 struct ContextGraphConfig {
@@ -71,13 +73,8 @@ class ContextGraph {
   const ContextGraphConfig& config() const { return config_; }
 
  private:
-  int32_t Child(int32_t state, int32_t token) const;  // -1 when there is none
-
   ContextGraphConfig config_;
-  // Children in CSR form, sorted by token within a state.
-  std::vector<int32_t> first_child_;
-  std::vector<int32_t> child_token_;
-  std::vector<int32_t> child_state_;
+  TokenTrie trie_;                 // the phrases' token sequences
   std::vector<int32_t> fail_;      // longest proper suffix that is a state
   std::vector<float> pending_;     // P(s)
   std::vector<float> match_;       // Σ B_p over phrases that are suffixes of s

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "edgeasr/token_trie.h"
+
 namespace edgeasr {
 
 class Grammar {
@@ -30,23 +32,22 @@ class Grammar {
   // next[t] = Next(state, t) for every t in [0, vocab_size).
   void NextAll(int32_t state, int32_t vocab_size, int32_t* next) const;
   // Whether a transcript may end in `state`: the start (nothing said) or the end of a phrase.
-  bool IsFinal(int32_t state) const { return final_[static_cast<size_t>(state)] != 0; }
+  bool IsFinal(int32_t state) const { return state == kStart || phrase_end_[static_cast<size_t>(state)] != 0; }
+  // Whether some token may follow `state` (a longer phrase, or with `repeat` the next phrase after a whole one).
+  bool CanContinue(int32_t state) const;
 
-  int32_t num_states() const { return static_cast<int32_t>(final_.size()); }
+  int32_t num_states() const { return trie_.num_states(); }
   size_t num_phrases() const { return num_phrases_; }  // distinct phrases
   bool repeat() const { return repeat_; }
   int32_t max_token() const { return max_token_; }
   bool UsesToken(int32_t token) const;
 
  private:
-  int32_t Child(int32_t state, int32_t token) const;  // kRejected when there is none
+  bool RestartsAt(int32_t state) const { return repeat_ && state != kStart && phrase_end_[size_t(state)] != 0; }
 
   bool repeat_;
-  // Children in CSR form, sorted by token within a state.
-  std::vector<int32_t> first_child_;
-  std::vector<int32_t> child_token_;
-  std::vector<int32_t> child_state_;
-  std::vector<uint8_t> final_;
+  TokenTrie trie_;                   // the phrases' token sequences
+  std::vector<uint8_t> phrase_end_;  // per state: a phrase ends there
   size_t num_phrases_ = 0;
   int32_t max_token_ = -1;
 };

@@ -347,10 +347,10 @@ def phrase_requests(path: Path, name: str, split: str, n: int, seed: int) -> lis
     uniformly with a generator seeded by (name, split, seed)."""
     import random
 
+    from edgeasr.cli import read_grammar_file
     from edgeasr.train.text import Request
 
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    phrases = [line for line in lines if line and not line.startswith("#")]
+    phrases = read_grammar_file(path)
     bad = [p for p in phrases if not re.fullmatch(r"[a-z']+( [a-z']+)*", p)]
     if not phrases or bad:
         raise ValueError(f"{path}: phrases must be lowercase words separated by single spaces; got "
