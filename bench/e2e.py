@@ -60,7 +60,7 @@ from typing import Callable, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgeasr.recognizer import RecognizerConfig  # noqa: E402
+from edgeasr.recognizer import RecognizerConfig, default_lm_path  # noqa: E402
 
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
@@ -91,13 +91,14 @@ class System:
     search: str       # "greedy_search" or "modified_beam_search"
     biasing: bool = False
     reference: bool = False  # shown for reference, not part of the targets
+    lm: bool = False         # edgeasr with the n-gram LM (--lm) fused in its beam search
 
     def label(self, beam: int) -> str:
         if self.runtime == "floor":
             return "floor (Python + audio reading, no decoding)"
         search = "greedy" if self.search == "greedy_search" else f"beam {beam}"
         bias = {"sherpa-onnx": " + hotwords", "edgeasr": " + context"}.get(self.runtime, "") if self.biasing else ""
-        return f"{self.runtime} {self.weights} {search}{bias}"
+        return f"{self.runtime} {self.weights} {search}{' + n-gram LM' if self.lm else ''}{bias}"
 
 
 SYSTEMS = [
@@ -115,6 +116,8 @@ SYSTEMS = [
     System("edgeasr-int4-greedy", "edgeasr", "int4", "greedy_search"),
     System("edgeasr-int4-beam", "edgeasr", "int4", "modified_beam_search"),
     System("edgeasr-int4-beam-context", "edgeasr", "int4", "modified_beam_search", biasing=True),
+    System("edgeasr-int4-beam-lm", "edgeasr", "int4", "modified_beam_search", lm=True),
+    System("edgeasr-int4-beam-lm-context", "edgeasr", "int4", "modified_beam_search", biasing=True, lm=True),
     System("edgeasr-fp32-greedy", "edgeasr", "fp32", "greedy_search", reference=True),
     System("edgeasr-fp32-beam", "edgeasr", "fp32", "modified_beam_search", reference=True),
 ]
@@ -178,8 +181,9 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
     config = RecognizerConfig(decoding=system.search, beam=job["beam"], chunk_frames=job["chunk_frames"],
                               context_score=job["context_score"], blank_penalty=job["blank_penalty"],
                               token_reward=job["token_reward"] if system.search == "modified_beam_search" else None,
+                              lm_scale=job["lm_scale"],
                               tail_padding_s=0.0)  # every system gets the same job["tail_s"] of silence appended
-    rec = Recognizer(job["models"]["edgeasr"][system.weights], config)
+    rec = Recognizer(job["models"]["edgeasr"][system.weights], config, lm=job["lm"] if system.lm else None)
     rate = job["sample_rate"]
 
     def decode(samples: np.ndarray, phrases: list) -> str:
@@ -262,6 +266,17 @@ def search_scores(search: str, blank_penalty: Optional[float] = None, token_rewa
     c = RecognizerConfig(decoding=search, blank_penalty=blank_penalty,
                          token_reward=token_reward if search == "modified_beam_search" else None).resolved()
     return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
+
+
+def lm_scores(lm_scale: Optional[float], token_reward: Optional[float]) -> dict:
+    """The LM weight and token reward the systems with an LM use: the given ones, or LM_SEARCH_DEFAULTS."""
+    c = RecognizerConfig(lm_scale=lm_scale, token_reward=token_reward).resolved(with_lm=True)
+    return {"lm_scale": c.lm_scale, "token_reward": c.token_reward}
+
+
+def _repo_path(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def resolve_checkpoint(path: Optional[Path]) -> Path:
@@ -361,7 +376,7 @@ def model_files(system: System, models: dict) -> list[str]:
         extra = [models["bpe_vocab"]] if system.biasing else []
         return [kw["encoder"], kw["decoder"], kw["joiner"], kw["tokens"], *extra]
     if system.runtime == "edgeasr":
-        return [models["edgeasr"][system.weights]]
+        return [models["edgeasr"][system.weights], *([models["lm"]] if system.lm else [])]
     if system.runtime == "pytorch":
         return [models["snapshot"]]
     return []
@@ -643,7 +658,16 @@ def _score_settings(run: dict) -> str:
             f"PyTorch {run['peer_blank_penalty']:g}; edgeasr greedy {g['blank_penalty']:g}, beam search "
             f"{b['blank_penalty']:g} with a token reward of {b['token_reward']:g} (added to the score of every token "
             "it emits, edgeasr's RecognizerConfig.token_reward; sherpa-onnx and PyTorch instead pick their final "
-            "hypothesis by score per token).")
+            "hypothesis by score per token)." + _lm_settings(run))
+
+
+def _lm_settings(run: dict) -> str:
+    lm = run.get("lm_scores")
+    if not run.get("lm") or not lm:
+        return ""
+    return (f" The systems with an n-gram LM fuse `{run['lm']}` into the beam search with lm_scale "
+            f"{lm['lm_scale']:g} and a token reward of {lm['token_reward']:g} (edgeasr.recognizer.LM_SEARCH_DEFAULTS "
+            "unless --lm-scale / --token-reward say otherwise).")
 
 
 def markdown(report: dict) -> str:
@@ -803,6 +827,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--token-reward", type=float, default=None,
                    help="edgeasr's beam search: added to the score of every token emitted (default: its own, "
                         "edgeasr.recognizer.SEARCH_DEFAULTS)")
+    p.add_argument("--lm", type=Path, default=default_lm_path(),
+                   help="n-gram LM of the systems with -lm (default: the bundled one)")
+    p.add_argument("--lm-scale", type=float, default=None,
+                   help="their LM weight (default: RecognizerConfig's, SEARCH_DEFAULTS)")
     p.add_argument("--tail-s", type=float, default=DEFAULT_TAIL_S, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -852,6 +880,7 @@ def main(argv=None) -> int:
     from edgeasr.model_file import load_model
 
     table = load_model(models["edgeasr"]["int8"]).tokens
+    models["lm"] = str(a.lm)  # the n-gram LM file of the systems with one (counted in their model MB)
     clips = even_over_voices(all_clips, limit)
     extra_pool: list[str] = []
     if a.contacts_pool:
@@ -866,6 +895,7 @@ def main(argv=None) -> int:
                       for search in ("greedy_search", "modified_beam_search")}
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
            "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
+           "lm": str(a.lm), "lm_scale": a.lm_scale,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -889,6 +919,8 @@ def main(argv=None) -> int:
                 "voices": len({c["voice"] for c in clips}), "audio_s": sum(c["duration_s"] for c in clips),
                 "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
                 "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
+                "lm": _repo_path(a.lm) if any(BY_KEY[k].lm for k in keys) else None, "lm_scale": a.lm_scale,
+                "lm_scores": lm_scores(a.lm_scale, a.token_reward),
                 "peer_blank_penalty": peer_blank_penalty, "edgeasr_scores": edgeasr_scores, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},

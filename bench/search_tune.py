@@ -1,4 +1,4 @@
-"""Tunes the beam search's score settings (token_reward, blank_penalty, context_score) on a development set.
+"""Tunes the beam search's score settings (token_reward, blank_penalty, context_score, lm_scale) on a dev set.
 
 Each grid point is one ``bench/e2e.py`` run of edgeasr's int4 beam search, without and with the clip's biasing
 phrases, on the same clips; the table gives WER and its parts, B-WER and false names. The rules, fixed before the
@@ -8,6 +8,8 @@ grid runs: token_reward and blank_penalty by the lowest WER without phrases, the
 
     python bench/search_tune.py --corpus v1hard --split dev     # the grid below: bench/results/search_tune.*
     python bench/search_tune.py --token-reward 0.8 --blank-penalty 0 --context-score 0.5,0.75,1,1.25 --name N
+    python bench/search_tune.py --corpus v1hard --split dev --lm-scale 0,0.1,0.2,0.3 --token-reward 0.9,1.3,1.7 \
+        --blank-penalty 0 --beam 4 --name search_tune-lm-beam4    # with the bundled n-gram LM (0: without it)
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 import e2e  # noqa: E402
-from edgeasr.recognizer import RecognizerConfig  # noqa: E402
+from edgeasr.recognizer import RecognizerConfig, default_lm_path  # noqa: E402
 
 SYSTEMS = ("edgeasr-int4-beam", "edgeasr-int4-beam-context")
+LM_SYSTEMS = ("edgeasr-int4-beam-lm", "edgeasr-int4-beam-lm-context")
 
 
 def floats(text: str) -> list[float]:
@@ -38,21 +41,22 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, out: Path,
+def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, lm_scale: float, out: Path,
               plain: Optional[dict] = None) -> dict:
-    """One grid point. ``plain``: the accuracy without phrases at this reward and penalty, already measured (the
-    biasing bonus does not change it), so only the system with phrases runs."""
-    name = f"tune-{reward:g}-{penalty:g}-{context:g}"
-    systems = SYSTEMS if plain is None else SYSTEMS[1:]
+    """One grid point. ``plain``: the accuracy without phrases at this reward, penalty and LM scale, already measured
+    (the biasing bonus does not change it), so only the system with phrases runs. LM scale 0: without the LM."""
+    name = f"tune-{reward:g}-{penalty:g}-{context:g}-{lm_scale:g}"
+    pair = LM_SYSTEMS if lm_scale > 0 else SYSTEMS
+    systems = pair if plain is None else pair[1:]
     argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(systems),
             "--token-reward", str(reward), "--blank-penalty", str(penalty), "--context-score", str(context),
-            "--out", str(out), "--name", name]
+            "--beam", str(a.beam), "--lm", str(a.lm), "--lm-scale", str(lm_scale), "--out", str(out), "--name", name]
     if e2e.main(argv) != 0:
         raise RuntimeError(f"bench/e2e.py {shlex.join(argv)} failed")
     report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
-    plain = plain or report["systems"][SYSTEMS[0]]["accuracy"]
-    biased = report["systems"][SYSTEMS[1]]["accuracy"]
-    return {"token_reward": reward, "blank_penalty": penalty, "context_score": context,
+    plain = plain or report["systems"][pair[0]]["accuracy"]
+    biased = report["systems"][pair[1]]["accuracy"]
+    return {"token_reward": reward, "blank_penalty": penalty, "context_score": context, "lm_scale": lm_scale,
             "clips": report["run"]["clips"], "plain": plain,
             "wer": plain["wer"], "deletions": plain["deletions"], "insertions": plain["insertions"],
             "substitutions": plain["substitutions"], "b_wer": plain["b_wer"],
@@ -63,17 +67,21 @@ def run_point(a: argparse.Namespace, reward: float, penalty: float, context: flo
 def markdown(result: dict) -> str:
     run, best, context = result["run"], result["chosen"], result["chosen_context"]
     lines = [f"# Beam search score settings on {run['corpus']}/{run['split']}", "",
-             f"`{run['command']}` ({run['date']}; {result['points'][0]['clips']} clips; edgeasr int4, beam 4, "
-             "the bundled model; with phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
+             f"`{run['command']}` ({run['date']}; {result['points'][0]['clips']} clips; edgeasr int4, beam "
+             f"{run.get('beam', 4)}, the bundled model; lm_scale > 0: with the n-gram LM `{run.get('lm')}`; with "
+             "phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
              "", "Rule (fixed before the run): the lowest WER without phrases. Chosen: token_reward "
-             f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**; then the lowest WER with "
+             f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**, lm_scale "
+             f"**{best.get('lm_scale', 0):g}**; then the lowest WER with "
              f"phrases at those: context_score **{context['context_score']:g}**.", "",
-             "| token_reward | blank_penalty | context_score | WER | deletions | insertions | substitutions | B-WER | "
-             "WER with phrases | B-WER with phrases | false names |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| token_reward | blank_penalty | lm_scale | context_score | WER | deletions | insertions | substitutions | "
+             "B-WER | WER with phrases | B-WER with phrases | false names |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         mark = " **(chosen)**" if p is best else ""
         cmark = " **(chosen)**" if p is context else ""
-        lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {p['context_score']:g}{cmark} | "
+        lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {p.get('lm_scale', 0):g} | "
+                     f"{p['context_score']:g}{cmark} | "
                      f"{100 * p['wer']:.2f} % | "
                      f"{p['deletions']} | {p['insertions']} | {p['substitutions']} | {100 * p['b_wer']:.1f} % | "
                      f"{100 * p['wer_phrases']:.2f} % | {100 * p['b_wer_phrases']:.1f} % | "
@@ -90,37 +98,44 @@ def main(argv=None) -> int:
     p.add_argument("--blank-penalty", type=floats, default=[0.0, 0.5, 1.0, 1.5])
     p.add_argument("--context-score", type=floats, default=[RecognizerConfig.context_score],
                    help="biasing bonus per token (the runs with phrases)")
+    p.add_argument("--lm-scale", type=floats, default=[0.0], help="n-gram LM weights (0: without the LM)")
+    p.add_argument("--lm", type=Path, default=default_lm_path(), help="the n-gram LM (default: the bundled one)")
+    p.add_argument("--beam", type=int, default=4)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--name", default="search_tune")
     a = p.parse_args(argv)
     if a.split == "test":
         p.error("--split test: the held-out voices are not for tuning")
-    if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0:
-        p.error("--limit, --blank-penalty and --context-score must be >= 0")
+    if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0 or min(a.lm_scale) < 0:
+        p.error("--limit, --blank-penalty, --context-score and --lm-scale must be >= 0")
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        for penalty in a.blank_penalty:
-            for reward in a.token_reward:
+        for lm_scale, penalty, reward in ((s, b, r) for s in a.lm_scale for b in a.blank_penalty
+                                          for r in a.token_reward):
                 plain = None
                 for context in a.context_score:
-                    q = run_point(a, reward, penalty, context, Path(tmp), plain)
+                    q = run_point(a, reward, penalty, context, lm_scale, Path(tmp), plain)
                     plain = q.pop("plain")
                     points.append(q)
-                    print(f"token_reward {reward:g} blank_penalty {penalty:g} context_score {context:g}: WER "
+                    print(f"lm_scale {lm_scale:g} token_reward {reward:g} blank_penalty {penalty:g} context_score "
+                          f"{context:g}: WER "
                           f"{100 * q['wer']:.2f} % (del {q['deletions']} ins {q['insertions']} sub "
                           f"{q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %", file=sys.stderr)
     chosen = min(points, key=lambda q: q["wer"])  # min keeps the first of equals
-    chosen_context = min((q for q in points if (q["token_reward"], q["blank_penalty"]) ==
-                          (chosen["token_reward"], chosen["blank_penalty"])), key=lambda q: q["wer_phrases"])
+    chosen_context = min((q for q in points if (q["token_reward"], q["blank_penalty"], q["lm_scale"]) ==
+                          (chosen["token_reward"], chosen["blank_penalty"], chosen["lm_scale"])),
+                         key=lambda q: q["wer_phrases"])
     result = {"run": {"command": "python " + shlex.join(["bench/search_tune.py", *(argv or sys.argv[1:])]),
-                      "corpus": a.corpus, "split": a.split, "limit": a.limit,
+                      "corpus": a.corpus, "split": a.split, "limit": a.limit, "beam": a.beam,
+                      "lm": e2e._repo_path(a.lm) if max(a.lm_scale) > 0 else None,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
               "points": points, "chosen": chosen, "chosen_context": chosen_context}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{a.name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (a.out / f"{a.name}.md").write_text(markdown(result), encoding="utf-8")
     print(f"wrote {a.out / a.name}.json and .md; chosen: token_reward {chosen['token_reward']:g}, blank_penalty "
-          f"{chosen['blank_penalty']:g}, context_score {chosen_context['context_score']:g}", file=sys.stderr)
+          f"{chosen['blank_penalty']:g}, lm_scale {chosen['lm_scale']:g}, context_score "
+          f"{chosen_context['context_score']:g}", file=sys.stderr)
     return 0
 
 

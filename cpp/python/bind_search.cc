@@ -13,6 +13,7 @@
 #include "edgeasr/bias_phrases.h"
 #include "edgeasr/bpe_encoder.h"
 #include "edgeasr/grammar.h"
+#include "edgeasr/ngram_lm.h"
 #include "edgeasr/context_graph.h"
 #include "edgeasr/greedy_search.h"
 #include "edgeasr/table_scorer.h"
@@ -24,6 +25,18 @@ namespace edgeasr {
 namespace {
 
 std::string TypeName(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
+// A copy of a 1-D, C-contiguous array of exactly dtype T (no silent conversion of a wrong dtype).
+template <typename T>
+std::vector<T> ToVector(const py::array& a, const char* name) {
+  if (!py::isinstance<py::array_t<T>>(a))
+    throw py::value_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                          ", got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != 1) throw py::value_error(std::string(name) + ": expected a 1-D array");
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + ": must be C-contiguous");
+  const T* data = static_cast<const T*>(a.data());
+  return std::vector<T>(data, data + a.size());
+}
 
 // The scorer inside `obj`, kept alive (and its Python object with it) for as long as a search holds it. Works
 // whatever holder the scorer's binding uses (TransducerModel and TableScorer are bound with TransducerScorer as base).
@@ -278,6 +291,45 @@ void PybindSearch(py::module& m) {
       .def_property_readonly("num_phrases", &Grammar::num_phrases)
       .def_property_readonly("repeat", &Grammar::repeat);
 
+  py::class_<NgramLm, std::shared_ptr<NgramLm>>(
+      m, "NgramLm",
+      "A backoff n-gram LM over token ids, compiled into arrays (edgeasr.ngram_lm builds them from ARPA text), for "
+      "shallow fusion in the beam search. Immutable; share one between streams.")
+      .def(py::init([](int32_t vocab_size, int32_t start_state, int32_t blank, const py::array& backoff,
+                       const py::array& suffix, const py::array& arc_offsets, const py::array& arc_token,
+                       const py::array& arc_logprob, const py::array& arc_next) {
+             NgramLmArrays a;
+             a.vocab_size = vocab_size;
+             a.start_state = start_state;
+             a.backoff = ToVector<float>(backoff, "backoff");
+             a.suffix = ToVector<int32_t>(suffix, "suffix");
+             a.arc_offsets = ToVector<int64_t>(arc_offsets, "arc_offsets");
+             a.arc_token = ToVector<int32_t>(arc_token, "arc_token");
+             a.arc_logprob = ToVector<float>(arc_logprob, "arc_logprob");
+             a.arc_next = ToVector<int32_t>(arc_next, "arc_next");
+             py::gil_scoped_release release;
+             return std::make_shared<NgramLm>(std::move(a), blank);
+           }),
+           py::arg("vocab_size"), py::arg("start_state"), py::arg("blank"), py::arg("backoff"), py::arg("suffix"),
+           py::arg("arc_offsets"), py::arg("arc_token"), py::arg("arc_logprob"), py::arg("arc_next"),
+           "Arrays as in cpp/include/edgeasr/ngram_lm.h (1-D, C-contiguous); ValueError naming the first fault.")
+      .def("score", [](const NgramLm& lm, int32_t state, int32_t token) {
+             const NgramLm::Step s = lm.Score(state, token);
+             return py::make_tuple(s.logprob, s.state);
+           }, py::arg("state"), py::arg("token"),
+           "(ln P(token | state), next state); token == vocab_size is the end of sentence.")
+      .def("score_all", [](const NgramLm& lm, int32_t state) {
+             py::array_t<float> logprob(lm.vocab_size());
+             py::array_t<int32_t> next(lm.vocab_size());
+             lm.ScoreAll(state, logprob.mutable_data(), next.mutable_data());
+             return py::make_tuple(logprob, next);
+           }, py::arg("state"), "(ln P(t | state), next state) for every token t (the blank's: 0, state).")
+      .def_property_readonly("vocab_size", &NgramLm::vocab_size)
+      .def_property_readonly("start_state", &NgramLm::start_state)
+      .def_property_readonly("num_states", &NgramLm::num_states)
+      .def_property_readonly("num_arcs", &NgramLm::num_arcs)
+      .def_property_readonly("order", &NgramLm::order);
+
   py::class_<BpeEncoder, std::shared_ptr<BpeEncoder>>(
       m, "BpeEncoder",
       "Text to token ids by sentencepiece-style BPE over a token table, as TokenTable.encode does. Immutable.")
@@ -294,18 +346,20 @@ void PybindSearch(py::module& m) {
 
   py::class_<BeamSearchConfig>(m, "BeamSearchConfig")
       .def(py::init([](int32_t beam, float blank_penalty, float lattice_beam, int32_t decoder_cache_size,
-                       int32_t max_lattice_arcs, float token_reward) {
-             return BeamSearchConfig{beam, blank_penalty, lattice_beam, decoder_cache_size, max_lattice_arcs,
-                                     token_reward};
+                       int32_t max_lattice_arcs, float token_reward, float lm_scale) {
+             return BeamSearchConfig{beam,           blank_penalty, lattice_beam, decoder_cache_size, max_lattice_arcs,
+                                     token_reward,   lm_scale};
            }),
            py::arg("beam") = 4, py::arg("blank_penalty") = 0.0f, py::arg("lattice_beam") = 8.0f,
-           py::arg("decoder_cache_size") = 1024, py::arg("max_lattice_arcs") = 20000, py::arg("token_reward") = 0.0f)
+           py::arg("decoder_cache_size") = 1024, py::arg("max_lattice_arcs") = 20000, py::arg("token_reward") = 0.0f,
+           py::arg("lm_scale") = 0.0f)
       .def_readwrite("beam", &BeamSearchConfig::beam)
       .def_readwrite("blank_penalty", &BeamSearchConfig::blank_penalty)
       .def_readwrite("lattice_beam", &BeamSearchConfig::lattice_beam)
       .def_readwrite("decoder_cache_size", &BeamSearchConfig::decoder_cache_size)
       .def_readwrite("max_lattice_arcs", &BeamSearchConfig::max_lattice_arcs)
       .def_readwrite("token_reward", &BeamSearchConfig::token_reward)
+      .def_readwrite("lm_scale", &BeamSearchConfig::lm_scale)
       .def("validate", &BeamSearchConfig::Validate)
       .def("__repr__", &BeamSearchConfig::ToString);
 
@@ -324,14 +378,15 @@ void PybindSearch(py::module& m) {
   py::class_<BeamSearch> beam(m, "BeamSearch",
                               "Modified beam search with biasing and a word lattice; one per stream.");
   beam.def(py::init([](const py::object& scorer, std::vector<std::string> tokens, const BeamSearchConfig& config,
-                       std::shared_ptr<ContextGraph> context_graph, std::shared_ptr<Grammar> grammar) {
+                       std::shared_ptr<ContextGraph> context_graph, std::shared_ptr<Grammar> grammar,
+                       std::shared_ptr<NgramLm> lm) {
              return std::make_unique<BeamSearch>(ScorerFrom(scorer), std::move(tokens), config,
-                                                 std::move(context_graph), std::move(grammar));
+                                                 std::move(context_graph), std::move(grammar), std::move(lm));
            }),
            py::arg("scorer"), py::arg("tokens"), py::arg("config") = BeamSearchConfig{},
-           py::arg("context_graph") = py::none(), py::arg("grammar") = py::none(),
+           py::arg("context_graph") = py::none(), py::arg("grammar") = py::none(), py::arg("lm") = py::none(),
            "tokens: the token table's pieces by id (len == scorer.vocab_size). grammar: only its phrases may be "
-           "emitted (Grammar).")
+           "emitted (Grammar). lm: an n-gram LM over the same tokens, fused with weight config.lm_scale (NgramLm).")
       .def_property_readonly("num_active", &BeamSearch::NumActive);
   DefStreamMethods<BeamSearch>(beam);
 }

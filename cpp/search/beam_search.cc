@@ -18,6 +18,8 @@ void BeamSearchConfig::Validate() const {
   if (beam < 1) throw std::invalid_argument("beam: must be >= 1, got " + std::to_string(beam));
   if (!std::isfinite(blank_penalty)) throw std::invalid_argument("blank_penalty: must be finite");
   if (!std::isfinite(token_reward)) throw std::invalid_argument("token_reward: must be finite");
+  if (!std::isfinite(lm_scale) || lm_scale < 0.f)
+    throw std::invalid_argument("lm_scale: must be finite and >= 0, got " + std::to_string(lm_scale));
   if (std::isnan(lattice_beam) || lattice_beam < 0.f)
     throw std::invalid_argument("lattice_beam: must be >= 0 (infinity keeps everything), got " +
                                 std::to_string(lattice_beam));
@@ -29,12 +31,12 @@ void BeamSearchConfig::Validate() const {
 }
 
 std::string BeamSearchConfig::ToString() const {
-  char buf[280];
+  char buf[320];
   std::snprintf(buf, sizeof buf,
                 "BeamSearchConfig(beam=%d, blank_penalty=%g, lattice_beam=%g, decoder_cache_size=%d, "
-                "max_lattice_arcs=%d, token_reward=%g)",
+                "max_lattice_arcs=%d, token_reward=%g, lm_scale=%g)",
                 beam, static_cast<double>(blank_penalty), static_cast<double>(lattice_beam), decoder_cache_size,
-                max_lattice_arcs, static_cast<double>(token_reward));
+                max_lattice_arcs, static_cast<double>(token_reward), static_cast<double>(lm_scale));
   return buf;
 }
 
@@ -44,6 +46,7 @@ struct Hyp {
   std::vector<int32_t> context;  // last context_size tokens, oldest first
   int32_t state = ContextGraph::kRoot;
   int32_t grammar = Grammar::kStart;
+  int32_t lm = 0;  // n-gram LM state
   double acoustic = 0, bias = 0;
   int32_t seq = search::SequenceTrie::kEmpty;
   int32_t node = 0;        // lattice node
@@ -52,11 +55,12 @@ struct Hyp {
   double total() const { return acoustic + bias; }
 };
 
-// What decides a hypothesis's future: its context, its biasing state and its grammar state.
+// What decides a hypothesis's future: its context, its biasing state, its grammar state and its LM state.
 struct Key {
   std::vector<int32_t> context;
   int32_t state;
   int32_t grammar;
+  int32_t lm;
 };
 
 struct ContextHash {
@@ -96,19 +100,21 @@ struct BeamSearch::State {
   std::vector<float> cache_rows;
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
-  std::vector<int32_t> next, grammar_next, order;
+  std::vector<int32_t> next, grammar_next, lm_next, order;
+  std::vector<float> lm_logp;
   std::vector<size_t> distinct, row_of;
   std::vector<double> scores;
 };
 
 BeamSearch::BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
                        const BeamSearchConfig& config, std::shared_ptr<const ContextGraph> context_graph,
-                       std::shared_ptr<const Grammar> grammar)
+                       std::shared_ptr<const Grammar> grammar, std::shared_ptr<const NgramLm> lm)
     : scorer_(std::move(scorer)),
       tokens_(search::MakeTokenTable(scorer_.get(), std::move(pieces))),
       config_(config),
       graph_(std::move(context_graph)),
       grammar_(std::move(grammar)),
+      lm_(std::move(lm)),
       s_(std::make_unique<State>()) {
   config_.Validate();
   search::CheckSearchInputs(scorer_.get(), tokens_, graph_.get());
@@ -119,6 +125,10 @@ BeamSearch::BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vect
     if (grammar_->UsesToken(scorer_->blank_id()))
       throw std::invalid_argument("grammar: a phrase contains the blank id " + std::to_string(scorer_->blank_id()));
   }
+  if (lm_ && lm_->vocab_size() != scorer_->vocab_size())
+    throw std::invalid_argument("lm: built for " + std::to_string(lm_->vocab_size()) + " tokens, the model has " +
+                                std::to_string(scorer_->vocab_size()));
+  if (config_.lm_scale == 0.f) lm_.reset();  // weight 0: exactly the search without the LM
   s_->vocab = scorer_->vocab_size();
   s_->dim = scorer_->joiner_dim();
   s_->blank = scorer_->blank_id();
@@ -136,6 +146,7 @@ void BeamSearch::Reset() {
   s.finalized = false;
   Hyp start;
   start.context.assign(size_t(scorer_->context_size()), s.blank);
+  start.lm = lm_ ? lm_->start_state() : 0;
   start.node = s.lattice.AddNode(0);
   s.hyps.assign(1, std::move(start));
 }
@@ -211,6 +222,18 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     for (size_t i = 0; i < n; ++i)
       for (size_t k = 0; k < V; ++k)
         if (int32_t(k) != blank) s.logp[i * V + k] += config_.token_reward;
+  // Shallow fusion: the LM's log-probability of each token, scaled, joins the token's score.
+  s.lm_next.assign(n * V, 0);
+  if (lm_) {
+    s.lm_logp.resize(n * V);
+    const float scale = config_.lm_scale;
+    for (size_t i = 0; i < n; ++i) {
+      lm_->ScoreAll(hyps[i].lm, s.lm_logp.data() + i * V, s.lm_next.data() + i * V);
+      if (scale != 0.f)
+        for (size_t k = 0; k < V; ++k)
+          if (int32_t(k) != blank) s.logp[i * V + k] += scale * s.lm_logp[i * V + k];
+    }
+  }
 
   // Candidates: hypothesis i followed by blank or token k, scored with the biasing bonus (inside the beam).
   s.bonus.assign(n * V, 0.f);
@@ -236,16 +259,18 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   };
 
   auto key_of = [&](size_t i, int32_t k) {
-    if (k == blank) return Key{hyps[i].context, hyps[i].state, hyps[i].grammar};
+    if (k == blank) return Key{hyps[i].context, hyps[i].state, hyps[i].grammar, hyps[i].lm};
     Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)],
-            grammar_after(i, k)};
+            grammar_after(i, k), s.lm_next[i * V + size_t(k)]};
     key.context.push_back(k);
     return key;
   };
   auto matches = [&](const Key& key, size_t i, int32_t k) {
     const Hyp& h = hyps[i];
-    if (k == blank) return h.state == key.state && h.grammar == key.grammar && h.context == key.context;
-    if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state || grammar_after(i, k) != key.grammar)
+    if (k == blank)
+      return h.state == key.state && h.grammar == key.grammar && h.lm == key.lm && h.context == key.context;
+    if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state || grammar_after(i, k) != key.grammar ||
+        s.lm_next[i * V + size_t(k)] != key.lm)
       return false;
     return std::equal(h.context.begin() + 1, h.context.end(), key.context.begin());
   };
@@ -381,6 +406,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     h.context = key.context;
     h.state = key.state;
     h.grammar = key.grammar;
+    h.lm = key.lm;
     h.acoustic = w.acoustic;
     h.bias = w.bias;
     h.seq = wc.k == blank ? parent.seq : s.trie.Insert(parent.seq, wc.k);
@@ -415,7 +441,8 @@ void BeamSearch::Settle() {
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < settled.size(); ++i) {
     auto g = std::find_if(groups.begin(), groups.end(), [&](const std::vector<size_t>& g) {
-      return settled[g[0]].grammar == settled[i].grammar && settled[g[0]].context == settled[i].context;
+      return settled[g[0]].grammar == settled[i].grammar && settled[g[0]].lm == settled[i].lm &&
+             settled[g[0]].context == settled[i].context;
     });
     if (g == groups.end()) groups.push_back({i});
     else g->push_back(i);

@@ -109,6 +109,21 @@ def read_grammar_file(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def lm_of(args, config) -> Optional[Path]:
+    """The n-gram LM file of --lm [FILE] (the bundled one when no file is named), with --lm-scale set in config."""
+    if args.lm_scale is not None:
+        if args.lm is None:
+            raise ValueError("--lm-scale: needs --lm")
+        config.lm_scale = args.lm_scale
+    if args.lm is None:
+        return None
+    if getattr(args, "greedy", False):
+        raise ValueError("--lm: needs beam search, not --greedy")
+    from edgeasr.recognizer import default_lm_path
+
+    return default_lm_path() if args.lm == "default" else Path(args.lm)
+
+
 def grammar_of(args, rec):
     """The recognizer's grammar from --grammar FILE [--grammar-repeat], or None."""
     if args.grammar_repeat and not args.grammar:
@@ -169,7 +184,7 @@ def _transcribe(args) -> int:
         config.lead_padding_s = args.lead_padding
     if args.grammar and args.greedy:
         raise ValueError("--grammar: needs beam search, not --greedy")
-    rec = Recognizer(args.model, config)
+    rec = Recognizer(args.model, config, lm=lm_of(args, config))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     grammar = grammar_of(args, rec)
     for path in args.audio:
@@ -274,7 +289,8 @@ def _listen(args) -> int:
 
     if not args.chunk_ms > 0:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
-    rec = Recognizer(args.model, RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam))
+    config = RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam)
+    rec = Recognizer(args.model, config, lm=lm_of(args, config))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     grammar = grammar_of(args, rec)
     show = _event_json if args.json else _event_line
@@ -385,6 +401,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "yes/no, menu items); the transcript is one of them or empty")
     r.add_argument("--grammar-repeat", action="store_true",
                    help="with --grammar: any sequence of its phrases (digit strings)")
+    r.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
+                   help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or FILE "
+                        "(compiled .safetensors or ARPA text over the token pieces)")
+    r.add_argument("--lm-scale", type=float, default=None,
+                   help="with --lm: its weight (default: the search's, edgeasr.recognizer.SEARCH_DEFAULTS)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
@@ -439,6 +460,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--grammar", type=Path, default=None,
                     help="the only phrases each utterance may be, one per line (as for transcribe)")
     li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
+    li.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
+                    help="fuse an n-gram LM into the beam search: the bundled one, or FILE (as for transcribe)")
+    li.add_argument("--lm-scale", type=float, default=None, help="with --lm: its weight")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
     li.add_argument("--beam", type=int, default=4,

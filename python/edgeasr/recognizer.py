@@ -34,9 +34,10 @@ from edgeasr.grammar import Grammar
 from edgeasr.kernels import QuantizedMatrix
 from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
+from edgeasr.ngram_lm import NgramLm, load_lm
 
-__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word", "Hypothesis",
-           "default_model_path"]
+__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word",
+           "Hypothesis", "default_model_path", "default_lm_path"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
 SPARSE_WEIGHTS = ("dense", "sparse")
@@ -46,6 +47,11 @@ Phrase = Union[str, tuple[str, float]]
 def default_model_path() -> Path:
     """The model shipped in the package (the compressed student, int4)."""
     return Path(str(importlib.resources.files("edgeasr") / "data" / "default_model.safetensors"))
+
+
+def default_lm_path() -> Path:
+    """The token 4-gram LM shipped in the package, over the default model's tokens (edgeasr.train.ngram)."""
+    return Path(str(importlib.resources.files("edgeasr") / "data" / "default_lm.safetensors"))
 
 
 # Chosen on the dev splits with every clip cut where its speech ends (python bench/tail_padding.py): the shortest
@@ -70,6 +76,9 @@ class RecognizerConfig:
                                    # the acoustic score (the lattice's best path stays the 1-best). None: the
                                    # search's default. Unlike the blank penalty, which only sways each frame's
                                    # choice, it also favours the longer of two finished hypotheses
+    lm_scale: Optional[float] = None  # beam search with an n-gram LM (Recognizer's lm): each token's score gains
+                                   # lm_scale * ln P_lm(token | history) (shallow fusion). None: the search's
+                                   # default, with an LM LM_SEARCH_DEFAULTS (which also raise the token reward)
     lead_padding_s: float = LEAD_PADDING_S  # every stream starts from the encoder state that this much silence
                                    # (zeros) leaves, as if it had preceded the audio, for clips cut at the speech
                                    # onset (training utterances all start with silence or noise). Free at run time
@@ -95,9 +104,10 @@ class RecognizerConfig:
                              f"({subsampling}), got {self.chunk_frames!r}")
         if self.sparse_weights not in SPARSE_WEIGHTS:
             raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
-        for name in ("context_score", "blank_penalty", "lattice_beam", "lead_padding_s", "tail_padding_s"):
+        for name in ("context_score", "blank_penalty", "lattice_beam", "lead_padding_s", "tail_padding_s",
+                     "lm_scale"):
             value = getattr(self, name)
-            if value is None and name == "blank_penalty":
+            if value is None and name in ("blank_penalty", "lm_scale"):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -112,9 +122,12 @@ class RecognizerConfig:
                 raise ValueError("token_reward: modified_beam_search only (in greedy search a blank_penalty of the "
                                  f"same size makes the same choices), got {self.token_reward!r}")
 
-    def resolved(self) -> "RecognizerConfig":
-        """A copy with the settings left at None filled in with the search's defaults."""
-        defaults = SEARCH_DEFAULTS[self.decoding]
+    def resolved(self, with_lm: bool = False) -> "RecognizerConfig":
+        """A copy with the settings left at None filled in with the search's defaults (``with_lm``: those for beam
+        search with an n-gram LM, LM_SEARCH_DEFAULTS)."""
+        defaults = dict(SEARCH_DEFAULTS[self.decoding])
+        if with_lm and self.decoding == "modified_beam_search":
+            defaults.update(LM_SEARCH_DEFAULTS)
         return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 
@@ -124,9 +137,14 @@ class RecognizerConfig:
 # the lead-extension model's choice: 33.09 %), against 36.1 % with the blank penalty alone (1.5).
 # Greedy search keeps the blank penalty it was tuned with (dev: 1/1.5/2); the reward would only repeat it there.
 SEARCH_DEFAULTS = {
-    "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0},
-    "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9},
+    "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0, "lm_scale": 0.0},
+    "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9, "lm_scale": 0.0},
 }
+# Beam search with an n-gram LM (Recognizer's lm): the LM's weight and the token reward that offsets its cost per
+# token, tuned together on v1hard dev at beam 4 with the bundled LM (python bench/search_tune.py --corpus v1hard
+# --split dev --lm-scale 0,0.1,0.2,0.3 --token-reward 0.9,1.3,1.7 --blank-penalty 0 --beam 4 --name
+# search_tune-lm-beam4, bench/results/search_tune-lm-beam4.md): 32.05 % WER against 33.04 % without the LM.
+LM_SEARCH_DEFAULTS = {"lm_scale": 0.2, "token_reward": 1.3}
 
 
 @dataclass
@@ -163,11 +181,18 @@ class Recognizer:
     """The shared, immutable part: model file, native network, search settings."""
 
     def __init__(self, model: Union[str, os.PathLike, ModelFile, None] = None,
-                 config: Optional[RecognizerConfig] = None):
+                 config: Optional[RecognizerConfig] = None, lm: Union[str, os.PathLike, NgramLm, None] = None):
         self.model = model if isinstance(model, ModelFile) else load_model(model or default_model_path())
         config = dataclasses.replace(config) if config is not None else RecognizerConfig()  # a private copy
         config.validate(self.model.subsampling)
-        config = config.resolved()  # every setting a number from here on
+        config = config.resolved(with_lm=lm is not None)  # every setting a number from here on
+        if lm is not None and not isinstance(lm, NgramLm):
+            lm = load_lm(lm, self.model.tokens)
+        if lm is not None and tuple(lm.tokens.pieces) != tuple(self.model.tokens.pieces):
+            raise ValueError("lm: made for another token table than the model's")
+        if lm is not None and config.decoding != "modified_beam_search":
+            raise ValueError(f"lm: needs decoding='modified_beam_search', this recognizer uses {config.decoding!r}")
+        self.lm = lm
         self.config = config
         arch = self.model.architecture
         native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}
@@ -298,8 +323,10 @@ class Recognizer:
         c = self.config
         if c.decoding == "greedy_search":
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
-        config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward)
-        return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None)
+        lm = self.lm.native if self.lm is not None else None
+        config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward,
+                                        lm_scale=c.lm_scale if lm is not None else 0.0)
+        return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None, lm)
 
 
 class Stream:

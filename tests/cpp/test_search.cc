@@ -28,6 +28,7 @@
 #include "edgeasr/context_graph.h"
 #include "edgeasr/grammar.h"
 #include "edgeasr/greedy_search.h"
+#include "edgeasr/ngram_lm.h"
 #include "edgeasr/table_scorer.h"
 #include "edgeasr/token_table.h"
 #include "test_harness.h"
@@ -1095,6 +1096,31 @@ void TestGrammarStates() {
   Group("grammar: states", before);
 }
 
+// Every alignment of T frames (one symbol per frame at most, blank 0, a context as long as the frames): each token
+// sequence's log-added score.
+std::map<std::vector<int32_t>, double> AlignmentScores(const TableScorer& scorer, int32_t V, int32_t T) {
+  std::map<std::vector<int32_t>, double> score;
+  std::vector<int32_t> choice(size_t(T), 0);
+  for (int64_t code = 0; code < int64_t(std::pow(V, T)); ++code) {
+    int64_t c = code;
+    for (int32_t t = 0; t < T; ++t, c /= V) choice[size_t(t)] = int32_t(c % V);
+    std::vector<int32_t> context(size_t(T), 0), seq;
+    double acoustic = 0;
+    for (int32_t t = 0; t < T; ++t) {
+      acoustic += double(scorer.LogProbs(t, context)[size_t(choice[size_t(t)])]);
+      if (choice[size_t(t)] != 0) {
+        seq.push_back(choice[size_t(t)]);
+        context.erase(context.begin());
+        context.push_back(choice[size_t(t)]);
+      }
+    }
+    const auto it = score.find(seq);
+    score[seq] = it == score.end() ? acoustic : std::max(acoustic, it->second) +
+                                                    std::log1p(std::exp(-std::abs(acoustic - it->second)));
+  }
+  return score;
+}
+
 // Every alignment of a few frames (one symbol per frame at most): the log-added score of each token sequence. With a
 // context as long as the frames, no two sequences share a search key, so a wide beam keeps every sequence's exact
 // score and the grammar's best is the best accepted sequence.
@@ -1108,25 +1134,7 @@ void TestGrammarSearchBruteForce() {
   int checked = 0, partial_unfinished = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
-    std::map<std::vector<int32_t>, double> score;  // sequence -> log-added alignments
-    std::vector<int32_t> choice(size_t(T), 0);
-    for (int64_t code = 0; code < int64_t(std::pow(V, T)); ++code) {
-      int64_t c = code;
-      for (int32_t t = 0; t < T; ++t, c /= V) choice[size_t(t)] = int32_t(c % V);
-      std::vector<int32_t> context(size_t(T), 0), seq;
-      double acoustic = 0;
-      for (int32_t t = 0; t < T; ++t) {
-        acoustic += double(scorer->LogProbs(t, context)[size_t(choice[size_t(t)])]);
-        if (choice[size_t(t)] != 0) {
-          seq.push_back(choice[size_t(t)]);
-          context.erase(context.begin());
-          context.push_back(choice[size_t(t)]);
-        }
-      }
-      const auto it = score.find(seq);
-      score[seq] = it == score.end() ? acoustic : std::max(acoustic, it->second) +
-                                                      std::log1p(std::exp(-std::abs(acoustic - it->second)));
-    }
+    const std::map<std::vector<int32_t>, double> score = AlignmentScores(*scorer, V, T);
     for (size_t gi = 0; gi < grammars.size(); ++gi)
       for (bool repeat : {false, true}) {
         auto grammar = std::make_shared<Grammar>(grammars[gi], repeat);
@@ -1176,6 +1184,134 @@ void TestGrammarSearchBruteForce() {
   Expect(checked == 96, "grammar search: every case ran");
   Expect(partial_unfinished > 0, "grammar search: some partial results end inside a phrase (the check can fail)");
   Group("grammar: search against brute force", before);
+}
+
+// A hand-made n-gram LM over tokens 1..5 (blank 0; end of sentence 6): unigrams at the empty history (state 0), the
+// histories <s> (1), "2" (2) and "2 4" (3), with known probabilities and backoffs.
+NgramLmArrays SmallLmArrays() {
+  auto ln = [](double p) { return float(std::log(p)); };
+  NgramLmArrays a;
+  a.vocab_size = 6;
+  a.start_state = 1;
+  a.backoff = {0.f, ln(0.5), ln(0.6), ln(0.7)};
+  a.suffix = {-1, 0, 0, 0};
+  a.arc_offsets = {0, 6, 8, 9, 10};
+  a.arc_token = {1, 2, 3, 4, 5, 6, /*<s>*/ 2, 5, /*2*/ 4, /*2 4*/ 5};
+  a.arc_logprob = {ln(0.1), ln(0.3), ln(0.2), ln(0.15), ln(0.1), ln(0.15), ln(0.4), ln(0.1), ln(0.3), ln(0.5)};
+  a.arc_next = {0, 2, 0, 0, 0, 0, 2, 0, 3, 0};
+  return a;
+}
+
+void TestNgramLm() {
+  const size_t before = g_counts.failed;
+  const NgramLm lm(SmallLmArrays(), 0);
+  Expect(lm.order() == 2 && lm.num_states() == 4 && lm.start_state() == 1, "n-gram LM: shape");
+  auto near = [](const NgramLm::Step& s, double p, int32_t state) {
+    return std::abs(double(s.logprob) - std::log(p)) < 1e-6 && s.state == state;
+  };
+  Expect(near(lm.Score(1, 2), 0.4, 2), "n-gram LM: an explicit bigram after <s>");
+  Expect(near(lm.Score(1, 3), 0.5 * 0.2, 0), "n-gram LM: backing off from <s> to the unigram");
+  Expect(near(lm.Score(2, 4), 0.3, 3), "n-gram LM: into the history '2 4'");
+  Expect(near(lm.Score(3, 5), 0.5, 0), "n-gram LM: an explicit trigram");
+  Expect(near(lm.Score(3, 1), 0.7 * 0.1, 0), "n-gram LM: backing off from '2 4'");
+  Expect(near(lm.Score(3, 2), 0.7 * 0.3, 2), "n-gram LM: backing off keeps the unigram's next state");
+  Expect(near(lm.Score(2, 6), 0.6 * 0.15, 0), "n-gram LM: the end of sentence");
+  std::vector<float> logprob(6);
+  std::vector<int32_t> next(6);
+  for (int32_t s = 0; s < lm.num_states(); ++s) {
+    lm.ScoreAll(s, logprob.data(), next.data());
+    bool same = logprob[0] == 0.f && next[0] == s;
+    for (int32_t t = 1; t < 6; ++t)
+      same = same && std::abs(logprob[size_t(t)] - lm.Score(s, t).logprob) < 1e-6 &&
+             next[size_t(t)] == lm.Score(s, t).state;
+    Expect(same, "n-gram LM: ScoreAll = Score in state " + std::to_string(s));
+  }
+  ExpectThrows([&] { lm.Score(1, 0); }, "token", "n-gram LM: the blank is no token of the LM");
+  ExpectThrows([&] { lm.Score(4, 1); }, "state", "n-gram LM: a state out of range");
+  auto broken = [](const std::function<void(NgramLmArrays&)>& change) {
+    return [=] {
+      NgramLmArrays a = SmallLmArrays();
+      change(a);
+      NgramLm lm(std::move(a), 0);
+    };
+  };
+  ExpectThrows(broken([](NgramLmArrays& a) { a.suffix[2] = 2; }), "suffix[2]", "n-gram LM: a suffix loop");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.suffix[0] = 0; }), "suffix[0]", "n-gram LM: the root's suffix");
+  ExpectThrows(broken([](NgramLmArrays& a) { std::swap(a.arc_token[1], a.arc_token[2]); }), "arc_token[2]",
+               "n-gram LM: unsorted tokens");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_token[6] = 0; }), "arc_token[6]", "n-gram LM: the blank as a token");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_token[8] = 7; }), "arc_token[8]", "n-gram LM: a token out of range");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_next[3] = 4; }), "arc_next[3]",
+               "n-gram LM: a next state out of range");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_logprob[4] = NAN; }), "arc_logprob[4]", "n-gram LM: NaN score");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.backoff[3] = INFINITY; }), "backoff[3]", "n-gram LM: infinite backoff");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_offsets[2] = 5; }), "arc_offsets[2]", "n-gram LM: offsets decrease");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_offsets.pop_back(); }), "arc_offsets", "n-gram LM: offsets short");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.arc_logprob.pop_back(); }), "arc_logprob", "n-gram LM: scores short");
+  ExpectThrows(broken([](NgramLmArrays& a) { a.start_state = 4; }), "start_state", "n-gram LM: start out of range");
+  ExpectThrows(broken([](NgramLmArrays& a) {  // token 3 loses its unigram
+                 a.arc_token.erase(a.arc_token.begin() + 2);
+                 a.arc_logprob.erase(a.arc_logprob.begin() + 2);
+                 a.arc_next.erase(a.arc_next.begin() + 2);
+                 for (size_t i = 1; i < a.arc_offsets.size(); ++i) --a.arc_offsets[i];
+               }),
+               "unigram for token 3", "n-gram LM: a token without a unigram");
+  auto scorer = RandomScorer(9, 1);
+  auto lm_ptr = std::make_shared<NgramLm>(SmallLmArrays(), 0);
+  BeamSearchConfig fused;
+  fused.lm_scale = 0.5f;
+  ExpectThrows([&] { BeamSearch s(scorer, Pieces(9), fused, nullptr, nullptr, lm_ptr); }, "lm",
+               "n-gram LM: another vocabulary than the model's");
+  fused.lm_scale = -1.f;
+  ExpectThrows([&] { BeamSearch s(scorer, Pieces(9), fused); }, "lm_scale", "n-gram LM: a negative scale");
+  Group("n-gram LM: scores, states, validation", before);
+}
+
+// Shallow fusion against brute force: every alignment of a few frames, each sequence scored by its log-added
+// alignments plus lm_scale times its LM log-probability (from <s>, no end of sentence). With a context as long as
+// the frames, a wide beam keeps every sequence, so the search's best must be the brute-force best, with its score.
+void TestLmFusionBruteForce() {
+  const size_t before = g_counts.failed;
+  const int32_t V = 6, T = 3;
+  const auto pieces = Pieces(V);
+  auto lm = std::make_shared<NgramLm>(SmallLmArrays(), 0);
+  int changed = 0, checked = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
+    const std::map<std::vector<int32_t>, double> acoustic = AlignmentScores(*scorer, V, T);
+    for (float scale : {0.f, 0.5f, 2.f}) {
+      std::vector<int32_t> best, plain_best;
+      double best_score = -kInf, plain_score = -kInf;
+      for (const auto& [seq, a] : acoustic) {
+        double lm_score = 0;
+        int32_t state = lm->start_state();
+        for (int32_t t : seq) {
+          const NgramLm::Step step = lm->Score(state, t);
+          lm_score += double(step.logprob);
+          state = step.state;
+        }
+        const double total = a + double(scale) * lm_score;
+        if (total > best_score) best = seq, best_score = total;
+        if (a > plain_score) plain_best = seq, plain_score = a;
+      }
+      BeamSearchConfig config;
+      config.beam = 256;
+      config.lattice_beam = std::numeric_limits<float>::infinity();
+      config.lm_scale = scale;
+      BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
+      Decode(search, *scorer, T);
+      search.Finalize();
+      const SearchResult r = search.Result();
+      const std::string where = " (seed " + std::to_string(seed) + ", scale " + std::to_string(scale) + ")";
+      Expect(r.tokens == best, "LM fusion: the best sequence of acoustic + scale * LM" + where);
+      Near(r.acoustic, best_score, 1e-4, "LM fusion: its score" + where);
+      changed += best != plain_best;
+      ++checked;
+    }
+  }
+  Expect(checked == 36, "LM fusion: every case ran");
+  Expect(changed > 0, "LM fusion: the LM changes some transcripts (the check can fail)");
+  Group("n-gram LM: fusion against brute force", before);
 }
 
 void TestValidation() {
@@ -1253,6 +1389,8 @@ int main(int argc, char** argv) {
     TestContextGraphLarge();
     TestGrammarStates();
     TestGrammarSearchBruteForce();
+    TestNgramLm();
+    TestLmFusionBruteForce();
     TestGreedyExact();
     TestBeamExactRecombination();
     TestBlankPenaltyIsShiftedLogit();

@@ -21,6 +21,7 @@
 
 #include "edgeasr/context_graph.h"
 #include "edgeasr/grammar.h"
+#include "edgeasr/ngram_lm.h"
 #include "edgeasr/token_table.h"
 #include "edgeasr/transducer_scorer.h"
 #include "edgeasr/transducer_search.h"
@@ -46,6 +47,9 @@ struct BeamSearchConfig {
                                       // insertion penalty with the other sign): counts in the acoustic score, so the
                                       // lattice's best path stays the 1-best. Short hypotheses made of long blank
                                       // runs otherwise win on noisy audio (deletions)
+  float lm_scale = 0.f;               // with an n-gram LM: each token emitted adds lm_scale * ln P_lm(token | history)
+                                      // (shallow fusion). Counted in the acoustic score, as token_reward is, so the
+                                      // lattice's scores are the search's; 0 ignores the LM
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;
@@ -55,11 +59,12 @@ class BeamSearch final : public TransducerSearch {
  public:
   // pieces: the token table, one piece per output class of the scorer. grammar: when given, only its phrases may be
   // emitted, and once finalized the result holds only hypotheses that end in one of its final states (before, the
-  // partial result may end inside a phrase; see grammar.h). Throws
-  // std::invalid_argument naming the bad argument (scorer, pieces, config field, context_graph, grammar).
+  // partial result may end inside a phrase; see grammar.h). lm: an n-gram LM over the same tokens for shallow
+  // fusion, weighted by config.lm_scale (its state joins the key, so recombination stays exact). Throws
+  // std::invalid_argument naming the bad argument (scorer, pieces, config field, context_graph, grammar, lm).
   BeamSearch(std::shared_ptr<const TransducerScorer> scorer, std::vector<std::string> pieces,
              const BeamSearchConfig& config = {}, std::shared_ptr<const ContextGraph> context_graph = nullptr,
-             std::shared_ptr<const Grammar> grammar = nullptr);
+             std::shared_ptr<const Grammar> grammar = nullptr, std::shared_ptr<const NgramLm> lm = nullptr);
   ~BeamSearch() override;
 
   void AcceptFrames(const float* enc, size_t num_frames) override;
@@ -84,6 +89,7 @@ class BeamSearch final : public TransducerSearch {
   BeamSearchConfig config_;
   std::shared_ptr<const ContextGraph> graph_;
   std::shared_ptr<const Grammar> grammar_;
+  std::shared_ptr<const NgramLm> lm_;
   std::unique_ptr<State> s_;
 };
 

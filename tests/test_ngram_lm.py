@@ -1,0 +1,308 @@
+"""The token n-gram LM: estimation (edgeasr.train.ngram), ARPA and compiled files (edgeasr.ngram_lm), and its fusion
+in the recognizer's beam search (the search itself against brute force: tests/cpp/test_search.cc)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeasr.ngram_lm import NgramLm, NgramLmError, load_lm
+from edgeasr.recognizer import (LM_SEARCH_DEFAULTS, SEARCH_DEFAULTS, Recognizer, RecognizerConfig, default_lm_path,
+                                default_model_path)
+from edgeasr.tokens import TokenTable
+from edgeasr.train.ngram import estimate_arpa
+
+LN10 = math.log(10.0)
+WORDS = ["call", "mum", "turn", "on", "off", "the", "kitchen", "lights", "set", "a", "timer", "for", "five", "ten",
+         "minutes", "computer", "play", "music"]
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return Recognizer()
+
+
+def sentences(table: TokenTable, n: int, seed: int) -> list[list[str]]:
+    """Random word strings with some structure (templates plus noise), as token pieces."""
+    rng = random.Random(seed)
+    templates = [["call", "mum"], ["turn", "on", "the", "kitchen", "lights"], ["turn", "off", "the", "lights"],
+                 ["set", "a", "timer", "for", "five", "minutes"], ["set", "a", "timer", "for", "ten", "minutes"],
+                 ["play", "music"]]
+    out = []
+    for _ in range(n):
+        words = list(rng.choice(templates))
+        if rng.random() < 0.5:
+            words.insert(0, "computer")
+        if rng.random() < 0.2:
+            words.insert(rng.randrange(len(words) + 1), rng.choice(WORDS))
+        out.append([table[i] for i in table.encode(" ".join(words))])
+    return out
+
+
+def write_arpa(tmp_path, table, order=3, min_count=1, n=300, seed=0):
+    pieces = [table[i] for i in range(len(table)) if i != table.blank_id]
+    path = tmp_path / f"lm{order}-{min_count}.arpa"
+    path.write_text(estimate_arpa(sentences(table, n, seed), pieces, order=order, min_count=min_count))
+    return path
+
+
+def reference_scorer(arpa_text: str):
+    """An ARPA backoff model read and scored independently of edgeasr.ngram_lm (dicts of word tuples, log10)."""
+    prob, backoff, order = {}, {}, 0
+    for line in arpa_text.splitlines():
+        line = line.strip()
+        if line.endswith("-grams:"):
+            order = int(line[1:line.index("-")])
+            continue
+        if not order or not line or line.startswith("\\"):
+            continue
+        f = line.split()
+        words = tuple(f[1:order + 1])
+        prob[words] = float(f[0])
+        if len(f) == order + 2:
+            backoff[words] = float(f[order + 1])
+
+    def p(history: tuple, w: str) -> float:
+        if (*history, w) in prob:
+            return prob[(*history, w)]
+        return backoff.get(history, 0.0) + p(history[1:], w)
+
+    def score(words: list[str], eos: bool = True) -> float:
+        seq, total = ["<s>"], 0.0
+        for w in [*words, *(["</s>"] if eos else [])]:
+            history = tuple(seq[-(order - 1):]) if order > 1 else ()
+            total += p(history, w)
+            seq.append(w)
+        return total * LN10
+
+    return score
+
+
+@pytest.mark.parametrize("order,min_count", [(2, 1), (3, 1), (4, 2)])
+def test_every_history_is_a_distribution(rec, tmp_path, order, min_count):
+    lm = NgramLm.from_arpa(write_arpa(tmp_path, rec.tokens, order, min_count), rec.tokens)
+    assert lm.order == order
+    eos = len(rec.tokens)
+    for state in range(lm.native.num_states):
+        logprob, _ = lm.native.score_all(state)
+        p = np.exp(logprob.astype(np.float64))
+        p[rec.tokens.blank_id] = 0.0
+        total = p.sum() + math.exp(lm.native.score(state, eos)[0])
+        assert total == pytest.approx(1.0, abs=1e-4), f"state {state}"
+
+
+def test_scores_equal_an_independent_backoff_reading(rec, tmp_path):
+    path = write_arpa(tmp_path, rec.tokens, order=3, min_count=2)
+    lm = NgramLm.from_arpa(path, rec.tokens)
+    ref = reference_scorer(path.read_text())
+    rng = random.Random(1)
+    pieces = [rec.tokens[i] for i in range(1, len(rec.tokens))]
+    seqs = sentences(rec.tokens, 20, seed=7) + [[rng.choice(pieces) for _ in range(rng.randrange(1, 8))]
+                                                for _ in range(20)]
+    for seq in seqs:
+        ids = [rec.tokens.id_of(p) for p in seq]
+        assert lm.score(ids) == pytest.approx(ref(seq), abs=1e-4)
+        assert lm.score(ids, eos=False) == pytest.approx(ref(seq, eos=False), abs=1e-4)
+    # The model learned the templates: a request beats its words scrambled.
+    good = rec.tokens.encode("turn on the kitchen lights")
+    bad = rec.tokens.encode("lights the on kitchen turn")
+    assert lm.score(good) > lm.score(bad) + 5
+
+
+def test_estimation_errors(rec):
+    pieces = [rec.tokens[i] for i in range(1, len(rec.tokens))]
+    with pytest.raises(ValueError, match="order"):
+        estimate_arpa([["▁call"]], pieces, order=0)
+    with pytest.raises(ValueError, match="min_count"):
+        estimate_arpa([["▁call"]], pieces, min_count=0)
+    with pytest.raises(ValueError, match="no text"):
+        estimate_arpa([], pieces)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        estimate_arpa([["nonsense-token"]], pieces)
+
+
+ARPA = """
+\\data\\
+ngram 1=4
+ngram 2=2
+
+\\1-grams:
+-99\t<s>\t-0.3
+-0.5\t</s>
+-0.6\t<unk>
+-0.4\tA\t-0.2
+
+\\2-grams:
+-0.1\t<s> A
+-0.2\tA </s>
+
+\\end\\
+"""
+
+
+def tiny_table():
+    return TokenTable(["<blk>", "A", "B"])
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda t: t.replace("\\data\\", "data"), "no \\\\data"),
+    (lambda t: t.replace("ngram 2=2", "ngram 2=3"), "the header says 3"),
+    (lambda t: t.replace("ngram 2=2\n", ""), "no count"),
+    (lambda t: t.replace("-0.1\t<s> A", "-0.1\t<s> C"), "'C' is not a token"),
+    (lambda t: t.replace("-0.1\t<s> A", "x\t<s> A"), "not a number"),
+    (lambda t: t.replace("-0.1\t<s> A", "nan\t<s> A"), "not a finite"),
+    (lambda t: t.replace("-0.1\t<s> A", "-0.1\t<s>"), "expected a log10 prob"),
+    (lambda t: t.replace("\\end\\", ""), "truncated"),
+    (lambda t: t.replace("-0.2\tA </s>", "-0.2\t</s> A"), "middle"),
+    (lambda t: t.replace("-0.5\t</s>\n", "").replace("ngram 1=4", "ngram 1=3"), "</s>"),
+    (lambda t: t.replace("-0.6\t<unk>\n", "").replace("ngram 1=4", "ngram 1=3"), "'B' has no unigram"),
+])
+def test_malformed_arpa_is_refused(tmp_path, change, message):
+    path = tmp_path / "bad.arpa"
+    path.write_text(change(ARPA))
+    with pytest.raises(NgramLmError, match=message):
+        NgramLm.from_arpa(path, tiny_table())
+
+
+def test_tiny_arpa_scores_by_hand(tmp_path):
+    path = tmp_path / "tiny.arpa"
+    path.write_text(ARPA)
+    lm = NgramLm.from_arpa(path, tiny_table())
+    # <s> A </s>: both bigrams explicit. <s> B </s>: B from <unk> after backing off from <s>, then </s> unigram.
+    assert lm.score([1]) == pytest.approx((-0.1 - 0.2) * LN10, abs=1e-5)
+    assert lm.score([2]) == pytest.approx((-0.3 - 0.6 - 0.5) * LN10, abs=1e-5)
+    assert lm.score([1, 1], eos=False) == pytest.approx((-0.1 - 0.2 - 0.4) * LN10, abs=1e-5)
+
+
+def test_compiled_file_round_trip_and_hostile_files(rec, tmp_path):
+    lm = NgramLm.from_arpa(write_arpa(tmp_path, rec.tokens, 3, 1), rec.tokens)
+    path = lm.save(tmp_path / "lm.safetensors")
+    back = load_lm(path, rec.tokens)
+    ids = rec.tokens.encode("computer set a timer for ten minutes")
+    assert back.score(ids) == pytest.approx(lm.score(ids), abs=0.02)  # float16 scores on disk
+    assert back.order == lm.order and back.num_ngrams == lm.num_ngrams
+
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[:len(data) // 2])
+    with pytest.raises(NgramLmError, match="cut.safetensors"):
+        load_lm(tmp_path / "cut.safetensors", rec.tokens)
+    (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(NgramLmError):
+        load_lm(tmp_path / "junk.safetensors", rec.tokens)
+    with pytest.raises(NgramLmError, match="another token table"):
+        load_lm(path, tiny_table())
+    with pytest.raises(NgramLmError, match="no such file"):
+        load_lm(tmp_path / "none.safetensors")
+    with pytest.raises(NgramLmError, match="needs the token table"):
+        load_lm(write_arpa(tmp_path, rec.tokens, 2, 1))
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    with safe_open(str(path), framework="np") as f:
+        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    bad = dict(arrays, suffix=arrays["suffix"].copy())
+    bad["suffix"][5] = 7  # a history whose suffix comes later: a loop is possible
+    save_file(bad, str(tmp_path / "loop.safetensors"), meta)
+    with pytest.raises(NgramLmError, match=r"suffix\[5\]"):
+        load_lm(tmp_path / "loop.safetensors", rec.tokens)
+    save_file(dict(arrays, arc_token=arrays["arc_token"].astype(np.int64)), str(tmp_path / "dtype.safetensors"),
+              meta)
+    with pytest.raises(NgramLmError, match="arc_token"):
+        load_lm(tmp_path / "dtype.safetensors", rec.tokens)
+    save_file(arrays, str(tmp_path / "other.safetensors"), dict(meta, format="something-else"))
+    with pytest.raises(NgramLmError, match="not an edgeasr n-gram LM"):
+        load_lm(tmp_path / "other.safetensors", rec.tokens)
+
+
+def test_native_arrays_are_checked_for_dtype():
+    from edgeasr import _core
+    ok = dict(backoff=np.zeros(1, np.float32), suffix=np.full(1, -1, np.int32),
+              arc_offsets=np.array([0, 3], np.int64), arc_token=np.array([1, 2, 3], np.int32),
+              arc_logprob=np.log(np.full(3, 1 / 3, np.float32)), arc_next=np.zeros(3, np.int32))
+    assert _core.NgramLm(3, 0, 0, **ok).order == 1
+    with pytest.raises(ValueError, match="arc_next: expected dtype int32"):
+        _core.NgramLm(3, 0, 0, **dict(ok, arc_next=np.zeros(3, np.int64)))
+    with pytest.raises(ValueError, match="1-D"):
+        _core.NgramLm(3, 0, 0, **dict(ok, backoff=np.zeros((1, 1), np.float32)))
+    with pytest.raises(ValueError, match="unigram for the end of sentence"):
+        _core.NgramLm(3, 0, 0, **dict(ok, arc_offsets=np.array([0, 2], np.int64), arc_token=np.array([1, 2], np.int32),
+                                      arc_logprob=ok["arc_logprob"][:2], arc_next=ok["arc_next"][:2]))
+    with pytest.raises(ValueError, match=r"arc_token\[2\]: 4 is not a token"):
+        _core.NgramLm(3, 0, 0, **dict(ok, arc_token=np.array([1, 2, 4], np.int32)))
+
+
+def test_bundled_lm_fits_the_bundled_model(rec):
+    lm = load_lm(default_lm_path(), rec.tokens)
+    assert lm.order == 4 and lm.tokens == rec.tokens
+    good = rec.tokens.encode("computer set the kitchen lights to fifty percent")
+    bad = rec.tokens.encode("computer set the kitchen lights to fifty a m")
+    assert lm.score(good) > lm.score(bad)
+
+
+def test_recognizer_fuses_the_lm(rec):
+    import soundfile as sf
+
+    from edgeasr.recognizer import default_model_path
+
+    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+    plain = rec.transcribe(samples, rate).result()
+    reward = rec.config.token_reward  # the same reward with and without the LM, so only the LM differs
+    zero = Recognizer(config=RecognizerConfig(lm_scale=0.0, token_reward=reward), lm=default_lm_path())
+    zero = zero.transcribe(samples, rate)
+    assert zero.result().text == plain.text and zero.result().score == plain.score  # weight 0: no LM at all
+    fused = Recognizer(config=RecognizerConfig(lm_scale=0.5, token_reward=reward), lm=default_lm_path())
+    fused = fused.transcribe(samples, rate)
+    assert fused.result().text == "computer set a timer for ten minutes"
+    # The LM's log-probabilities (< 0) count in the score: lower than without it, by about the scaled LM score.
+    lm = load_lm(default_lm_path())
+    expected = plain.score + 0.5 * lm.score(rec.tokens.encode(plain.text), eos=False)
+    assert fused.result().score == pytest.approx(expected, abs=0.05)
+    assert fused.result().score < plain.score - 4
+
+
+def test_lm_defaults_are_the_recorded_tunes_choice():
+    """LM_SEARCH_DEFAULTS are what bench/search_tune.py chose with the bundled LM at beam 4, and they apply only when
+    a recognizer has an LM."""
+    results = Path(__file__).resolve().parent.parent / "bench" / "results"
+    chosen = json.loads((results / "search_tune-lm-beam4.json").read_text())["chosen"]
+    assert chosen["lm_scale"] > 0  # the LM won on dev (else there would be nothing to default to)
+    assert LM_SEARCH_DEFAULTS == {"lm_scale": chosen["lm_scale"], "token_reward": chosen["token_reward"]}
+    with_lm = Recognizer(lm=default_lm_path()).config
+    assert (with_lm.lm_scale, with_lm.token_reward) == (chosen["lm_scale"], chosen["token_reward"])
+    plain = Recognizer().config
+    assert plain.token_reward == SEARCH_DEFAULTS["modified_beam_search"]["token_reward"]
+
+
+def test_recognizer_lm_errors(rec, tmp_path):
+    with pytest.raises(ValueError, match="lm_scale"):
+        Recognizer(config=RecognizerConfig(lm_scale=-1.0))
+    with pytest.raises(ValueError, match="greedy"):
+        Recognizer(config=RecognizerConfig(decoding="greedy_search"), lm=default_lm_path())
+    path = tmp_path / "tiny.arpa"
+    path.write_text(ARPA)
+    with pytest.raises(ValueError, match="not a token"):
+        Recognizer(lm=path)  # ARPA over other pieces
+    tiny = NgramLm.from_arpa(path, tiny_table())
+    with pytest.raises(ValueError, match="another token table"):
+        Recognizer(lm=tiny)
+
+
+def test_cli_transcribe_with_the_lm(capsys):
+    from edgeasr.cli import main
+
+    wav = str(default_model_path().with_name("example.wav"))
+    assert main(["transcribe", wav, "--lm"]) == 0
+    assert capsys.readouterr().out.strip() == "computer set a timer for ten minutes"
+    assert main(["transcribe", wav, "--lm", str(default_lm_path()), "--lm-scale", "0.2"]) == 0
+    assert capsys.readouterr().out.strip() == "computer set a timer for ten minutes"
+    assert main(["transcribe", wav, "--lm-scale", "0.2"]) == 1
+    assert "needs --lm" in capsys.readouterr().err
+    assert main(["transcribe", wav, "--lm", "--greedy"]) == 1
+    assert "--greedy" in capsys.readouterr().err
+    assert main(["transcribe", wav, "--lm", "/nonexistent.safetensors"]) == 1
+    assert "no such file" in capsys.readouterr().err
