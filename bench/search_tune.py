@@ -74,8 +74,8 @@ def markdown(result: dict) -> str:
              f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**, lm_scale "
              f"**{best.get('lm_scale', 0):g}**; then the lowest WER with "
              f"phrases at those: context_score **{context['context_score']:g}**.", "",
-             "| token_reward | blank_penalty | lm_scale | context_score | WER | deletions | insertions | substitutions | "
-             "B-WER | WER with phrases | B-WER with phrases | false names |",
+             "| token_reward | blank_penalty | lm_scale | context_score | WER | deletions | insertions | "
+             "substitutions | B-WER | WER with phrases | B-WER with phrases | false names |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         mark = " **(chosen)**" if p is best else ""

@@ -161,6 +161,8 @@ def tiny_table():
     (lambda t: t.replace("-0.2\tA </s>", "-0.2\t</s> A"), "middle"),
     (lambda t: t.replace("-0.5\t</s>\n", "").replace("ngram 1=4", "ngram 1=3"), "</s>"),
     (lambda t: t.replace("-0.6\t<unk>\n", "").replace("ngram 1=4", "ngram 1=3"), "'B' has no unigram"),
+    (lambda t: t.replace("ngram 2=2", "ngram 2=2\nngram 3=1").replace("\\end\\", "\\3-grams:\n-0.1\tA A A\n\\end\\"),
+     r"bad.arpa: n-gram .*history is not an n-gram"),
 ])
 def test_malformed_arpa_is_refused(tmp_path, change, message):
     path = tmp_path / "bad.arpa"

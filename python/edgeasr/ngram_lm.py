@@ -79,13 +79,9 @@ class NgramLm:
         except (OSError, UnicodeDecodeError) as e:
             raise NgramLmError(f"{path}: cannot read ARPA text: {e}") from None
         try:
-            grams = _parse_arpa(text, tokens)
-        except ValueError as e:
-            raise NgramLmError(f"{path}: {e}") from None
-        arrays, start = _compile(grams, tokens)
-        try:
+            arrays, start = _compile(_parse_arpa(text, tokens), tokens)
             return cls(arrays, tokens, start, source=str(path))
-        except ValueError as e:
+        except ValueError as e:  # the file's fault: its text, or arrays the native checks refuse
             raise NgramLmError(f"{path}: {e}") from None
 
     # -- compiled file
@@ -249,7 +245,7 @@ def _compile(grams: dict[tuple, tuple[float, float]], tokens: TokenTable) -> tup
             continue  # <s> is never predicted
         h = g[:-1]
         if h not in state_of:
-            raise NgramLmError(f"n-gram {g}: its history is not an n-gram of the model (malformed ARPA)")
+            raise ValueError(f"n-gram {g}: its history is not an n-gram of the model (malformed ARPA)")
         nxt = 0 if g[-1] == eos else state_of[_longest_state(g[-(top - 1):] if top > 1 else (), state_of)]
         arcs[state_of[h]].append((g[-1], lp, nxt))
     offsets = np.zeros(len(state_of) + 1, np.int64)
