@@ -183,7 +183,7 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
                               token_reward=job["token_reward"] if system.search == "modified_beam_search" else None,
                               lm_scale=job["lm_scale"],
                               tail_padding_s=0.0)  # every system gets the same job["tail_s"] of silence appended
-    rec = Recognizer(job["models"]["edgeasr"][system.weights], config, lm=job["lm"] if system.lm else None)
+    rec = Recognizer(job["models"]["edgeasr"][system.weights], config, lm=job["models"]["lm"] if system.lm else None)
     rate = job["sample_rate"]
 
     def decode(samples: np.ndarray, phrases: list) -> str:
@@ -830,7 +830,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lm", type=Path, default=default_lm_path(),
                    help="n-gram LM of the systems with -lm (default: the bundled one)")
     p.add_argument("--lm-scale", type=float, default=None,
-                   help="their LM weight (default: RecognizerConfig's, SEARCH_DEFAULTS)")
+                   help="their LM weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS)")
     p.add_argument("--tail-s", type=float, default=DEFAULT_TAIL_S, help="silence appended to every clip")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the exports go")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -895,7 +895,7 @@ def main(argv=None) -> int:
                       for search in ("greedy_search", "modified_beam_search")}
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
            "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
-           "lm": str(a.lm), "lm_scale": a.lm_scale,
+           "lm_scale": a.lm_scale,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "checked_array.h"
 #include "edgeasr/quantized_matrix.h"
 #include "edgeasr/transducer_model.h"
 
@@ -14,9 +15,6 @@ namespace py = pybind11;
 
 namespace edgeasr {
 namespace {
-
-template <typename T>
-using CArray = py::array_t<T, py::array::c_style>;
 
 // The config fields by name; every one but blank_id is required.
 const std::pair<const char*, int TransducerConfig::*> kConfigFields[] = {
@@ -26,8 +24,6 @@ const std::pair<const char*, int TransducerConfig::*> kConfigFields[] = {
     {"context_size", &TransducerConfig::context_size}, {"joiner_dim", &TransducerConfig::joiner_dim},
     {"vocab_size", &TransducerConfig::vocab_size},     {"blank_id", &TransducerConfig::blank_id},
 };
-
-std::string TypeName(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
 
 // Refuses unknown keys rather than ignoring them: a misspelt blank_id would otherwise silently become 0.
 TransducerConfig ConfigFromDict(const py::dict& d) {
@@ -52,26 +48,6 @@ TransducerConfig ConfigFromDict(const py::dict& d) {
   }
   c.Validate();
   return c;
-}
-
-// A numpy array of exactly dtype T, C-contiguous, with the given shape (-1: any size); ValueError naming `name`.
-template <typename T>
-CArray<T> CheckedArray(const py::handle& obj, const std::string& name, std::vector<py::ssize_t> shape) {
-  if (!py::isinstance<py::array>(obj)) throw py::value_error(name + ": expected a numpy array, got " + TypeName(obj));
-  const auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!py::isinstance<py::array_t<T>>(a))
-    throw py::value_error(name + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) + ", got " +
-                          std::string(py::str(a.dtype())));
-  bool shape_ok = static_cast<size_t>(a.ndim()) == shape.size();
-  for (size_t i = 0; shape_ok && i < shape.size(); ++i) shape_ok = shape[i] < 0 || a.shape(i) == shape[i];
-  if (!shape_ok) {
-    std::string want = "[", got = "[";
-    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + (shape[i] < 0 ? "*" : std::to_string(shape[i]));
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) got += (i ? ", " : "") + std::to_string(a.shape(i));
-    throw py::value_error(name + ": expected shape " + want + "], got " + got + "]");
-  }
-  if (!(a.flags() & py::array::c_style)) throw py::value_error(name + ": must be C-contiguous");
-  return py::reinterpret_borrow<CArray<T>>(obj);
 }
 
 NamedTensors TensorsFromDict(const py::dict& d) {

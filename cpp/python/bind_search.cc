@@ -9,13 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "checked_array.h"
 #include "edgeasr/beam_search.h"
 #include "edgeasr/bias_phrases.h"
 #include "edgeasr/bpe_encoder.h"
-#include "edgeasr/grammar.h"
-#include "edgeasr/ngram_lm.h"
 #include "edgeasr/context_graph.h"
+#include "edgeasr/grammar.h"
 #include "edgeasr/greedy_search.h"
+#include "edgeasr/ngram_lm.h"
 #include "edgeasr/table_scorer.h"
 #include "edgeasr/transducer_scorer.h"
 
@@ -24,18 +25,11 @@ namespace py = pybind11;
 namespace edgeasr {
 namespace {
 
-std::string TypeName(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
-
-// A copy of a 1-D, C-contiguous array of exactly dtype T (no silent conversion of a wrong dtype).
+// A copy of a 1-D array of exactly dtype T.
 template <typename T>
-std::vector<T> ToVector(const py::array& a, const char* name) {
-  if (!py::isinstance<py::array_t<T>>(a))
-    throw py::value_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
-                          ", got " + std::string(py::str(a.dtype())));
-  if (a.ndim() != 1) throw py::value_error(std::string(name) + ": expected a 1-D array");
-  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + ": must be C-contiguous");
-  const T* data = static_cast<const T*>(a.data());
-  return std::vector<T>(data, data + a.size());
+std::vector<T> ToVector(const py::handle& obj, const char* name) {
+  const CArray<T> a = CheckedArray<T>(obj, name, {-1});
+  return std::vector<T>(a.data(), a.data() + a.size());
 }
 
 // The scorer inside `obj`, kept alive (and its Python object with it) for as long as a search holds it. Works
@@ -122,16 +116,8 @@ void DefStreamMethods(Class& c) {
   c.def(
        "accept_frames",
        [](Search& s, const py::object& enc) {
-         const int joiner_dim = s.scorer().joiner_dim();
-         if (!py::isinstance<py::array>(enc))
-           throw py::value_error("enc: expected a numpy array, got " + TypeName(enc));
-         const auto a = py::reinterpret_borrow<py::array>(enc);
-         if (!py::isinstance<py::array_t<float>>(a))  // equivalent dtype: dtype objects need not be identical
-           throw py::value_error("enc: expected dtype float32, got " + std::string(py::str(a.dtype())));
-         if (a.ndim() != 2 || a.shape(1) != joiner_dim)
-           throw py::value_error("enc: expected shape [t, " + std::to_string(joiner_dim) + "]");
-         if (!(a.flags() & py::array::c_style)) throw py::value_error("enc: must be C-contiguous");
-         const float* data = static_cast<const float*>(a.data());
+         const CArray<float> a = CheckedArray<float>(enc, "enc", {-1, s.scorer().joiner_dim()});
+         const float* data = a.data();
          const size_t t = size_t(a.shape(0));
          py::gil_scoped_release release;
          s.AcceptFrames(data, t);
@@ -295,9 +281,9 @@ void PybindSearch(py::module& m) {
       m, "NgramLm",
       "A backoff n-gram LM over token ids, compiled into arrays (edgeasr.ngram_lm builds them from ARPA text), for "
       "shallow fusion in the beam search. Immutable; share one between streams.")
-      .def(py::init([](int32_t vocab_size, int32_t start_state, int32_t blank, const py::array& backoff,
-                       const py::array& suffix, const py::array& arc_offsets, const py::array& arc_token,
-                       const py::array& arc_logprob, const py::array& arc_next) {
+      .def(py::init([](int32_t vocab_size, int32_t start_state, int32_t blank, const py::object& backoff,
+                       const py::object& suffix, const py::object& arc_offsets, const py::object& arc_token,
+                       const py::object& arc_logprob, const py::object& arc_next) {
              NgramLmArrays a;
              a.vocab_size = vocab_size;
              a.start_state = start_state;
@@ -347,8 +333,8 @@ void PybindSearch(py::module& m) {
   py::class_<BeamSearchConfig>(m, "BeamSearchConfig")
       .def(py::init([](int32_t beam, float blank_penalty, float lattice_beam, int32_t decoder_cache_size,
                        int32_t max_lattice_arcs, float token_reward, float lm_scale) {
-             return BeamSearchConfig{beam,           blank_penalty, lattice_beam, decoder_cache_size, max_lattice_arcs,
-                                     token_reward,   lm_scale};
+             return BeamSearchConfig{beam,           blank_penalty, lattice_beam, decoder_cache_size,
+                                     max_lattice_arcs, token_reward, lm_scale};
            }),
            py::arg("beam") = 4, py::arg("blank_penalty") = 0.0f, py::arg("lattice_beam") = 8.0f,
            py::arg("decoder_cache_size") = 1024, py::arg("max_lattice_arcs") = 20000, py::arg("token_reward") = 0.0f,

@@ -222,16 +222,14 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     for (size_t i = 0; i < n; ++i)
       for (size_t k = 0; k < V; ++k)
         if (int32_t(k) != blank) s.logp[i * V + k] += config_.token_reward;
-  // Shallow fusion: the LM's log-probability of each token, scaled, joins the token's score.
-  s.lm_next.assign(n * V, 0);
+  // Shallow fusion: the LM's log-probability of each token, scaled, joins the token's score (lm_ is null at scale 0).
   if (lm_) {
     s.lm_logp.resize(n * V);
-    const float scale = config_.lm_scale;
+    s.lm_next.resize(n * V);
     for (size_t i = 0; i < n; ++i) {
       lm_->ScoreAll(hyps[i].lm, s.lm_logp.data() + i * V, s.lm_next.data() + i * V);
-      if (scale != 0.f)
-        for (size_t k = 0; k < V; ++k)
-          if (int32_t(k) != blank) s.logp[i * V + k] += scale * s.lm_logp[i * V + k];
+      for (size_t k = 0; k < V; ++k)
+        if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * s.lm_logp[i * V + k];
     }
   }
 
@@ -257,11 +255,12 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   auto grammar_after = [&](size_t i, int32_t k) {
     return grammar_ ? s.grammar_next[i * V + size_t(k)] : Grammar::kStart;
   };
+  auto lm_after = [&](size_t i, int32_t k) { return lm_ ? s.lm_next[i * V + size_t(k)] : 0; };
 
   auto key_of = [&](size_t i, int32_t k) {
     if (k == blank) return Key{hyps[i].context, hyps[i].state, hyps[i].grammar, hyps[i].lm};
     Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)],
-            grammar_after(i, k), s.lm_next[i * V + size_t(k)]};
+            grammar_after(i, k), lm_after(i, k)};
     key.context.push_back(k);
     return key;
   };
@@ -270,7 +269,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     if (k == blank)
       return h.state == key.state && h.grammar == key.grammar && h.lm == key.lm && h.context == key.context;
     if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state || grammar_after(i, k) != key.grammar ||
-        s.lm_next[i * V + size_t(k)] != key.lm)
+        lm_after(i, k) != key.lm)
       return false;
     return std::equal(h.context.begin() + 1, h.context.end(), key.context.begin());
   };

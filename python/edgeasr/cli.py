@@ -405,7 +405,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or FILE "
                         "(compiled .safetensors or ARPA text over the token pieces)")
     r.add_argument("--lm-scale", type=float, default=None,
-                   help="with --lm: its weight (default: the search's, edgeasr.recognizer.SEARCH_DEFAULTS)")
+                   help="with --lm: its weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
+                        "token reward)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")

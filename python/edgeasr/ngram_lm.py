@@ -51,7 +51,6 @@ class NgramLm:
         self.source = source
         self.native = _core.NgramLm(len(tokens), int(start_state), tokens.blank_id,
                                     **{k: np.ascontiguousarray(arrays[k], dtype=t) for k, t in _ARRAYS.items()})
-        self.tokens_key = hash(tuple(tokens.pieces))
 
     @property
     def order(self) -> int:
@@ -79,17 +78,22 @@ class NgramLm:
         except (OSError, UnicodeDecodeError) as e:
             raise NgramLmError(f"{path}: cannot read ARPA text: {e}") from None
         try:
-            arrays, start = _compile(_parse_arpa(text, tokens), tokens)
-            return cls(arrays, tokens, start, source=str(path))
+            return cls.from_arpa_text(text, tokens, source=str(path))
         except ValueError as e:  # the file's fault: its text, or arrays the native checks refuse
             raise NgramLmError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_arpa_text(cls, text: str, tokens: TokenTable, source: str = "") -> "NgramLm":
+        """Compile ARPA text already in memory (ValueError for anything malformed or not a token)."""
+        arrays, start = _compile(_parse_arpa(text, tokens), tokens)
+        return cls(arrays, tokens, start, source=source)
 
     # -- compiled file
     def save(self, path: Union[str, os.PathLike]) -> Path:
         from safetensors.numpy import save_file
         path = Path(path)
         meta = {"format": _FORMAT, "version": _VERSION, "start_state": str(self.native.start_state),
-                "order": str(self.order), "tokens": self.tokens.to_json(), "source": self.source}
+                "tokens": self.tokens.to_json(), "source": self.source}
         if len(self.tokens) > np.iinfo(np.uint16).max or self.num_ngrams > np.iinfo(np.int32).max:
             raise ValueError("save: too many tokens or n-grams for the compact file format")
         tmp = path.with_name(path.name + ".tmp")
@@ -138,7 +142,7 @@ def _load_compiled(path: Path, tokens: Optional[TokenTable]) -> NgramLm:
         start = int(meta.get("start_state", ""))
     except (ValueError, TypeError) as e:
         raise NgramLmError(f"{path}: bad metadata: {e}") from None
-    if tokens is not None and tuple(own.pieces) != tuple(tokens.pieces):
+    if tokens is not None and own != tokens:
         raise NgramLmError(f"{path}: made for another token table than the model's")
     try:
         return NgramLm(arrays, own, start, source=str(path))

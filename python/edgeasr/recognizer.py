@@ -188,7 +188,7 @@ class Recognizer:
         config = config.resolved(with_lm=lm is not None)  # every setting a number from here on
         if lm is not None and not isinstance(lm, NgramLm):
             lm = load_lm(lm, self.model.tokens)
-        if lm is not None and tuple(lm.tokens.pieces) != tuple(self.model.tokens.pieces):
+        if lm is not None and lm.tokens != self.model.tokens:
             raise ValueError("lm: made for another token table than the model's")
         if lm is not None and config.decoding != "modified_beam_search":
             raise ValueError(f"lm: needs decoding='modified_beam_search', this recognizer uses {config.decoding!r}")
@@ -325,7 +325,7 @@ class Recognizer:
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
         lm = self.lm.native if self.lm is not None else None
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward,
-                                        lm_scale=c.lm_scale if lm is not None else 0.0)
+                                        lm_scale=c.lm_scale)
         return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None, lm)
 
 

@@ -2,11 +2,12 @@
 // shallow-fusion biasing inside the beam and hypothesis recombination into a lattice.
 //
 // Per frame: the decoder outputs of all hypotheses' contexts (cached per context) go to one batched joiner call;
-// every hypothesis expands to blank (stays) or to each token, scored acoustic + biasing bonus. A hypothesis's future
-// depends only on its last context_size tokens and its biasing state (its key), so candidates with one key are
-// recombined (with a grammar, its state is part of the key too): those with identical token sequences merge by log-add (the alignments of one transcript), and of the
-// distinct sequences the best survives while the others are kept as extra incoming lattice arcs rather than
-// dropped, as HMM decoders do when generating lattices. The `beam` keys whose best candidate scores highest survive.
+// every hypothesis expands to blank (stays) or to each token, scored acoustic + biasing bonus (+ the n-gram LM's
+// score). A hypothesis's future depends only on its last context_size tokens, its biasing state and, with a grammar
+// or an LM, their states (its key), so candidates with one key are recombined: those with identical token sequences
+// merge by log-add (the alignments of one transcript), and of the distinct sequences the best survives while the
+// others are kept as extra incoming lattice arcs rather than dropped, as HMM decoders do when generating lattices.
+// The `beam` keys whose best candidate scores highest survive.
 //
 // The lattice keeps each node's best incoming arc carrying the log-added mass of its sequence, so a lattice path's
 // score (acoustic + bias) is the score the search gave that hypothesis, and the best lattice path is the 1-best.

@@ -43,7 +43,6 @@ class NgramLm {
   Step Score(int32_t state, int32_t token) const;  // token in [0, vocab_size]; vocab_size: end of sentence
   // logprob[t], next[t] = Score(state, t) for every t in [0, vocab_size) (the blank's entry: 0 and `state`).
   void ScoreAll(int32_t state, float* logprob, int32_t* next) const;
-  float EndOfSentence(int32_t state) const { return Score(state, vocab_size()).logprob; }
 
   int32_t vocab_size() const { return a_.vocab_size; }
   int32_t start_state() const { return a_.start_state; }

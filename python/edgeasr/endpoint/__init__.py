@@ -9,5 +9,5 @@ from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndp
 from edgeasr.endpoint.stream import EndpointingStream
 
 __all__ = ["CompletenessModel", "Decision", "EndpointConfig", "Endpointer", "EndpointingStream", "Event",
-           "FinalEndpoint", "GrammarCompleteness", "NoiseFloor", "Reset", "SpeculativeEndpoint", "StepEnergy", "default_completeness",
-           "final_defaults", "speculative_defaults"]
+           "FinalEndpoint", "GrammarCompleteness", "NoiseFloor", "Reset", "SpeculativeEndpoint", "StepEnergy",
+           "default_completeness", "final_defaults", "speculative_defaults"]

@@ -26,7 +26,6 @@ from edgeasr.tokens import TokenTable
 __all__ = ["BOS", "EOS", "estimate_arpa", "main"]
 
 BOS, EOS = "<s>", "</s>"
-_LOG10 = math.log(10.0)
 
 
 def _counts(sentences: Iterable[Sequence[str]], order: int) -> list[collections.Counter]:
@@ -36,14 +35,8 @@ def _counts(sentences: Iterable[Sequence[str]], order: int) -> list[collections.
         seq = (BOS, *words, EOS)
         for n in range(1, order + 1):
             c = counts[n - 1]
-            for i in range(max(1, n - 1) if n > 1 else 1, len(seq) - n + 1 + (n - 1)):
-                pass
-            # n-grams ending at every position after <s>; the ones that start with <s> may be shorter than n
-            for end in range(1, len(seq)):
-                start = end - n + 1
-                if start < 0:
-                    continue
-                c[seq[start:end + 1]] += 1
+            for start in range(1 if n == 1 else 0, len(seq) - n + 1):  # <s> alone is no unigram: never predicted
+                c[seq[start:start + n]] += 1
     return counts
 
 
@@ -167,8 +160,9 @@ def _lookup(kept: list[dict], gram: tuple) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from edgeasr.recognizer import default_model_path
+    from edgeasr import _core
     from edgeasr.model_file import load_model
+    from edgeasr.recognizer import default_model_path
     from edgeasr.train.text import generate_requests
 
     ap = argparse.ArgumentParser(prog="python -m edgeasr.train.ngram", description=__doc__.split("\n\n")[0])
@@ -184,23 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_model(args.model or default_model_path())
     table: TokenTable = model.tokens
     pieces = [table[i] for i in range(len(table)) if i != table.blank_id]
+    bpe = _core.BpeEncoder(list(table.pieces), list(table.scores))  # TokenTable.encode's tokens, natively
     sentences = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for r in generate_requests("train", args.sentences, seed=seed):
-            sentences.append([table[i] for i in table.encode(r.text)])
+            sentences.append([table[i] for i in bpe.encode(r.text)])
     arpa = estimate_arpa(sentences, pieces, order=args.order, min_count=args.min_count)
     out = Path(args.out)
     if out.suffix == ".safetensors":
-        import tempfile
-
         from edgeasr.ngram_lm import NgramLm
 
-        with tempfile.TemporaryDirectory() as tmp:
-            text = Path(tmp) / "lm.arpa"
-            text.write_text(arpa, encoding="utf-8")
-            lm = NgramLm.from_arpa(text, table)
-        lm.source = (f"edgeasr.train.ngram order {args.order}, min count {args.min_count}, train split seeds "
-                     f"{args.seeds}, {args.sentences} requests each")
+        lm = NgramLm.from_arpa_text(arpa, table, source=f"edgeasr.train.ngram order {args.order}, min count "
+                                    f"{args.min_count}, train split seeds {args.seeds}, {args.sentences} requests each")
         lm.save(out)
         what = f"{lm.num_ngrams} n-grams, {out.stat().st_size} bytes"
     else:
