@@ -7,10 +7,11 @@ A user who only needs digits gives the recognizer a grammar. PocketSphinx 5.1.1 
 words (the ten digits and "oh") and, for reference, its default large-vocabulary LM (bench/peers_accuracy.py's
 searches, its resampling to 16 kHz); edgeasr gets the same eleven words as a grammar
 (``Recognizer.grammar``: only those phrases, or nothing, may be transcribed) and, for reference, its open
-vocabulary, each with the runtime's defaults and with ``lead_padding_s`` (the stream starts from the encoder state
-that silence leaves: FSDD clips are cut at the speech onset, bench/results/onset-lead-padding.md). edgeasr takes the
-8 kHz audio as it is and resamples it itself. A clip is right when the only word recognized is its digit ("oh"
-counts as "zero"). FSDD is evaluation data: nothing here is tuned on it.
+vocabulary, also with its bundled n-gram LM (as PocketSphinx's default LM), each with the runtime's defaults and
+with ``lead_padding_s`` (the stream starts from the encoder state that silence leaves: FSDD clips are cut at the
+speech onset, bench/results/onset-lead-padding.md). edgeasr takes the 8 kHz audio as it is and resamples it
+itself. A clip is right when the only word recognized is its digit ("oh" counts as "zero"). FSDD is evaluation
+data: nothing here is tuned on it.
 
 Real-time factors: decoding time over audio time, one thread (edgeasr: ``transcribe`` with its resampling and
 front end; PocketSphinx: its front end and search after the resampling).
@@ -36,21 +37,23 @@ from peers_accuracy import (DEFAULT_FSDD, DIGIT_GRAMMAR, GRAMMAR_WORDS, REPO, Be
                             _bar, _digit_of, even_subsample, fsdd_clips, machine_info, normalize, run_fsdd,
                             summarize_fsdd, write_report)
 
-from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+from edgeasr.recognizer import Recognizer, RecognizerConfig, default_lm_path, default_model_path  # noqa: E402
 
 # The lead padding of the option rows: the shortest of bench/onset.py's sweep (0.1-0.5 s gave FSDD 34-36 % open
 # vocabulary there; the dev rule kept the default at 0, onset-lead-padding.md).
 OPTION_LEAD_PADDING_S = 0.1
 
 
-def edgeasr_systems(model: Path, lead_padding_s: float) -> dict[str, tuple[Recognizer, Optional[object]]]:
-    """name -> (recognizer, grammar or None): open vocabulary and the digit grammar, at the default lead padding
-    and at ``lead_padding_s``."""
+def edgeasr_systems(model: Path, lead_padding_s: float, lm: Path) -> dict[str, tuple[Recognizer, Optional[object]]]:
+    """name -> (recognizer, grammar or None): open vocabulary, open vocabulary with the n-gram LM ``lm`` (as
+    PocketSphinx's default LM) and the digit grammar, at the default lead padding and at ``lead_padding_s``."""
     systems = {}
     for padding in (RecognizerConfig().lead_padding_s, lead_padding_s):
         rec = Recognizer(model, RecognizerConfig(lead_padding_s=padding))
         suffix = "" if padding == RecognizerConfig().lead_padding_s else f", lead padding {padding:g} s"
         systems[f"edgeasr open vocabulary{suffix}"] = (rec, None)
+        systems[f"edgeasr open vocabulary + n-gram LM{suffix}"] = (
+            Recognizer(model, RecognizerConfig(lead_padding_s=padding), lm=lm), None)
         systems[f"edgeasr grammar{suffix}"] = (rec, rec.grammar(list(GRAMMAR_WORDS)))
     return systems
 
@@ -91,7 +94,8 @@ def markdown(report: dict) -> str:
         f"`{DIGIT_GRAMMAR.splitlines()[-1]}`, edgeasr's `Recognizer.grammar` (one phrase or nothing).",
         f"- edgeasr: `{run['model']}`, modified beam search (beam {run['beam']}), the runtime's defaults; lead "
         "padding: the stream starts from the encoder state that this much silence leaves "
-        "(`RecognizerConfig.lead_padding_s`, default 0, [onset-lead-padding.md](onset-lead-padding.md)).",
+        "(`RecognizerConfig.lead_padding_s`, default 0, [onset-lead-padding.md](onset-lead-padding.md)); "
+        f"+ n-gram LM: `{run.get('lm')}` fused at LM_SEARCH_DEFAULTS (`--lm`), as PocketSphinx's default LM.",
         f"- Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} logical CPUs; git "
         f"{report['machine']['git']}; took {run['wall_s'] / 60:.1f} min.", "",
         "| system | accuracy | " + " | ".join(speakers) + " | RTF (CPU) |",
@@ -119,6 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--model", type=Path, default=default_model_path(), help="edgeasr model file (default: bundled)")
     p.add_argument("--lead-padding-s", type=float, default=OPTION_LEAD_PADDING_S,
                    help="lead padding of edgeasr's option rows")
+    p.add_argument("--lm", type=Path, default=default_lm_path(),
+                   help="n-gram LM of the '+ n-gram LM' rows (default: the bundled one)")
     p.add_argument("--limit", type=int, default=0, help="at most N clips, evenly spaced (0: all)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
     a = p.parse_args(argv)
@@ -134,7 +140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         missing = [w for w in GRAMMAR_WORDS if grammar.decoder.lookup_word(w) is None]
         if missing:
             raise BenchError(f"digit grammar words missing from PocketSphinx's dictionary: {missing}")
-        systems = edgeasr_systems(a.model, a.lead_padding_s)
+        systems = edgeasr_systems(a.model, a.lead_padding_s, a.lm)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -144,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     report = {"run": {"command": "python bench/digits.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "fsdd": str(a.fsdd), "clips": len(clips), "model": str(a.model), "beam": config["beam"],
-                      "edgeasr_config": config, "lead_padding_s": a.lead_padding_s,
+                      "edgeasr_config": config, "lead_padding_s": a.lead_padding_s, "lm": str(a.lm),
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": time.perf_counter() - t0},
               "machine": machine_info(), "searches": {**peer["searches"], **ours},

@@ -51,6 +51,8 @@ def run_point(a: argparse.Namespace, reward: float, penalty: float, context: flo
     argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(systems),
             "--token-reward", str(reward), "--blank-penalty", str(penalty), "--context-score", str(context),
             "--beam", str(a.beam), "--lm", str(a.lm), "--lm-scale", str(lm_scale), "--out", str(out), "--name", name]
+    if a.lm_no_end:
+        argv.append("--lm-no-end")
     if e2e.main(argv) != 0:
         raise RuntimeError(f"bench/e2e.py {shlex.join(argv)} failed")
     report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
@@ -68,7 +70,8 @@ def markdown(result: dict) -> str:
     run, best, context = result["run"], result["chosen"], result["chosen_context"]
     lines = [f"# Beam search score settings on {run['corpus']}/{run['split']}", "",
              f"`{run['command']}` ({run['date']}; {result['points'][0]['clips']} clips; edgeasr int4, beam "
-             f"{run.get('beam', 4)}, the bundled model; lm_scale > 0: with the n-gram LM `{run.get('lm')}`; with "
+             f"{run.get('beam', 4)}, the bundled model; lm_scale > 0: with the n-gram LM `{run.get('lm')}`"
+             + (", the end of sentence unscored" if run.get("lm_end_of_sentence") is False else "") + "; with "
              "phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
              "", "Rule (fixed before the run): the lowest WER without phrases. Chosen: token_reward "
              f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**, lm_scale "
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--lm-scale", type=floats, default=[0.0], help="n-gram LM weights (0: without the LM)")
     p.add_argument("--lm", type=Path, default=default_lm_path(), help="the n-gram LM (default: the bundled one)")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--lm-no-end", action="store_true", help="the LM does not score the end of sentence")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--name", default="search_tune")
     a = p.parse_args(argv)
@@ -128,6 +132,7 @@ def main(argv=None) -> int:
     result = {"run": {"command": "python " + shlex.join(["bench/search_tune.py", *(argv or sys.argv[1:])]),
                       "corpus": a.corpus, "split": a.split, "limit": a.limit, "beam": a.beam,
                       "lm": e2e._repo_path(a.lm) if max(a.lm_scale) > 0 else None,
+                      "lm_end_of_sentence": not a.lm_no_end,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
               "points": points, "chosen": chosen, "chosen_context": chosen_context}
     a.out.mkdir(parents=True, exist_ok=True)

@@ -257,21 +257,31 @@ def test_recognizer_fuses_the_lm(rec):
     zero = Recognizer(config=RecognizerConfig(lm_scale=0.0, token_reward=reward), lm=default_lm_path())
     zero = zero.transcribe(samples, rate)
     assert zero.result().text == plain.text and zero.result().score == plain.score  # weight 0: no LM at all
-    fused = Recognizer(config=RecognizerConfig(lm_scale=0.5, token_reward=reward), lm=default_lm_path())
-    fused = fused.transcribe(samples, rate)
-    assert fused.result().text == "computer set a timer for ten minutes"
-    # The LM's log-probabilities (< 0) count in the score: lower than without it, by about the scaled LM score.
     lm = load_lm(default_lm_path())
-    expected = plain.score + 0.5 * lm.score(rec.tokens.encode(plain.text), eos=False)
-    assert fused.result().score == pytest.approx(expected, abs=0.05)
-    assert fused.result().score < plain.score - 4
+    tokens = rec.tokens.encode(plain.text)
+    for end in (True, False):
+        config = RecognizerConfig(lm_scale=0.5, token_reward=reward, lm_end_of_sentence=end)
+        fused = Recognizer(config=config, lm=default_lm_path()).transcribe(samples, rate)
+        assert fused.result().text == "computer set a timer for ten minutes"
+        # The LM's log-probabilities (< 0) count in the score: lower than without it, by about the scaled LM score,
+        # the end of sentence's included when it is scored.
+        expected = plain.score + 0.5 * lm.score(tokens, eos=end)
+        assert fused.result().score == pytest.approx(expected, abs=0.05)
+        assert fused.result().score < plain.score - 4
+        # The lattice's best path carries the same score: the end of sentence is an arc of it.
+        best = fused.lattice().best_path()
+        assert " ".join(a.word for a in best if a.word) == fused.result().text
+        assert sum(a.score for a in best) == pytest.approx(fused.result().score, abs=1e-3)
+    assert 0.5 * lm.score(tokens, eos=True) < 0.5 * lm.score(tokens, eos=False) - 0.05  # the two checks differ
 
 
 def test_lm_defaults_are_the_recorded_tunes_choice():
-    """LM_SEARCH_DEFAULTS are what bench/search_tune.py chose with the bundled LM at beam 4, and they apply only when
-    a recognizer has an LM."""
+    """LM_SEARCH_DEFAULTS are what bench/search_tune.py chose with the bundled LM at beam 4 (scoring the end of
+    sentence, as the recognizer does by default), and they apply only when a recognizer has an LM."""
     results = Path(__file__).resolve().parent.parent / "bench" / "results"
-    chosen = json.loads((results / "search_tune-lm-beam4.json").read_text())["chosen"]
+    tune = json.loads((results / "search_tune-lm-end-beam4.json").read_text())
+    assert tune["run"]["lm_end_of_sentence"] is RecognizerConfig.lm_end_of_sentence is True
+    chosen = tune["chosen"]
     assert chosen["lm_scale"] > 0  # the LM won on dev (else there would be nothing to default to)
     assert LM_SEARCH_DEFAULTS == {"lm_scale": chosen["lm_scale"], "token_reward": chosen["token_reward"]}
     with_lm = Recognizer(lm=default_lm_path()).config

@@ -401,6 +401,9 @@ def test_bad_configs_and_finished_streams(models):
         Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search", token_reward=0.5))
     with pytest.raises(ValueError, match="blank_penalty"):
         Recognizer(paths["int8"], RecognizerConfig(blank_penalty=-1.0))
+    for bad in (1, "yes", None):
+        with pytest.raises(ValueError, match="lm_end_of_sentence"):
+            Recognizer(paths["int8"], RecognizerConfig(lm_end_of_sentence=bad))
     rec = Recognizer(paths["int8"])
     with pytest.raises(ValueError, match="context"):
         rec.create_stream(context=[""])

@@ -34,9 +34,10 @@ std::string BeamSearchConfig::ToString() const {
   char buf[320];
   std::snprintf(buf, sizeof buf,
                 "BeamSearchConfig(beam=%d, blank_penalty=%g, lattice_beam=%g, decoder_cache_size=%d, "
-                "max_lattice_arcs=%d, token_reward=%g, lm_scale=%g)",
+                "max_lattice_arcs=%d, token_reward=%g, lm_scale=%g, lm_end_of_sentence=%s)",
                 beam, static_cast<double>(blank_penalty), static_cast<double>(lattice_beam), decoder_cache_size,
-                max_lattice_arcs, static_cast<double>(token_reward), static_cast<double>(lm_scale));
+                max_lattice_arcs, static_cast<double>(token_reward), static_cast<double>(lm_scale),
+                lm_end_of_sentence ? "true" : "false");
   return buf;
 }
 
@@ -466,8 +467,21 @@ void BeamSearch::Settle() {
 }
 
 void BeamSearch::Finalize() {
+  State& s = *s_;
+  if (s.finalized) return;
   Settle();
-  s_->finalized = true;
+  if (lm_ && config_.lm_end_of_sentence) {
+    // The end of sentence, scored like a token: one arc without a token from each hypothesis to its final node.
+    for (Hyp& h : s.hyps) {
+      const double end = double(config_.lm_scale) * double(lm_->Score(h.lm, lm_->vocab_size()).logprob);
+      const int32_t node = s.lattice.AddNode(s.frames);
+      s.lattice.AddArc({h.node, node, search::kSettleLabel, s.frames, end, 0.0}, true);
+      h.acoustic += end;
+      h.node = node;
+    }
+    SortByTotal(s.hyps);
+  }
+  s.finalized = true;
 }
 
 SearchResult BeamSearch::Result() const {

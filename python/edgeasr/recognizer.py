@@ -79,6 +79,8 @@ class RecognizerConfig:
     lm_scale: Optional[float] = None  # beam search with an n-gram LM (Recognizer's lm): each token's score gains
                                    # lm_scale * ln P_lm(token | history) (shallow fusion). None: the search's
                                    # default, with an LM LM_SEARCH_DEFAULTS (which also raise the token reward)
+    lm_end_of_sentence: bool = True  # with an LM: the finished utterance's hypotheses also score
+                                   # lm_scale * ln P_lm(</s> | their last tokens), so one that stops mid-request pays
     lead_padding_s: float = LEAD_PADDING_S  # every stream starts from the encoder state that this much silence
                                    # (zeros) leaves, as if it had preceded the audio, for clips cut at the speech
                                    # onset (training utterances all start with silence or noise). Free at run time
@@ -114,6 +116,8 @@ class RecognizerConfig:
         for name in ("lead_padding_s", "tail_padding_s"):
             if getattr(self, name) > 10.0:
                 raise ValueError(f"{name}: expected at most 10 s, got {getattr(self, name)!r}")
+        if not isinstance(self.lm_end_of_sentence, bool):
+            raise ValueError(f"lm_end_of_sentence: expected a bool, got {self.lm_end_of_sentence!r}")
         if self.token_reward is not None:
             if isinstance(self.token_reward, bool) or not isinstance(self.token_reward, (int, float)) \
                     or not np.isfinite(self.token_reward):
@@ -141,9 +145,10 @@ SEARCH_DEFAULTS = {
     "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9, "lm_scale": 0.0},
 }
 # Beam search with an n-gram LM (Recognizer's lm): the LM's weight and the token reward that offsets its cost per
-# token, tuned together on v1hard dev at beam 4 with the bundled LM (python bench/search_tune.py --corpus v1hard
-# --split dev --lm-scale 0,0.1,0.2,0.3 --token-reward 0.9,1.3,1.7 --blank-penalty 0 --beam 4 --name
-# search_tune-lm-beam4, bench/results/search_tune-lm-beam4.md): 32.05 % WER against 33.04 % without the LM.
+# token, tuned together on v1hard dev at beam 4 with the bundled LM, the end of sentence scored (python
+# bench/search_tune.py --corpus v1hard --split dev --lm-scale 0,0.1,0.2,0.3 --token-reward 0.9,1.3,1.7 --blank-penalty
+# 0 --beam 4 --name search_tune-lm-end-beam4, bench/results/search_tune-lm-end-beam4.md): 31.86 % WER against
+# 33.04 % without the LM (32.05 % with it, the end unscored: search_tune-lm-beam4.md, the same choice).
 LM_SEARCH_DEFAULTS = {"lm_scale": 0.2, "token_reward": 1.3}
 
 
@@ -325,7 +330,7 @@ class Recognizer:
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
         lm = self.lm.native if self.lm is not None else None
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward,
-                                        lm_scale=c.lm_scale)
+                                        lm_scale=c.lm_scale, lm_end_of_sentence=c.lm_end_of_sentence)
         return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None, lm)
 
 

@@ -1275,42 +1275,55 @@ void TestLmFusionBruteForce() {
   const int32_t V = 6, T = 3;
   const auto pieces = Pieces(V);
   auto lm = std::make_shared<NgramLm>(SmallLmArrays(), 0);
-  int changed = 0, checked = 0;
+  int changed = 0, end_changed = 0, checked = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
     const std::map<std::vector<int32_t>, double> acoustic = AlignmentScores(*scorer, V, T);
     for (float scale : {0.f, 0.5f, 2.f}) {
-      std::vector<int32_t> best, plain_best;
-      double best_score = -kInf, plain_score = -kInf;
-      for (const auto& [seq, a] : acoustic) {
-        double lm_score = 0;
-        int32_t state = lm->start_state();
-        for (int32_t t : seq) {
-          const NgramLm::Step step = lm->Score(state, t);
-          lm_score += double(step.logprob);
-          state = step.state;
+      std::vector<int32_t> plain_best, without_end;
+      double plain_score = -kInf;
+      for (bool end : {false, true}) {
+        // The brute force: every token sequence's alignments log-added, plus scale * its LM score (with </s>).
+        std::vector<int32_t> best;
+        double best_score = -kInf;
+        for (const auto& [seq, a] : acoustic) {
+          double lm_score = 0;
+          int32_t state = lm->start_state();
+          for (int32_t t : seq) {
+            const NgramLm::Step step = lm->Score(state, t);
+            lm_score += double(step.logprob);
+            state = step.state;
+          }
+          if (end) lm_score += double(lm->Score(state, lm->vocab_size()).logprob);
+          const double total = a + double(scale) * lm_score;
+          if (total > best_score) best = seq, best_score = total;
+          if (a > plain_score) plain_best = seq, plain_score = a;
         }
-        const double total = a + double(scale) * lm_score;
-        if (total > best_score) best = seq, best_score = total;
-        if (a > plain_score) plain_best = seq, plain_score = a;
+        BeamSearchConfig config;
+        config.beam = 256;
+        config.lattice_beam = std::numeric_limits<float>::infinity();
+        config.lm_scale = scale;
+        config.lm_end_of_sentence = end;
+        BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
+        Decode(search, *scorer, T);
+        search.Finalize();
+        search.Finalize();  // a second call changes nothing (the end of sentence is scored once)
+        const SearchResult r = search.Result();
+        const std::string where = " (seed " + std::to_string(seed) + ", scale " + std::to_string(scale) +
+                                  (end ? ", with </s>)" : ")");
+        Expect(r.tokens == best, "LM fusion: the best sequence of acoustic + scale * LM" + where);
+        Near(r.acoustic, best_score, 1e-4, "LM fusion: its score" + where);
+        Expect(!r.nbest.empty() && r.nbest[0].tokens == best, "LM fusion: the N-best list starts with it" + where);
+        changed += best != plain_best;
+        if (end) end_changed += best != without_end;
+        else without_end = best;
+        ++checked;
       }
-      BeamSearchConfig config;
-      config.beam = 256;
-      config.lattice_beam = std::numeric_limits<float>::infinity();
-      config.lm_scale = scale;
-      BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
-      Decode(search, *scorer, T);
-      search.Finalize();
-      const SearchResult r = search.Result();
-      const std::string where = " (seed " + std::to_string(seed) + ", scale " + std::to_string(scale) + ")";
-      Expect(r.tokens == best, "LM fusion: the best sequence of acoustic + scale * LM" + where);
-      Near(r.acoustic, best_score, 1e-4, "LM fusion: its score" + where);
-      changed += best != plain_best;
-      ++checked;
     }
   }
-  Expect(checked == 36, "LM fusion: every case ran");
+  Expect(checked == 72, "LM fusion: every case ran");
   Expect(changed > 0, "LM fusion: the LM changes some transcripts (the check can fail)");
+  Expect(end_changed > 0, "LM fusion: the end of sentence changes some transcripts (the check can fail)");
   Group("n-gram LM: fusion against brute force", before);
 }
 

@@ -3,10 +3,11 @@
 //
 // Per frame: the decoder outputs of all hypotheses' contexts (cached per context) go to one batched joiner call;
 // every hypothesis expands to blank (stays) or to each token, scored acoustic + biasing bonus (+ the n-gram LM's
-// score). A hypothesis's future depends only on its last context_size tokens, its biasing state and, with a grammar
-// or an LM, their states (its key), so candidates with one key are recombined: those with identical token sequences
-// merge by log-add (the alignments of one transcript), and of the distinct sequences the best survives while the
-// others are kept as extra incoming lattice arcs rather than dropped, as HMM decoders do when generating lattices.
+// score; its end of sentence at Finalize()). A hypothesis's future depends only on its last context_size tokens,
+// its biasing state and, with a grammar or an LM, their states (its key), so candidates with one key are recombined:
+// those with identical token sequences merge by log-add (the alignments of one transcript), and of the distinct
+// sequences the best survives while the others are kept as extra incoming lattice arcs rather than dropped, as HMM
+// decoders do when generating lattices.
 // The `beam` keys whose best candidate scores highest survive.
 //
 // The lattice keeps each node's best incoming arc carrying the log-added mass of its sequence, so a lattice path's
@@ -51,6 +52,9 @@ struct BeamSearchConfig {
   float lm_scale = 0.f;               // with an n-gram LM: each token emitted adds lm_scale * ln P_lm(token | history)
                                       // (shallow fusion). Counted in the acoustic score, as token_reward is, so the
                                       // lattice's scores are the search's; 0 ignores the LM
+  bool lm_end_of_sentence = true;     // with an LM: Finalize() adds lm_scale * ln P_lm(</s> | history) to every
+                                      // hypothesis (an arc without a token in the lattice), so a transcript that
+                                      // stops mid-request ("set a timer for") pays for it, as Kaldi's final weights
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;

@@ -1,7 +1,7 @@
 // A backoff n-gram language model over the transducer's tokens, for shallow fusion in the beam search: each token a
-// hypothesis emits adds lm_scale * ln P(token | the tokens before it), so word sequences the domain's text makes
-// likely win over acoustically close ones ("fifteen percent" over "fifteen a m"), as Kaldi's and PocketSphinx's
-// n-gram decoders and sherpa-onnx's LM fusion do.
+// hypothesis emits adds lm_scale * ln P(token | the tokens before it), and the finished utterance adds the end of
+// sentence's, so word sequences the domain's text makes likely win over acoustically close ones ("fifteen percent"
+// over "fifteen a m"), as Kaldi's and PocketSphinx's n-gram decoders and sherpa-onnx's LM fusion do.
 //
 // The model is an ARPA backoff model compiled into arrays (edgeasr.ngram_lm does that in Python): a state is a
 // history, the longest suffix of the tokens so far that the model holds, state 0 being the empty history. Each
