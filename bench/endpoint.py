@@ -618,7 +618,7 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
     traces = record_traces(rec, clips, completeness)
     idx = subsets(clips)[f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms"]
     sub = pick(clips, idx)
-    base = final_defaults()
+    base = final_defaults(rec.lm is not None)  # the fields the grid does not vary
     grid = []
     for margin, drange, blank in itertools.product([6.0, 9.0, 12.0], [30.0, 40.0], [0.8, 0.95]):
         signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
@@ -722,6 +722,10 @@ def write_markdown(report: dict, path: Path) -> None:
         lines += [f"Grammar: edgeasr decodes the test clips with the {len(g['phrases'])} phrases of `{g['file']}` "
                   f"and takes completeness from them ({report['completeness']['source']}); the peers and the "
                   "LibriVox clips go without.", ""]
+    if report.get("lm"):
+        r = report["recognizer"]
+        lines += [f"N-gram LM: edgeasr's recognizer fuses `{report['lm']}` (lm_scale {r['lm_scale']:g}, token reward "
+                  f"{r['token_reward']:g}); the peers and the LibriVox clips' recognizer alike.", ""]
     ours = report.get("edgeasr_clips", [])
     if ours and all("ref" in c for c in ours):
         right = sum(c["final"] is not None and c["text"] == c["ref"] for c in ours)
@@ -855,6 +859,8 @@ def main(argv=None) -> int:
                    help="our streams decode the test clips with this grammar (phrases, one per line, e.g. "
                         "bench/data/commands.txt) and take completeness from it (GrammarCompleteness); LibriVox "
                         "without it")
+    p.add_argument("--lm", nargs="?", const="default", default=None,
+                   help="our recognizer fuses this n-gram LM (no FILE: the bundled one) with LM_SEARCH_DEFAULTS")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
     p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
@@ -878,7 +884,12 @@ def main(argv=None) -> int:
             checkpoint = resolve_checkpoint(args.checkpoint)
             models = prepare_models(checkpoint, DEFAULT_CACHE)
             model_path = args.model or Path(models["edgeasr"]["int8"])
-        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames))
+        lm_path = None
+        if args.lm is not None:
+            from edgeasr.recognizer import default_lm_path
+
+            lm_path = default_lm_path() if args.lm == "default" else Path(args.lm)
+        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames), lm=lm_path)
         completeness = CompletenessModel(args.completeness)  # None: the bundled table
         grammar, test_completeness = None, completeness
         if args.grammar is not None:
@@ -892,7 +903,8 @@ def main(argv=None) -> int:
             clips = load_corpus(args.corpus, "dev")
             read_clips(clips)
             result = tune(rec, clips, log, completeness, args.max_cutoff)
-            result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint))
+            result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint),
+                          lm=None if lm_path is None else str(lm_path), recognizer=dataclasses.asdict(rec.config))
             out = args.out.with_suffix(".tune.json")
             out.write_text(json.dumps(result, indent=1), encoding="utf-8")
             log(json.dumps({k: result[k] for k in ("final", "speculative")}, indent=1))
@@ -902,12 +914,12 @@ def main(argv=None) -> int:
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
-        spec_cfg, final_cfg = speculative_defaults(), final_defaults()
+        spec_cfg, final_cfg = speculative_defaults(rec.lm is not None), final_defaults(rec.lm is not None)
         if args.presence_margin_db is not None:
             spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
             final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)
         report = {"date": datetime.date.today().isoformat(), "command": command.strip(), "model": str(model_path),
-                  "recognizer": dataclasses.asdict(rec.config),
+                  "recognizer": dataclasses.asdict(rec.config), "lm": None if lm_path is None else str(lm_path),
                   "checkpoint": str(checkpoint), "checkpoint_sha256": models["sha256"],
                   "trained_epochs": models.get("trained_epochs"), "machine": cpu_description(), "git": git_revision(),
                   "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),

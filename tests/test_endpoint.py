@@ -425,6 +425,24 @@ def test_the_defaults_are_the_recorded_tunes_choice():
     assert speculative_defaults().to_dict() == tune["speculative"]["config"]
 
 
+def test_the_lm_defaults_are_the_lm_tunes_choice():
+    """With an n-gram LM the end-pointers take what bench/endpoint.py --tune --lm chose
+    (bench/results/endpoint-lm.tune.json), and an EndpointingStream over a recognizer with an LM uses them."""
+    from edgeasr import EndpointingStream, Recognizer
+    from edgeasr.recognizer import default_lm_path
+
+    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-lm.tune.json")
+                      .read_text())
+    assert tune["lm"] and tune["recognizer"]["lm_scale"] > 0  # tuned with the LM fused
+    assert final_defaults(lm=True).to_dict() == tune["final"]["config"]
+    assert speculative_defaults(lm=True).to_dict() == tune["speculative"]["config"]
+    assert final_defaults(lm=True) != final_defaults()  # the check can fail: the two tunes differ
+    with_lm = EndpointingStream(Recognizer(lm=default_lm_path()))
+    assert with_lm.final.config == final_defaults(lm=True)
+    assert with_lm.speculative.config == speculative_defaults(lm=True)
+    assert EndpointingStream(Recognizer()).final.config == final_defaults()
+
+
 def test_grammar_sentences_and_what_may_follow():
     from edgeasr import Recognizer
 

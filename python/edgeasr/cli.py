@@ -331,7 +331,7 @@ def _listen(args) -> int:
             with lock:
                 print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
-    final = dataclasses.replace(final_defaults(), gap_factor=args.gap_factor)   # validated by the stream
+    final = dataclasses.replace(final_defaults(rec.lm is not None), gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
                                grammar=grammar)
     if args.file is not None:

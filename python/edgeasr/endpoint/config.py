@@ -54,6 +54,13 @@ often and looks complete where it is right: its <= 1 % settings (0.16 s complete
 3.5 % of the held-out utterances. Each retune on that easier split, from run v3's epoch 3 to the int4 QAT student,
 moved the speculative settings and long_utterance_s a little and kept the final timeouts. Retune for another model.
 The held-out test split is only measured. Timeouts are compared in whole steps (rounded up).
+
+A recognizer with an n-gram LM has its own tune (``bench/endpoint.py --tune --corpus v1hard --lm``,
+bench/results/endpoint-lm.tune.json, the same grid and rule). With the LM's words fewer clips were cut off at each
+setting, and the tune chose 0.32 s after words that look complete (484 ms median at 0.98 % cut-offs on v1hard dev;
+without the LM 0.32 s cut off 1.18 %, and the rule kept 0.4 s, 564 ms at 0.98 %), the rest as without it: a margin
+of two clips of 1,017. ``EndpointingStream`` takes those defaults when its recognizer has an LM
+(``final_defaults(lm=True)``); bench/results/endpoint-lm.md measures them on the held-out voices.
 """
 
 from __future__ import annotations
@@ -111,13 +118,17 @@ class EndpointConfig:
         return dataclasses.asdict(self)
 
 
-def final_defaults() -> EndpointConfig:
-    """The final (careful) end-pointer: confirms or revises the utterance."""
-    return EndpointConfig()
+def final_defaults(lm: bool = False) -> EndpointConfig:
+    """The final (careful) end-pointer: confirms or revises the utterance. ``lm``: for a recognizer with an n-gram
+    LM (``Recognizer(lm=...)``): its tune chose 0.32 s instead of 0.4 s after words that look complete
+    (bench/results/endpoint-lm.tune.json)."""
+    return EndpointConfig(complete_timeout_s=0.32) if lm else EndpointConfig()
 
 
-def speculative_defaults() -> EndpointConfig:
+def speculative_defaults(lm: bool = False) -> EndpointConfig:
     """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
-    final end-pointer sends a revised lattice and a reset."""
+    final end-pointer sends a revised lattice and a reset. The same with an n-gram LM (``lm``): its tune chose it too.
+    """
+    del lm  # the same settings either way (bench/results/endpoint-lm.tune.json)
     return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5,
                           long_timeout_s=0.24)
