@@ -724,8 +724,9 @@ def write_markdown(report: dict, path: Path) -> None:
                   "LibriVox clips go without.", ""]
     if report.get("lm"):
         r = report["recognizer"]
+        end = "" if r.get("lm_end_of_sentence", True) else ", the end of sentence unscored (--lm-no-end)"
         lines += [f"N-gram LM: edgeasr's recognizer fuses `{report['lm']}` (lm_scale {r['lm_scale']:g}, token reward "
-                  f"{r['token_reward']:g}); the peers and the LibriVox clips' recognizer alike.", ""]
+                  f"{r['token_reward']:g}{end}); the peers and the LibriVox clips' recognizer alike.", ""]
     ours = report.get("edgeasr_clips", [])
     if ours and all("ref" in c for c in ours):
         right = sum(c["final"] is not None and c["text"] == c["ref"] for c in ours)
@@ -861,6 +862,8 @@ def main(argv=None) -> int:
                         "without it")
     p.add_argument("--lm", nargs="?", const="default", default=None,
                    help="our recognizer fuses this n-gram LM (no FILE: the bundled one) with LM_SEARCH_DEFAULTS")
+    p.add_argument("--lm-no-end", action="store_true",
+                   help="with --lm: the end of sentence unscored (RecognizerConfig.lm_end_of_sentence=False)")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
     p.add_argument("--out", type=Path, default=None, help="default bench/results/endpoint (endpoint-dev)")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
@@ -889,7 +892,8 @@ def main(argv=None) -> int:
             from edgeasr.recognizer import default_lm_path
 
             lm_path = default_lm_path() if args.lm == "default" else Path(args.lm)
-        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames), lm=lm_path)
+        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames,
+                                                      lm_end_of_sentence=not args.lm_no_end), lm=lm_path)
         completeness = CompletenessModel(args.completeness)  # None: the bundled table
         grammar, test_completeness = None, completeness
         if args.grammar is not None:

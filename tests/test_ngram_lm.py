@@ -275,6 +275,38 @@ def test_recognizer_fuses_the_lm(rec):
     assert 0.5 * lm.score(tokens, eos=True) < 0.5 * lm.score(tokens, eos=False) - 0.05  # the two checks differ
 
 
+def test_a_settled_stream_shows_what_finalizing_there_gives():
+    """At a speculative end-point (settle()) the result scores the end of sentence as the final one will if no more
+    audio comes, so a confirmed end-point does not look revised; more audio drops that view again."""
+    import soundfile as sf
+
+    from edgeasr.recognizer import default_model_path
+
+    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+    audio = np.concatenate([samples, np.zeros(rate // 2, np.float32)])
+    rec = Recognizer(lm=default_lm_path())
+    lm = load_lm(default_lm_path())
+    stream = rec.create_stream()
+    stream.accept_waveform(audio, rate)
+    partial = stream.result()
+    stream.settle()
+    settled, settled_lattice = stream.result(), stream.lattice()
+    end = rec.config.lm_scale * (lm.score(rec.tokens.encode(partial.text), eos=True)
+                                 - lm.score(rec.tokens.encode(partial.text), eos=False))
+    assert end < -0.01  # the check can fail: </s> costs something here
+    assert settled.text == partial.text and settled.score == pytest.approx(partial.score + end, abs=1e-3)
+    best = settled_lattice.best_path()
+    assert sum(a.score for a in best) == pytest.approx(settled.score, abs=1e-3)
+    stream.finalize_utterance()
+    final = stream.result()
+    assert final.final and (final.text, final.score) == (settled.text, pytest.approx(settled.score, abs=1e-9))
+    again = rec.create_stream()
+    again.accept_waveform(audio[: len(audio) // 2], rate)
+    again.settle()
+    again.accept_waveform(audio[len(audio) // 2:], rate)
+    assert again.result().score == pytest.approx(partial.score, abs=1e-6)  # decoding went on: no </s> in it
+
+
 def test_lm_defaults_are_the_recorded_tunes_choice():
     """LM_SEARCH_DEFAULTS are what bench/search_tune.py chose with the bundled LM at beam 4 (scoring the end of
     sentence, as the recognizer does by default), and they apply only when a recognizer has an LM."""

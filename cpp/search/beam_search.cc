@@ -96,6 +96,13 @@ struct BeamSearch::State {
   std::vector<FrameSignal> signals;
   int32_t frames = 0;
   bool finalized = false;
+  // After Settle() with an LM: per hypothesis (same order), the node past its end-of-sentence arc and its acoustic
+  // score with the end scored; Result() ranks by them until the next frame, and Finalize() moves onto them.
+  struct Ended {
+    int32_t node;
+    double acoustic;
+  };
+  std::vector<Ended> ended;
   // Projected decoder outputs by context; rows are numbered in insertion order.
   std::unordered_map<std::vector<int32_t>, int32_t, ContextHash> cache;
   std::vector<float> cache_rows;
@@ -145,6 +152,7 @@ void BeamSearch::Reset() {
   s.signals.clear();
   s.frames = 0;
   s.finalized = false;
+  s.ended.clear();
   Hyp start;
   start.context.assign(size_t(scorer_->context_size()), s.blank);
   start.lm = lm_ ? lm_->start_state() : 0;
@@ -160,6 +168,7 @@ void BeamSearch::AcceptFrames(const float* enc, size_t num_frames) {
 
 void BeamSearch::ProcessFrame(const float* enc_frame) {
   State& s = *s_;
+  s.ended.clear();  // the end-point view is over: the utterance goes on
   const std::vector<Hyp>& hyps = s.hyps;
   const size_t n = hyps.size(), V = size_t(s.vocab), J = size_t(s.dim);
   const int32_t blank = s.blank;
@@ -429,9 +438,28 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
 }
 
 void BeamSearch::Settle() {
+  SettleBias();
+  ScoreEndOfSentence();
+}
+
+void BeamSearch::ScoreEndOfSentence() {
+  State& s = *s_;
+  if (!lm_ || !config_.lm_end_of_sentence || s.finalized || !s.ended.empty()) return;
+  // One arc without a token from each hypothesis to a node of its own, as a final weight: the hypotheses themselves
+  // stay where they are, so decoding may go on from them (the new nodes are then dead ends, as pruned ones are).
+  for (const Hyp& h : s.hyps) {
+    const double end = double(config_.lm_scale) * double(lm_->Score(h.lm, lm_->vocab_size()).logprob);
+    const int32_t node = s.lattice.AddNode(s.frames);
+    s.lattice.AddArc({h.node, node, search::kSettleLabel, s.frames, end, 0.0}, true);
+    s.ended.push_back({node, h.acoustic + end});
+  }
+}
+
+void BeamSearch::SettleBias() {
   State& s = *s_;
   if (!graph_ || std::all_of(s.hyps.begin(), s.hyps.end(), [](const Hyp& h) { return h.state == ContextGraph::kRoot; }))
     return;
+  s.ended.clear();  // the hypotheses change (a second Settle() at one frame finds them settled and returns above)
   // Refund every pending bonus. States all become the root, so hypotheses alike in context now recombine.
   std::vector<Hyp> settled = s.hyps;
   for (Hyp& h : settled) {
@@ -470,15 +498,12 @@ void BeamSearch::Finalize() {
   State& s = *s_;
   if (s.finalized) return;
   Settle();
-  if (lm_ && config_.lm_end_of_sentence) {
-    // The end of sentence, scored like a token: one arc without a token from each hypothesis to its final node.
-    for (Hyp& h : s.hyps) {
-      const double end = double(config_.lm_scale) * double(lm_->Score(h.lm, lm_->vocab_size()).logprob);
-      const int32_t node = s.lattice.AddNode(s.frames);
-      s.lattice.AddArc({h.node, node, search::kSettleLabel, s.frames, end, 0.0}, true);
-      h.acoustic += end;
-      h.node = node;
+  if (!s.ended.empty()) {  // the hypotheses end past their end-of-sentence arcs
+    for (size_t i = 0; i < s.hyps.size(); ++i) {
+      s.hyps[i].node = s.ended[i].node;
+      s.hyps[i].acoustic = s.ended[i].acoustic;
     }
+    s.ended.clear();
     SortByTotal(s.hyps);
   }
   s.finalized = true;
@@ -489,9 +514,20 @@ SearchResult BeamSearch::Result() const {
   std::vector<search::FinalHyp> finals;
   // With a grammar, a finalized utterance holds only hypotheses that end where a transcript may end; before that, the
   // partial result is the best hypothesis so far, a phrase perhaps unfinished, which is what end-pointers must see.
-  for (const Hyp& h : s.hyps)
-    if (!grammar_ || !s.finalized || grammar_->IsFinal(h.grammar))
-      finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
+  // Right after Settle() with an LM, the result is that of an utterance ending here: each hypothesis past its
+  // end-of-sentence arc, ranked with it.
+  for (size_t i = 0; i < s.hyps.size(); ++i) {
+    const Hyp& h = s.hyps[i];
+    if (!grammar_ || !s.finalized || grammar_->IsFinal(h.grammar)) {
+      const bool ended = !s.ended.empty();
+      finals.push_back({ended ? s.ended[i].node : h.node, s.trie.Tokens(h.seq),
+                        ended ? s.ended[i].acoustic : h.acoustic, h.bias});
+    }
+  }
+  if (!s.ended.empty())
+    std::stable_sort(finals.begin(), finals.end(), [](const search::FinalHyp& a, const search::FinalHyp& b) {
+      return a.acoustic + a.bias > b.acoustic + b.bias;
+    });
   return search::BuildResult(s.lattice, finals, tokens_, double(config_.lattice_beam),
                              size_t(config_.max_lattice_arcs), search::Confidence::kPosterior, s.signals, s.finalized);
 }

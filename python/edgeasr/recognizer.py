@@ -411,8 +411,9 @@ class Stream:
         return self._step_offset
 
     def settle(self) -> None:
-        """At a speculative end-point: removes every pending (partial-match) biasing bonus so the result and lattice
-        are those of an ended utterance; decoding goes on, and phrase matching restarts."""
+        """At a speculative end-point: removes every pending (partial-match) biasing bonus, and with an n-gram LM
+        scores the end of sentence, so the result and lattice are those of an utterance ending here (until more
+        audio is decoded); decoding goes on, and phrase matching restarts."""
         self._search.settle()
         self._result = None
 

@@ -1305,12 +1305,20 @@ void TestLmFusionBruteForce() {
         config.lm_scale = scale;
         config.lm_end_of_sentence = end;
         BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
-        Decode(search, *scorer, T);
+        Decode(search, *scorer, T, {}, int32_t(seed % 2) + 1);  // an end-point mid-way changes nothing in the end
+        const std::string where = " (seed " + std::to_string(seed) + ", scale " + std::to_string(scale) +
+                                  (end ? ", with </s>)" : ")");
+        if (end) {  // before: the partial result leaves </s> out; once settled it is what finalizing gives
+          Expect(search.Result().tokens == without_end, "LM fusion: the partial result without </s>" + where);
+          search.Settle();
+          search.Settle();  // a second call changes nothing
+          const SearchResult settled = search.Result();
+          Expect(settled.tokens == best, "LM fusion: settled, the best sequence with </s>" + where);
+          Near(settled.acoustic, best_score, 1e-4, "LM fusion: settled, its score" + where);
+        }
         search.Finalize();
         search.Finalize();  // a second call changes nothing (the end of sentence is scored once)
         const SearchResult r = search.Result();
-        const std::string where = " (seed " + std::to_string(seed) + ", scale " + std::to_string(scale) +
-                                  (end ? ", with </s>)" : ")");
         Expect(r.tokens == best, "LM fusion: the best sequence of acoustic + scale * LM" + where);
         Near(r.acoustic, best_score, 1e-4, "LM fusion: its score" + where);
         Expect(!r.nbest.empty() && r.nbest[0].tokens == best, "LM fusion: the N-best list starts with it" + where);

@@ -54,7 +54,9 @@ struct BeamSearchConfig {
                                       // lattice's scores are the search's; 0 ignores the LM
   bool lm_end_of_sentence = true;     // with an LM: Finalize() adds lm_scale * ln P_lm(</s> | history) to every
                                       // hypothesis (an arc without a token in the lattice), so a transcript that
-                                      // stops mid-request ("set a timer for") pays for it, as Kaldi's final weights
+                                      // stops mid-request ("set a timer for") pays for it, as Kaldi's final weights.
+                                      // Settle() scores it too, for Result() until the next frame: a speculative
+                                      // end-point sees what finalizing there would give
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;
@@ -88,6 +90,8 @@ class BeamSearch final : public TransducerSearch {
  private:
   struct State;
   void ProcessFrame(const float* enc_frame);
+  void SettleBias();          // refunds pending biasing bonuses (Settle's first half)
+  void ScoreEndOfSentence();  // with an LM: each hypothesis's end-of-sentence arc, for Result() and Finalize()
 
   std::shared_ptr<const TransducerScorer> scorer_;
   TokenTable tokens_;

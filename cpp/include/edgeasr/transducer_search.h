@@ -18,7 +18,8 @@ class TransducerSearch {
   // Finalize() (call Reset() first). If the scorer throws, the stream is left undefined until Reset().
   virtual void AcceptFrames(const float* enc, size_t num_frames) = 0;
   // End-point: removes every pending (partial-match) biasing bonus from every hypothesis and restarts phrase
-  // matching, so no phrase spans an end-point. Decoding may go on.
+  // matching, so no phrase spans an end-point; with an n-gram LM, Result() until the next frame also scores the end
+  // of sentence, as Finalize() would there. Decoding may go on.
   virtual void Settle() = 0;
   // End of the utterance: settles; no more frames until Reset().
   virtual void Finalize() = 0;
