@@ -4,6 +4,8 @@ held-out voices, with the lattice's oracle WER as the ceiling.
     python bench/rescore.py                                  # bundled model, beam 16, LM in ~/.cache/edgeasr/cloud_lm
     python bench/rescore.py --model new.safetensors          # a newer acoustic model: rerun, λ/γ are retuned
     python bench/rescore.py --quick                          # 40 dev + 40 test clips, to check the script
+    python bench/rescore.py --device-lm --no-save-weights --out bench/results/rescore-device-lm
+                                                             # the device fuses its n-gram LM too
 
 Every clip is decoded by the recognizer (``--model``, one thread), its lattice is pruned as the device prunes it
 (``Lattice.for_wire``), encoded to the wire bytes and decoded again, exactly what the service receives. The lattice
@@ -159,7 +161,10 @@ def markdown(report: dict) -> str:
         f"`{report['command']}` — {report['date']}, git {report['git']}, {report['machine']['cpu']['model']}",
         "",
         f"Acoustic model `{report['model']['path']}` (sha256 {report['model']['sha256'][:12]}), "
-        f"{report['model']['decoding']} beam {report['model']['beam']}. LM `{lm['path']}`: "
+        f"{report['model']['decoding']} beam {report['model']['beam']}"
+        + (f", fusing the device n-gram LM `{report['model']['device_lm']}` (lm_scale {report['model']['lm_scale']:g}, "
+           f"token reward {report['model']['token_reward']:g})" if report["model"].get("device_lm") else "")
+        + f". LM `{lm['path']}`: "
         f"{lm.get('parameters', 0):,} parameters, dev perplexity {lm.get('dev_token_perplexity') or 0:.3f} per token, "
         f"{lm.get('dev_word_perplexity') or 0:.3f} per word. Each lattice pruned for the wire (mean "
         f"{report['wire']['mean_bytes']:.0f} bytes, {report['wire']['mean_arcs']:.1f} arcs), sent through the wire "
@@ -213,6 +218,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dev-limit", type=int, default=0, help="dev clips for tuning (0: all)")
     p.add_argument("--limit", type=int, default=0, help="test clips (0: all), evenly over voices")
     p.add_argument("--quick", action="store_true", help="40 dev and 40 test clips; results to rescore-quick.*")
+    p.add_argument("--device-lm", nargs="?", const="default", default=None,
+                   help="the device fuses this n-gram LM in its search (no FILE: the bundled one), both beams")
     p.add_argument("--no-save-weights", action="store_true", help="do not write rescore_weights.json by the LM")
     p.add_argument("--out", type=Path, help="results stem (default bench/results/rescore)")
     return p.parse_args(argv)
@@ -237,7 +244,12 @@ def main(argv=None) -> int:
         if not model_path.is_file():
             raise BenchError(f"--model: {model_path} does not exist")
         lm = load_lm(args.lm, threads=1)
-        rec = Recognizer(model_path, RecognizerConfig(beam=args.beam))
+        device_lm = None
+        if args.device_lm is not None:
+            from edgeasr.recognizer import default_lm_path
+
+            device_lm = default_lm_path() if args.device_lm == "default" else Path(args.device_lm)
+        rec = Recognizer(model_path, RecognizerConfig(beam=args.beam), lm=device_lm)
         dev_clips = load_clips(args.corpus, "dev", args.dev_limit)
         test_clips = load_clips(args.corpus, "test", args.limit)
     except (BenchError, ValueError) as e:
@@ -252,7 +264,7 @@ def main(argv=None) -> int:
     baseline = None
     if args.baseline_beam != args.beam:
         log(f"decoding the test clips at the baseline beam {args.baseline_beam}")
-        base_rec = Recognizer(model_path, RecognizerConfig(beam=args.baseline_beam))
+        base_rec = Recognizer(model_path, RecognizerConfig(beam=args.baseline_beam), lm=device_lm)
         baseline = [base_rec.transcribe(*sf_read(it["path"])).result().text for it in test]
 
     perplexity = {split: lm.perplexity([it["text"] for it in items]) for split, items in (("dev", dev), ("test", test))}
@@ -295,7 +307,9 @@ def main(argv=None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git": git_revision(),
         "machine": {"cpu": cpu_description(), "packages": package_versions(["torch", "jiwer", "numpy"])},
-        "model": {"path": str(model_path), "sha256": model_sha, "decoding": rec.config.decoding, "beam": args.beam},
+        "model": {"path": str(model_path), "sha256": model_sha, "decoding": rec.config.decoding, "beam": args.beam,
+                  "device_lm": None if device_lm is None else str(device_lm),
+                  "lm_scale": rec.config.lm_scale, "token_reward": rec.config.token_reward},
         "lm": {"path": str(args.lm), **{k: v for k, v in lm.info.items() if not isinstance(v, dict)},
                "dev_token_perplexity": lm.info.get("dev", {}).get("token_perplexity"),
                "dev_word_perplexity": lm.info.get("dev", {}).get("word_perplexity")},
