@@ -182,6 +182,7 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
                               context_score=job["context_score"], blank_penalty=job["blank_penalty"],
                               token_reward=job["token_reward"] if system.search == "modified_beam_search" else None,
                               lm_scale=job["lm_scale"], lm_end_of_sentence=job.get("lm_end_of_sentence", True),
+                              ilm_scale=job.get("ilm_scale"),
                               tail_padding_s=0.0)  # every system gets the same job["tail_s"] of silence appended
     rec = Recognizer(job["models"]["edgeasr"][system.weights], config, lm=job["models"]["lm"] if system.lm else None)
     rate = job["sample_rate"]
@@ -268,10 +269,10 @@ def search_scores(search: str, blank_penalty: Optional[float] = None, token_rewa
     return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
 
 
-def lm_scores(lm_scale: Optional[float], token_reward: Optional[float]) -> dict:
+def lm_scores(lm_scale: Optional[float], token_reward: Optional[float], ilm_scale: Optional[float] = None) -> dict:
     """The LM weight and token reward the systems with an LM use: the given ones, or LM_SEARCH_DEFAULTS."""
-    c = RecognizerConfig(lm_scale=lm_scale, token_reward=token_reward).resolved(with_lm=True)
-    return {"lm_scale": c.lm_scale, "token_reward": c.token_reward}
+    c = RecognizerConfig(lm_scale=lm_scale, token_reward=token_reward, ilm_scale=ilm_scale).resolved(with_lm=True)
+    return {"lm_scale": c.lm_scale, "token_reward": c.token_reward, "ilm_scale": c.ilm_scale}
 
 
 def _repo_path(path: Path) -> str:
@@ -666,8 +667,9 @@ def _lm_settings(run: dict) -> str:
     if not run.get("lm") or not lm:
         return ""
     return (f" The systems with an n-gram LM fuse `{run['lm']}` into the beam search with lm_scale "
-            f"{lm['lm_scale']:g} and a token reward of {lm['token_reward']:g} (edgeasr.recognizer.LM_SEARCH_DEFAULTS "
-            "unless --lm-scale / --token-reward say otherwise)"
+            f"{lm['lm_scale']:g}, internal-LM weight {lm.get('ilm_scale') or 0:g} and a token reward of "
+            f"{lm['token_reward']:g} (edgeasr.recognizer.LM_SEARCH_DEFAULTS unless --lm-scale / --ilm-scale / "
+            "--token-reward say otherwise)"
             + ("; the end of sentence unscored (--lm-no-end)." if run.get("lm_end_of_sentence") is False else
                ", and the end of sentence scored."))
 
@@ -833,6 +835,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="n-gram LM of the systems with -lm (default: the bundled one)")
     p.add_argument("--lm-scale", type=float, default=None,
                    help="their LM weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS)")
+    p.add_argument("--ilm-scale", type=float, default=None,
+                   help="their internal-LM weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS)")
     p.add_argument("--lm-no-end", action="store_true",
                    help="their LM does not score the end of sentence (RecognizerConfig.lm_end_of_sentence=False)")
     p.add_argument("--tail-s", type=float, default=DEFAULT_TAIL_S, help="silence appended to every clip")
@@ -899,7 +903,7 @@ def main(argv=None) -> int:
                       for search in ("greedy_search", "modified_beam_search")}
     job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
            "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
-           "lm_scale": a.lm_scale, "lm_end_of_sentence": not a.lm_no_end,
+           "lm_scale": a.lm_scale, "lm_end_of_sentence": not a.lm_no_end, "ilm_scale": a.ilm_scale,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
     work = a.cache / f".run-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -924,7 +928,8 @@ def main(argv=None) -> int:
                 "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
                 "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
                 "lm": _repo_path(a.lm) if any(BY_KEY[k].lm for k in keys) else None, "lm_scale": a.lm_scale,
-                "lm_end_of_sentence": not a.lm_no_end, "lm_scores": lm_scores(a.lm_scale, a.token_reward),
+                "lm_end_of_sentence": not a.lm_no_end, "ilm_scale": a.ilm_scale,
+                "lm_scores": lm_scores(a.lm_scale, a.token_reward, a.ilm_scale),
                 "peer_blank_penalty": peer_blank_penalty, "edgeasr_scores": edgeasr_scores, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},

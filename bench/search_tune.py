@@ -42,15 +42,16 @@ def floats(text: str) -> list[float]:
 
 
 def run_point(a: argparse.Namespace, reward: float, penalty: float, context: float, lm_scale: float, out: Path,
-              plain: Optional[dict] = None) -> dict:
+              plain: Optional[dict] = None, ilm_scale: float = 0.0) -> dict:
     """One grid point. ``plain``: the accuracy without phrases at this reward, penalty and LM scale, already measured
     (the biasing bonus does not change it), so only the system with phrases runs. LM scale 0: without the LM."""
-    name = f"tune-{reward:g}-{penalty:g}-{context:g}-{lm_scale:g}"
+    name = f"tune-{reward:g}-{penalty:g}-{context:g}-{lm_scale:g}-{ilm_scale:g}"
     pair = LM_SYSTEMS if lm_scale > 0 else SYSTEMS
     systems = pair if plain is None else pair[1:]
     argv = ["--corpus", a.corpus, "--split", a.split, "--limit", str(a.limit), "--systems", ",".join(systems),
             "--token-reward", str(reward), "--blank-penalty", str(penalty), "--context-score", str(context),
-            "--beam", str(a.beam), "--lm", str(a.lm), "--lm-scale", str(lm_scale), "--out", str(out), "--name", name]
+            "--beam", str(a.beam), "--lm", str(a.lm), "--lm-scale", str(lm_scale), "--ilm-scale", str(ilm_scale),
+            "--out", str(out), "--name", name]
     if a.lm_no_end:
         argv.append("--lm-no-end")
     if e2e.main(argv) != 0:
@@ -59,7 +60,7 @@ def run_point(a: argparse.Namespace, reward: float, penalty: float, context: flo
     plain = plain or report["systems"][pair[0]]["accuracy"]
     biased = report["systems"][pair[1]]["accuracy"]
     return {"token_reward": reward, "blank_penalty": penalty, "context_score": context, "lm_scale": lm_scale,
-            "clips": report["run"]["clips"], "plain": plain,
+            "ilm_scale": ilm_scale, "clips": report["run"]["clips"], "plain": plain,
             "wer": plain["wer"], "deletions": plain["deletions"], "insertions": plain["insertions"],
             "substitutions": plain["substitutions"], "b_wer": plain["b_wer"],
             "wer_phrases": biased["wer"], "b_wer_phrases": biased["b_wer"],
@@ -75,16 +76,16 @@ def markdown(result: dict) -> str:
              "phrases: the clip's names and distractors, 100 per clip, as bench/e2e.py).",
              "", "Rule (fixed before the run): the lowest WER without phrases. Chosen: token_reward "
              f"**{best['token_reward']:g}**, blank_penalty **{best['blank_penalty']:g}**, lm_scale "
-             f"**{best.get('lm_scale', 0):g}**; then the lowest WER with "
+             f"**{best.get('lm_scale', 0):g}**, ilm_scale **{best.get('ilm_scale', 0):g}**; then the lowest WER with "
              f"phrases at those: context_score **{context['context_score']:g}**.", "",
-             "| token_reward | blank_penalty | lm_scale | context_score | WER | deletions | insertions | "
+             "| token_reward | blank_penalty | lm_scale | ilm_scale | context_score | WER | deletions | insertions | "
              "substitutions | B-WER | WER with phrases | B-WER with phrases | false names |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         mark = " **(chosen)**" if p is best else ""
         cmark = " **(chosen)**" if p is context else ""
         lines.append(f"| {p['token_reward']:g}{mark} | {p['blank_penalty']:g} | {p.get('lm_scale', 0):g} | "
-                     f"{p['context_score']:g}{cmark} | "
+                     f"{p.get('ilm_scale', 0):g} | {p['context_score']:g}{cmark} | "
                      f"{100 * p['wer']:.2f} % | "
                      f"{p['deletions']} | {p['insertions']} | {p['substitutions']} | {100 * p['b_wer']:.1f} % | "
                      f"{100 * p['wer_phrases']:.2f} % | {100 * p['b_wer_phrases']:.1f} % | "
@@ -102,6 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--context-score", type=floats, default=[RecognizerConfig.context_score],
                    help="biasing bonus per token (the runs with phrases)")
     p.add_argument("--lm-scale", type=floats, default=[0.0], help="n-gram LM weights (0: without the LM)")
+    p.add_argument("--ilm-scale", type=floats, default=[0.0],
+                   help="internal-LM weights (with lm_scale > 0; RecognizerConfig.ilm_scale)")
     p.add_argument("--lm", type=Path, default=default_lm_path(), help="the n-gram LM (default: the bundled one)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--lm-no-end", action="store_true", help="the LM does not score the end of sentence")
@@ -110,24 +113,28 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.split == "test":
         p.error("--split test: the held-out voices are not for tuning")
-    if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0 or min(a.lm_scale) < 0:
-        p.error("--limit, --blank-penalty, --context-score and --lm-scale must be >= 0")
+    if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0 or min(a.lm_scale) < 0 \
+            or min(a.ilm_scale) < 0:
+        p.error("--limit, --blank-penalty, --context-score, --lm-scale and --ilm-scale must be >= 0")
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        for lm_scale, penalty, reward in ((s, b, r) for s in a.lm_scale for b in a.blank_penalty
-                                          for r in a.token_reward):
+        for ilm_scale, lm_scale, penalty, reward in ((i, s, b, r) for i in a.ilm_scale for s in a.lm_scale
+                                                     for b in a.blank_penalty for r in a.token_reward):
+                if ilm_scale > 0 and lm_scale == 0:
+                    continue  # the internal LM comes out only with an LM
                 plain = None
                 for context in a.context_score:
-                    q = run_point(a, reward, penalty, context, lm_scale, Path(tmp), plain)
+                    q = run_point(a, reward, penalty, context, lm_scale, Path(tmp), plain, ilm_scale)
                     plain = q.pop("plain")
                     points.append(q)
-                    print(f"lm_scale {lm_scale:g} token_reward {reward:g} blank_penalty {penalty:g} context_score "
+                    print(f"lm_scale {lm_scale:g} ilm_scale {ilm_scale:g} token_reward {reward:g} blank_penalty "
+                          f"{penalty:g} context_score "
                           f"{context:g}: WER "
                           f"{100 * q['wer']:.2f} % (del {q['deletions']} ins {q['insertions']} sub "
                           f"{q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %", file=sys.stderr)
     chosen = min(points, key=lambda q: q["wer"])  # min keeps the first of equals
-    chosen_context = min((q for q in points if (q["token_reward"], q["blank_penalty"], q["lm_scale"]) ==
-                          (chosen["token_reward"], chosen["blank_penalty"], chosen["lm_scale"])),
+    setting = ("token_reward", "blank_penalty", "lm_scale", "ilm_scale")
+    chosen_context = min((q for q in points if all(q[k] == chosen[k] for k in setting)),
                          key=lambda q: q["wer_phrases"])
     result = {"run": {"command": "python " + shlex.join(["bench/search_tune.py", *(argv or sys.argv[1:])]),
                       "corpus": a.corpus, "split": a.split, "limit": a.limit, "beam": a.beam,

@@ -275,6 +275,29 @@ def test_recognizer_fuses_the_lm(rec):
     assert 0.5 * lm.score(tokens, eos=True) < 0.5 * lm.score(tokens, eos=False) - 0.05  # the two checks differ
 
 
+def test_the_internal_lm_comes_out_only_with_an_lm():
+    """ilm_scale takes the model's own prior out of each token's score (ln P_ilm < 0, so the score rises); without an
+    n-gram LM it changes nothing."""
+    import soundfile as sf
+
+    from edgeasr.recognizer import default_model_path
+
+    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+    plain = Recognizer().transcribe(samples, rate).result()
+    ignored = Recognizer(config=RecognizerConfig(ilm_scale=0.5)).transcribe(samples, rate).result()
+    assert (ignored.text, ignored.score) == (plain.text, plain.score)
+    scores = {}
+    for ilm in (0.0, 0.3):
+        config = RecognizerConfig(lm_scale=0.3, token_reward=0.5, ilm_scale=ilm)
+        r = Recognizer(config=config, lm=default_lm_path()).transcribe(samples, rate).result()
+        assert r.text == "computer set a timer for ten minutes"
+        scores[ilm] = r.score
+    assert scores[0.3] > scores[0.0] + 1  # about 0.3 x 8 tokens x a few nats
+    for bad in (-0.1, float("nan"), "0.3"):
+        with pytest.raises(ValueError, match="ilm_scale"):
+            RecognizerConfig(ilm_scale=bad).validate()
+
+
 def test_a_settled_stream_shows_what_finalizing_there_gives():
     """At a speculative end-point (settle()) the result scores the end of sentence as the final one will if no more
     audio comes, so a confirmed end-point does not look revised; more audio drops that view again."""

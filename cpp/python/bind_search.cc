@@ -332,13 +332,14 @@ void PybindSearch(py::module& m) {
 
   py::class_<BeamSearchConfig>(m, "BeamSearchConfig")
       .def(py::init([](int32_t beam, float blank_penalty, float lattice_beam, int32_t decoder_cache_size,
-                       int32_t max_lattice_arcs, float token_reward, float lm_scale, bool lm_end_of_sentence) {
+                       int32_t max_lattice_arcs, float token_reward, float lm_scale, bool lm_end_of_sentence,
+                       float ilm_scale) {
              return BeamSearchConfig{beam,           blank_penalty, lattice_beam, decoder_cache_size,
-                                     max_lattice_arcs, token_reward, lm_scale, lm_end_of_sentence};
+                                     max_lattice_arcs, token_reward, lm_scale, lm_end_of_sentence, ilm_scale};
            }),
            py::arg("beam") = 4, py::arg("blank_penalty") = 0.0f, py::arg("lattice_beam") = 8.0f,
            py::arg("decoder_cache_size") = 1024, py::arg("max_lattice_arcs") = 20000, py::arg("token_reward") = 0.0f,
-           py::arg("lm_scale") = 0.0f, py::arg("lm_end_of_sentence") = true)
+           py::arg("lm_scale") = 0.0f, py::arg("lm_end_of_sentence") = true, py::arg("ilm_scale") = 0.0f)
       .def_readwrite("beam", &BeamSearchConfig::beam)
       .def_readwrite("blank_penalty", &BeamSearchConfig::blank_penalty)
       .def_readwrite("lattice_beam", &BeamSearchConfig::lattice_beam)
@@ -347,6 +348,7 @@ void PybindSearch(py::module& m) {
       .def_readwrite("token_reward", &BeamSearchConfig::token_reward)
       .def_readwrite("lm_scale", &BeamSearchConfig::lm_scale)
       .def_readwrite("lm_end_of_sentence", &BeamSearchConfig::lm_end_of_sentence)
+      .def_readwrite("ilm_scale", &BeamSearchConfig::ilm_scale)
       .def("validate", &BeamSearchConfig::Validate)
       .def("__repr__", &BeamSearchConfig::ToString);
 

@@ -20,6 +20,8 @@ void BeamSearchConfig::Validate() const {
   if (!std::isfinite(token_reward)) throw std::invalid_argument("token_reward: must be finite");
   if (!std::isfinite(lm_scale) || lm_scale < 0.f)
     throw std::invalid_argument("lm_scale: must be finite and >= 0, got " + std::to_string(lm_scale));
+  if (!std::isfinite(ilm_scale) || ilm_scale < 0.f)
+    throw std::invalid_argument("ilm_scale: must be finite and >= 0, got " + std::to_string(ilm_scale));
   if (std::isnan(lattice_beam) || lattice_beam < 0.f)
     throw std::invalid_argument("lattice_beam: must be >= 0 (infinity keeps everything), got " +
                                 std::to_string(lattice_beam));
@@ -31,13 +33,13 @@ void BeamSearchConfig::Validate() const {
 }
 
 std::string BeamSearchConfig::ToString() const {
-  char buf[320];
+  char buf[360];
   std::snprintf(buf, sizeof buf,
                 "BeamSearchConfig(beam=%d, blank_penalty=%g, lattice_beam=%g, decoder_cache_size=%d, "
-                "max_lattice_arcs=%d, token_reward=%g, lm_scale=%g, lm_end_of_sentence=%s)",
+                "max_lattice_arcs=%d, token_reward=%g, lm_scale=%g, lm_end_of_sentence=%s, ilm_scale=%g)",
                 beam, static_cast<double>(blank_penalty), static_cast<double>(lattice_beam), decoder_cache_size,
                 max_lattice_arcs, static_cast<double>(token_reward), static_cast<double>(lm_scale),
-                lm_end_of_sentence ? "true" : "false");
+                lm_end_of_sentence ? "true" : "false", static_cast<double>(ilm_scale));
   return buf;
 }
 
@@ -106,6 +108,7 @@ struct BeamSearch::State {
   // Projected decoder outputs by context; rows are numbered in insertion order.
   std::unordered_map<std::vector<int32_t>, int32_t, ContextHash> cache;
   std::vector<float> cache_rows;
+  std::vector<float> ilm_rows;  // with ilm_scale: per cached context, ln P_ilm(token | context) (blank's entry 0)
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
   std::vector<int32_t> next, grammar_next, lm_next, order;
@@ -174,9 +177,11 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   const int32_t blank = s.blank;
 
   // Decoder outputs: cached per context, the missing ones in one batched call.
+  const bool ilm = lm_ && config_.ilm_scale != 0.f;
   if (s.cache.size() + n > size_t(config_.decoder_cache_size)) {
     s.cache.clear();
     s.cache_rows.clear();
+    s.ilm_rows.clear();
   }
   std::vector<int32_t> rows(n), missing_contexts, missing_rows;
   for (size_t i = 0; i < n; ++i) {
@@ -189,16 +194,31 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   }
   if (!missing_rows.empty()) {
     s.cache_rows.resize(s.cache.size() * J);
-    std::vector<float> fresh(missing_rows.size() * J);
+    std::vector<float> fresh(missing_rows.size() * J), fresh_ilm;
     try {
       scorer_->DecoderProjected(missing_contexts.data(), missing_rows.size(), fresh.data());
+      if (ilm) {  // the internal LM: the joiner without the encoder's part (a zero frame)
+        const std::vector<float> zero(J, 0.f);
+        fresh_ilm.resize(missing_rows.size() * V);
+        scorer_->JointLogProbs(zero.data(), fresh.data(), missing_rows.size(), fresh_ilm.data());
+      }
     } catch (...) {
       s.cache.clear();
       s.cache_rows.clear();
+      s.ilm_rows.clear();
       throw;
     }
     for (size_t m = 0; m < missing_rows.size(); ++m)
       std::copy_n(fresh.data() + m * J, J, s.cache_rows.data() + size_t(missing_rows[m]) * J);
+    if (ilm) {
+      s.ilm_rows.resize(s.cache.size() * V);
+      for (size_t m = 0; m < missing_rows.size(); ++m) {
+        const float* r = fresh_ilm.data() + m * V;
+        float* out = s.ilm_rows.data() + size_t(missing_rows[m]) * V;
+        const float tokens = std::log1p(-std::exp(r[blank]));  // ln P(not blank): renormalized over the tokens
+        for (size_t k = 0; k < V; ++k) out[k] = int32_t(k) == blank ? 0.f : r[k] - tokens;
+      }
+    }
   }
   // Hypotheses with the same decoder context (they differ in biasing state only) get the same joiner row, so the
   // joiner runs once per distinct context (each row of its output depends on its own input row alone).
@@ -242,6 +262,11 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
         if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * s.lm_logp[i * V + k];
     }
   }
+  if (ilm)  // the internal LM's prior out (the blank's entry is 0)
+    for (size_t i = 0; i < n; ++i) {
+      const float* r = s.ilm_rows.data() + size_t(rows[i]) * V;
+      for (size_t k = 0; k < V; ++k) s.logp[i * V + k] -= config_.ilm_scale * r[k];
+    }
 
   // Candidates: hypothesis i followed by blank or token k, scored with the biasing bonus (inside the beam).
   s.bonus.assign(n * V, 0.f);

@@ -81,6 +81,9 @@ class RecognizerConfig:
                                    # default, with an LM LM_SEARCH_DEFAULTS (which also raise the token reward)
     lm_end_of_sentence: bool = True  # with an LM: the finished utterance's hypotheses also score
                                    # lm_scale * ln P_lm(</s> | their last tokens), so one that stops mid-request pays
+    ilm_scale: Optional[float] = None  # with an LM: each token's score also loses ilm_scale * ln P_ilm(token |
+                                   # context), the model's internal LM (its joiner without the encoder), whose prior
+                                   # the n-gram LM replaces. None: the search's default (LM_SEARCH_DEFAULTS with an LM)
     lead_padding_s: float = LEAD_PADDING_S  # every stream starts from the encoder state that this much silence
                                    # (zeros) leaves, as if it had preceded the audio, for clips cut at the speech
                                    # onset (training utterances all start with silence or noise). Free at run time
@@ -107,9 +110,9 @@ class RecognizerConfig:
         if self.sparse_weights not in SPARSE_WEIGHTS:
             raise ValueError(f"sparse_weights: expected one of {SPARSE_WEIGHTS}, got {self.sparse_weights!r}")
         for name in ("context_score", "blank_penalty", "lattice_beam", "lead_padding_s", "tail_padding_s",
-                     "lm_scale"):
+                     "lm_scale", "ilm_scale"):
             value = getattr(self, name)
-            if value is None and name in ("blank_penalty", "lm_scale"):
+            if value is None and name in ("blank_penalty", "lm_scale", "ilm_scale"):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -141,8 +144,8 @@ class RecognizerConfig:
 # the lead-extension model's choice: 33.09 %), against 36.1 % with the blank penalty alone (1.5).
 # Greedy search keeps the blank penalty it was tuned with (dev: 1/1.5/2); the reward would only repeat it there.
 SEARCH_DEFAULTS = {
-    "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0, "lm_scale": 0.0},
-    "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9, "lm_scale": 0.0},
+    "greedy_search": {"blank_penalty": 1.5, "token_reward": 0.0, "lm_scale": 0.0, "ilm_scale": 0.0},
+    "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9, "lm_scale": 0.0, "ilm_scale": 0.0},
 }
 # Beam search with an n-gram LM (Recognizer's lm): the LM's weight and the token reward that offsets its cost per
 # token, tuned together on v1hard dev at beam 4 with the bundled LM, the end of sentence scored (python
@@ -330,7 +333,8 @@ class Recognizer:
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
         lm = self.lm.native if self.lm is not None else None
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward,
-                                        lm_scale=c.lm_scale, lm_end_of_sentence=c.lm_end_of_sentence)
+                                        lm_scale=c.lm_scale, lm_end_of_sentence=c.lm_end_of_sentence,
+                                        ilm_scale=c.ilm_scale)
         return _core.BeamSearch(self.network, self._pieces, config, graph, grammar.native if grammar else None, lm)
 
 

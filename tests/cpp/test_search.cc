@@ -1270,6 +1270,27 @@ void TestNgramLm() {
 // Shallow fusion against brute force: every alignment of a few frames, each sequence scored by its log-added
 // alignments plus lm_scale times its LM log-probability (from <s>, no end of sentence). With a context as long as
 // the frames, a wide beam keeps every sequence, so the search's best must be the brute-force best, with its score.
+// ln P_lm(seq), with the end of sentence when `end`.
+double LmScore(const NgramLm& lm, const std::vector<int32_t>& seq, bool end) {
+  double score = 0;
+  int32_t state = lm.start_state();
+  for (int32_t t : seq) {
+    const NgramLm::Step step = lm.Score(state, t);
+    score += double(step.logprob);
+    state = step.state;
+  }
+  return end ? score + double(lm.Score(state, lm.vocab_size()).logprob) : score;
+}
+
+// A beam wide enough to keep every hypothesis of the brute-force cases, with the LM at `lm_scale`.
+BeamSearchConfig ExhaustiveWithLm(float lm_scale) {
+  BeamSearchConfig config;
+  config.beam = 256;
+  config.lattice_beam = std::numeric_limits<float>::infinity();
+  config.lm_scale = lm_scale;
+  return config;
+}
+
 void TestLmFusionBruteForce() {
   const size_t before = g_counts.failed;
   const int32_t V = 6, T = 3;
@@ -1287,22 +1308,11 @@ void TestLmFusionBruteForce() {
         std::vector<int32_t> best;
         double best_score = -kInf;
         for (const auto& [seq, a] : acoustic) {
-          double lm_score = 0;
-          int32_t state = lm->start_state();
-          for (int32_t t : seq) {
-            const NgramLm::Step step = lm->Score(state, t);
-            lm_score += double(step.logprob);
-            state = step.state;
-          }
-          if (end) lm_score += double(lm->Score(state, lm->vocab_size()).logprob);
-          const double total = a + double(scale) * lm_score;
+          const double total = a + double(scale) * LmScore(*lm, seq, end);
           if (total > best_score) best = seq, best_score = total;
           if (a > plain_score) plain_best = seq, plain_score = a;
         }
-        BeamSearchConfig config;
-        config.beam = 256;
-        config.lattice_beam = std::numeric_limits<float>::infinity();
-        config.lm_scale = scale;
+        BeamSearchConfig config = ExhaustiveWithLm(scale);
         config.lm_end_of_sentence = end;
         BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
         Decode(search, *scorer, T, {}, int32_t(seed % 2) + 1);  // an end-point mid-way changes nothing in the end
@@ -1335,6 +1345,57 @@ void TestLmFusionBruteForce() {
   Group("n-gram LM: fusion against brute force", before);
 }
 
+// The internal LM's prior taken out: the brute force scores every sequence by its alignments, + scale * LM (with
+// </s>) - ilm_scale * ln P_ilm, where P_ilm(token | context) is the joint at a zero encoder frame (TableScorer: frame
+// 0) renormalized over the tokens.
+void TestInternalLmBruteForce() {
+  const size_t before = g_counts.failed;
+  const int32_t V = 6, T = 3, C = T;  // the scorer's context holds the whole utterance
+  const auto pieces = Pieces(V);
+  auto lm = std::make_shared<NgramLm>(SmallLmArrays(), 0);
+  int changed = 0, checked = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
+    const std::map<std::vector<int32_t>, double> acoustic = AlignmentScores(*scorer, V, T);
+    auto ilm_of = [&](const std::vector<int32_t>& seq) {
+      std::vector<int32_t> context(C, 0);  // blank (0) before the first token
+      double sum = 0;
+      for (int32_t t : seq) {
+        const std::vector<float> lp = scorer->LogProbs(0, context);
+        sum += double(lp[size_t(t)]) - std::log1p(-std::exp(double(lp[0])));
+        context.erase(context.begin());
+        context.push_back(t);
+      }
+      return sum;
+    };
+    const float scale = 0.5f;
+    std::vector<int32_t> without_ilm;
+    for (float ilm_scale : {0.f, 0.5f, 1.5f}) {
+      std::vector<int32_t> best;
+      double best_score = -kInf;
+      for (const auto& [seq, a] : acoustic) {
+        const double total = a + double(scale) * LmScore(*lm, seq, true) - double(ilm_scale) * ilm_of(seq);
+        if (total > best_score) best = seq, best_score = total;
+      }
+      BeamSearchConfig config = ExhaustiveWithLm(scale);
+      config.ilm_scale = ilm_scale;
+      BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
+      Decode(search, *scorer, T);
+      search.Finalize();
+      const SearchResult r = search.Result();
+      const std::string where = " (seed " + std::to_string(seed) + ", ilm_scale " + std::to_string(ilm_scale) + ")";
+      Expect(r.tokens == best, "internal LM: the best sequence" + where);
+      Near(r.acoustic, best_score, 1e-4, "internal LM: its score" + where);
+      if (ilm_scale == 0.f) without_ilm = best;
+      else changed += best != without_ilm;
+      ++checked;
+    }
+  }
+  Expect(checked == 36, "internal LM: every case ran");
+  Expect(changed > 0, "internal LM: taking it out changes some transcripts (the check can fail)");
+  Group("internal LM subtracted: against brute force", before);
+}
+
 void TestValidation() {
   const size_t before = g_counts.failed;
   auto scorer = RandomScorer(9, 1);
@@ -1349,6 +1410,7 @@ void TestValidation() {
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.beam = 0; }), "beam", "beam 0");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.blank_penalty = NAN; }), "blank_penalty", "blank_penalty NaN");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.token_reward = INFINITY; }), "token_reward", "token_reward inf");
+  ExpectThrows(beam_with([](BeamSearchConfig& c) { c.ilm_scale = -1; }), "ilm_scale", "ilm_scale < 0");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.lattice_beam = -1; }), "lattice_beam", "lattice_beam < 0");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.lattice_beam = NAN; }), "lattice_beam", "lattice_beam NaN");
   ExpectThrows(beam_with([](BeamSearchConfig& c) { c.decoder_cache_size = 2; }), "decoder_cache_size",
@@ -1412,6 +1474,7 @@ int main(int argc, char** argv) {
     TestGrammarSearchBruteForce();
     TestNgramLm();
     TestLmFusionBruteForce();
+    TestInternalLmBruteForce();
     TestGreedyExact();
     TestBeamExactRecombination();
     TestBlankPenaltyIsShiftedLogit();

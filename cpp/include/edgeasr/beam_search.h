@@ -57,6 +57,11 @@ struct BeamSearchConfig {
                                       // stops mid-request ("set a timer for") pays for it, as Kaldi's final weights.
                                       // Settle() scores it too, for Result() until the next frame: a speculative
                                       // end-point sees what finalizing there would give
+  float ilm_scale = 0.f;              // with an LM: each token emitted also adds -ilm_scale * ln P_ilm(token |
+                                      // context), the transducer's internal LM (the joiner with the encoder's part
+                                      // zero, renormalized over the tokens): the prior of its training text, which
+                                      // the n-gram LM stands in for (ILME, Meng et al. 2021). Counted in the
+                                      // acoustic score; ignored without an LM
 
   void Validate() const;  // throws std::invalid_argument naming the field
   std::string ToString() const;
