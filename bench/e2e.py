@@ -181,8 +181,8 @@ def _edgeasr_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], 
     config = RecognizerConfig(decoding=system.search, beam=job["beam"], chunk_frames=job["chunk_frames"],
                               context_score=job["context_score"], blank_penalty=job["blank_penalty"],
                               token_reward=job["token_reward"] if system.search == "modified_beam_search" else None,
-                              lm_scale=job["lm_scale"], lm_end_of_sentence=job.get("lm_end_of_sentence", True),
-                              ilm_scale=job.get("ilm_scale"),
+                              lm_scale=job["lm_scale"], lm_end_of_sentence=job["lm_end_of_sentence"],
+                              ilm_scale=job["ilm_scale"],
                               tail_padding_s=0.0)  # every system gets the same job["tail_s"] of silence appended
     rec = Recognizer(job["models"]["edgeasr"][system.weights], config, lm=job["models"]["lm"] if system.lm else None)
     rate = job["sample_rate"]

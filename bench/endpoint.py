@@ -887,13 +887,11 @@ def main(argv=None) -> int:
             checkpoint = resolve_checkpoint(args.checkpoint)
             models = prepare_models(checkpoint, DEFAULT_CACHE)
             model_path = args.model or Path(models["edgeasr"]["int8"])
-        lm_path = None
-        if args.lm is not None:
-            from edgeasr.recognizer import default_lm_path
+        from edgeasr.cli import lm_path
 
-            lm_path = default_lm_path() if args.lm == "default" else Path(args.lm)
+        lm_file = lm_path(args.lm)
         rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames,
-                                                      lm_end_of_sentence=not args.lm_no_end), lm=lm_path)
+                                                      lm_end_of_sentence=not args.lm_no_end), lm=lm_file)
         completeness = CompletenessModel(args.completeness)  # None: the bundled table
         grammar, test_completeness = None, completeness
         if args.grammar is not None:
@@ -908,7 +906,7 @@ def main(argv=None) -> int:
             read_clips(clips)
             result = tune(rec, clips, log, completeness, args.max_cutoff)
             result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint),
-                          lm=None if lm_path is None else str(lm_path), recognizer=dataclasses.asdict(rec.config))
+                          lm=None if lm_file is None else str(lm_file), recognizer=dataclasses.asdict(rec.config))
             out = args.out.with_suffix(".tune.json")
             out.write_text(json.dumps(result, indent=1), encoding="utf-8")
             log(json.dumps({k: result[k] for k in ("final", "speculative")}, indent=1))
@@ -918,12 +916,12 @@ def main(argv=None) -> int:
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
-        spec_cfg, final_cfg = speculative_defaults(rec.lm is not None), final_defaults(rec.lm is not None)
+        spec_cfg, final_cfg = speculative_defaults(), final_defaults(rec.lm is not None)
         if args.presence_margin_db is not None:
             spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
             final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)
         report = {"date": datetime.date.today().isoformat(), "command": command.strip(), "model": str(model_path),
-                  "recognizer": dataclasses.asdict(rec.config), "lm": None if lm_path is None else str(lm_path),
+                  "recognizer": dataclasses.asdict(rec.config), "lm": None if lm_file is None else str(lm_file),
                   "checkpoint": str(checkpoint), "checkpoint_sha256": models["sha256"],
                   "trained_epochs": models.get("trained_epochs"), "machine": cpu_description(), "git": git_revision(),
                   "packages": package_versions(["numpy", "sherpa-onnx", "silero-vad", "webrtcvad-wheels", "torch"]),

@@ -244,11 +244,9 @@ def main(argv=None) -> int:
         if not model_path.is_file():
             raise BenchError(f"--model: {model_path} does not exist")
         lm = load_lm(args.lm, threads=1)
-        device_lm = None
-        if args.device_lm is not None:
-            from edgeasr.recognizer import default_lm_path
+        from edgeasr.cli import lm_path
 
-            device_lm = default_lm_path() if args.device_lm == "default" else Path(args.device_lm)
+        device_lm = lm_path(args.device_lm)
         rec = Recognizer(model_path, RecognizerConfig(beam=args.beam), lm=device_lm)
         dev_clips = load_clips(args.corpus, "dev", args.dev_limit)
         test_clips = load_clips(args.corpus, "test", args.limit)

@@ -435,11 +435,11 @@ def test_the_lm_defaults_are_the_lm_tunes_choice():
                       .read_text())
     assert tune["lm"] and tune["recognizer"]["lm_scale"] > 0  # tuned with the LM fused
     assert final_defaults(lm=True).to_dict() == tune["final"]["config"]
-    assert speculative_defaults(lm=True).to_dict() == tune["speculative"]["config"]
+    assert speculative_defaults().to_dict() == tune["speculative"]["config"]
     assert final_defaults(lm=True) != final_defaults()  # the check can fail: the two tunes differ
     with_lm = EndpointingStream(Recognizer(lm=default_lm_path()))
     assert with_lm.final.config == final_defaults(lm=True)
-    assert with_lm.speculative.config == speculative_defaults(lm=True)
+    assert with_lm.speculative.config == speculative_defaults()
     assert EndpointingStream(Recognizer()).final.config == final_defaults()
 
 

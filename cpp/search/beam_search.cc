@@ -45,11 +45,18 @@ std::string BeamSearchConfig::ToString() const {
 
 namespace {
 
-struct Hyp {
+// What decides a hypothesis's future: its context, its biasing state, its grammar state and its LM state.
+struct Key {
   std::vector<int32_t> context;  // last context_size tokens, oldest first
   int32_t state = ContextGraph::kRoot;
   int32_t grammar = Grammar::kStart;
   int32_t lm = 0;  // n-gram LM state
+
+  bool operator==(const Key&) const = default;
+};
+
+struct Hyp {
+  Key key;
   double acoustic = 0, bias = 0;
   int32_t seq = search::SequenceTrie::kEmpty;
   int32_t node = 0;        // lattice node
@@ -58,12 +65,10 @@ struct Hyp {
   double total() const { return acoustic + bias; }
 };
 
-// What decides a hypothesis's future: its context, its biasing state, its grammar state and its LM state.
-struct Key {
-  std::vector<int32_t> context;
-  int32_t state;
-  int32_t grammar;
-  int32_t lm;
+// After Settle() with an LM: a hypothesis's node past its end-of-sentence arc and its acoustic score with the end.
+struct Ended {
+  int32_t node;
+  double acoustic;
 };
 
 struct ContextHash {
@@ -88,6 +93,17 @@ void SortByTotal(std::vector<Hyp>& hyps) {
   std::stable_sort(hyps.begin(), hyps.end(), [](const Hyp& a, const Hyp& b) { return a.total() > b.total(); });
 }
 
+// The hypotheses of an utterance ending here: each moved past its end-of-sentence arc (ended, in the same order),
+// ranked with it.
+std::vector<Hyp> MovedOntoEnds(std::vector<Hyp> hyps, const std::vector<Ended>& ended) {
+  for (size_t i = 0; i < hyps.size(); ++i) {
+    hyps[i].node = ended[i].node;
+    hyps[i].acoustic = ended[i].acoustic;
+  }
+  SortByTotal(hyps);
+  return hyps;
+}
+
 }  // namespace
 
 struct BeamSearch::State {
@@ -98,12 +114,8 @@ struct BeamSearch::State {
   std::vector<FrameSignal> signals;
   int32_t frames = 0;
   bool finalized = false;
-  // After Settle() with an LM: per hypothesis (same order), the node past its end-of-sentence arc and its acoustic
-  // score with the end scored; Result() ranks by them until the next frame, and Finalize() moves onto them.
-  struct Ended {
-    int32_t node;
-    double acoustic;
-  };
+  // After Settle() with an LM, per hypothesis (same order): Result() ranks by them until the next frame, and
+  // Finalize() moves onto them.
   std::vector<Ended> ended;
   // Projected decoder outputs by context; rows are numbered in insertion order.
   std::unordered_map<std::vector<int32_t>, int32_t, ContextHash> cache;
@@ -157,8 +169,8 @@ void BeamSearch::Reset() {
   s.finalized = false;
   s.ended.clear();
   Hyp start;
-  start.context.assign(size_t(scorer_->context_size()), s.blank);
-  start.lm = lm_ ? lm_->start_state() : 0;
+  start.key.context.assign(size_t(scorer_->context_size()), s.blank);
+  start.key.lm = lm_ ? lm_->start_state() : 0;
   start.node = s.lattice.AddNode(0);
   s.hyps.assign(1, std::move(start));
 }
@@ -185,10 +197,10 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   }
   std::vector<int32_t> rows(n), missing_contexts, missing_rows;
   for (size_t i = 0; i < n; ++i) {
-    const auto [it, inserted] = s.cache.try_emplace(hyps[i].context, static_cast<int32_t>(s.cache.size()));
+    const auto [it, inserted] = s.cache.try_emplace(hyps[i].key.context, static_cast<int32_t>(s.cache.size()));
     rows[i] = it->second;
     if (inserted) {
-      missing_contexts.insert(missing_contexts.end(), hyps[i].context.begin(), hyps[i].context.end());
+      missing_contexts.insert(missing_contexts.end(), hyps[i].key.context.begin(), hyps[i].key.context.end());
       missing_rows.push_back(it->second);
     }
   }
@@ -257,7 +269,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     s.lm_logp.resize(n * V);
     s.lm_next.resize(n * V);
     for (size_t i = 0; i < n; ++i) {
-      lm_->ScoreAll(hyps[i].lm, s.lm_logp.data() + i * V, s.lm_next.data() + i * V);
+      lm_->ScoreAll(hyps[i].key.lm, s.lm_logp.data() + i * V, s.lm_next.data() + i * V);
       for (size_t k = 0; k < V; ++k)
         if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * s.lm_logp[i * V + k];
     }
@@ -273,10 +285,10 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   s.next.assign(n * V, ContextGraph::kRoot);
   if (graph_)
     for (size_t i = 0; i < n; ++i)
-      graph_->ForwardAll(hyps[i].state, s.vocab, s.next.data() + i * V, s.bonus.data() + i * V);
+      graph_->ForwardAll(hyps[i].key.state, s.vocab, s.next.data() + i * V, s.bonus.data() + i * V);
   if (grammar_) {
     s.grammar_next.resize(n * V);
-    for (size_t i = 0; i < n; ++i) grammar_->NextAll(hyps[i].grammar, s.vocab, s.grammar_next.data() + i * V);
+    for (size_t i = 0; i < n; ++i) grammar_->NextAll(hyps[i].key.grammar, s.vocab, s.grammar_next.data() + i * V);
   }
   s.scores.resize(n * V);
   for (size_t i = 0; i < n; ++i)
@@ -293,20 +305,20 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   auto lm_after = [&](size_t i, int32_t k) { return lm_ ? s.lm_next[i * V + size_t(k)] : 0; };
 
   auto key_of = [&](size_t i, int32_t k) {
-    if (k == blank) return Key{hyps[i].context, hyps[i].state, hyps[i].grammar, hyps[i].lm};
-    Key key{std::vector<int32_t>(hyps[i].context.begin() + 1, hyps[i].context.end()), s.next[i * V + size_t(k)],
+    if (k == blank) return hyps[i].key;
+    const Key& from = hyps[i].key;
+    Key key{std::vector<int32_t>(from.context.begin() + 1, from.context.end()), s.next[i * V + size_t(k)],
             grammar_after(i, k), lm_after(i, k)};
     key.context.push_back(k);
     return key;
   };
   auto matches = [&](const Key& key, size_t i, int32_t k) {
-    const Hyp& h = hyps[i];
-    if (k == blank)
-      return h.state == key.state && h.grammar == key.grammar && h.lm == key.lm && h.context == key.context;
+    const Key& from = hyps[i].key;
+    if (k == blank) return from == key;
     if (key.context.back() != k || s.next[i * V + size_t(k)] != key.state || grammar_after(i, k) != key.grammar ||
         lm_after(i, k) != key.lm)
       return false;
-    return std::equal(h.context.begin() + 1, h.context.end(), key.context.begin());
+    return std::equal(from.context.begin() + 1, from.context.end(), key.context.begin());
   };
 
   // The `beam` keys whose best candidates score highest, found in score order (ties: lower hypothesis, lower id,
@@ -377,8 +389,8 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     size_t best_final = total;
     for (size_t c = 0; c < total; ++c) {
       const int32_t k = int32_t(c % V);
-      if (s.scores[c] == search::kNegInf || !grammar_->IsFinal(k == blank ? hyps[c / V].grammar : s.grammar_next[c]))
-        continue;
+      const int32_t after = k == blank ? hyps[c / V].key.grammar : s.grammar_next[c];
+      if (s.scores[c] == search::kNegInf || !grammar_->IsFinal(after)) continue;
       if (best_final == total || better(int32_t(c), int32_t(best_final))) best_final = c;
     }
     if (best_final != total) keys.push_back(key_of(best_final / V, int32_t(best_final % V)));
@@ -437,10 +449,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     const Candidate& wc = cands[w.best];
     const Hyp& parent = hyps[wc.i];
     Hyp h;
-    h.context = key.context;
-    h.state = key.state;
-    h.grammar = key.grammar;
-    h.lm = key.lm;
+    h.key = key;
     h.acoustic = w.acoustic;
     h.bias = w.bias;
     h.seq = wc.k == blank ? parent.seq : s.trie.Insert(parent.seq, wc.k);
@@ -473,7 +482,7 @@ void BeamSearch::ScoreEndOfSentence() {
   // One arc without a token from each hypothesis to a node of its own, as a final weight: the hypotheses themselves
   // stay where they are, so decoding may go on from them (the new nodes are then dead ends, as pruned ones are).
   for (const Hyp& h : s.hyps) {
-    const double end = double(config_.lm_scale) * double(lm_->Score(h.lm, lm_->vocab_size()).logprob);
+    const double end = double(config_.lm_scale) * double(lm_->Score(h.key.lm, lm_->vocab_size()).logprob);
     const int32_t node = s.lattice.AddNode(s.frames);
     s.lattice.AddArc({h.node, node, search::kSettleLabel, s.frames, end, 0.0}, true);
     s.ended.push_back({node, h.acoustic + end});
@@ -482,21 +491,19 @@ void BeamSearch::ScoreEndOfSentence() {
 
 void BeamSearch::SettleBias() {
   State& s = *s_;
-  if (!graph_ || std::all_of(s.hyps.begin(), s.hyps.end(), [](const Hyp& h) { return h.state == ContextGraph::kRoot; }))
-    return;
+  auto at_root = [](const Hyp& h) { return h.key.state == ContextGraph::kRoot; };
+  if (!graph_ || std::all_of(s.hyps.begin(), s.hyps.end(), at_root)) return;
   s.ended.clear();  // the hypotheses change (a second Settle() at one frame finds them settled and returns above)
   // Refund every pending bonus. States all become the root, so hypotheses alike in context now recombine.
   std::vector<Hyp> settled = s.hyps;
   for (Hyp& h : settled) {
-    h.bias += graph_->Settle(h.state).bonus;
-    h.state = ContextGraph::kRoot;
+    h.bias += graph_->Settle(h.key.state).bonus;
+    h.key.state = ContextGraph::kRoot;
   }
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < settled.size(); ++i) {
-    auto g = std::find_if(groups.begin(), groups.end(), [&](const std::vector<size_t>& g) {
-      return settled[g[0]].grammar == settled[i].grammar && settled[g[0]].lm == settled[i].lm &&
-             settled[g[0]].context == settled[i].context;
-    });
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const std::vector<size_t>& g) { return settled[g[0]].key == settled[i].key; });
     if (g == groups.end()) groups.push_back({i});
     else g->push_back(i);
   }
@@ -524,12 +531,8 @@ void BeamSearch::Finalize() {
   if (s.finalized) return;
   Settle();
   if (!s.ended.empty()) {  // the hypotheses end past their end-of-sentence arcs
-    for (size_t i = 0; i < s.hyps.size(); ++i) {
-      s.hyps[i].node = s.ended[i].node;
-      s.hyps[i].acoustic = s.ended[i].acoustic;
-    }
+    s.hyps = MovedOntoEnds(std::move(s.hyps), s.ended);
     s.ended.clear();
-    SortByTotal(s.hyps);
   }
   s.finalized = true;
 }
@@ -541,18 +544,10 @@ SearchResult BeamSearch::Result() const {
   // partial result is the best hypothesis so far, a phrase perhaps unfinished, which is what end-pointers must see.
   // Right after Settle() with an LM, the result is that of an utterance ending here: each hypothesis past its
   // end-of-sentence arc, ranked with it.
-  for (size_t i = 0; i < s.hyps.size(); ++i) {
-    const Hyp& h = s.hyps[i];
-    if (!grammar_ || !s.finalized || grammar_->IsFinal(h.grammar)) {
-      const bool ended = !s.ended.empty();
-      finals.push_back({ended ? s.ended[i].node : h.node, s.trie.Tokens(h.seq),
-                        ended ? s.ended[i].acoustic : h.acoustic, h.bias});
-    }
-  }
-  if (!s.ended.empty())
-    std::stable_sort(finals.begin(), finals.end(), [](const search::FinalHyp& a, const search::FinalHyp& b) {
-      return a.acoustic + a.bias > b.acoustic + b.bias;
-    });
+  const std::vector<Hyp> ended = s.ended.empty() ? std::vector<Hyp>() : MovedOntoEnds(s.hyps, s.ended);
+  for (const Hyp& h : s.ended.empty() ? s.hyps : ended)
+    if (!grammar_ || !s.finalized || grammar_->IsFinal(h.key.grammar))
+      finals.push_back({h.node, s.trie.Tokens(h.seq), h.acoustic, h.bias});
   return search::BuildResult(s.lattice, finals, tokens_, double(config_.lattice_beam),
                              size_t(config_.max_lattice_arcs), search::Confidence::kPosterior, s.signals, s.finalized);
 }

@@ -109,19 +109,25 @@ def read_grammar_file(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def lm_path(value: Optional[str]) -> Optional[Path]:
+    """The file of an ``--lm [FILE]`` option (``nargs="?", const="default"``): the bundled LM when no file is named,
+    None without the option."""
+    if value is None:
+        return None
+    from edgeasr.recognizer import default_lm_path
+
+    return default_lm_path() if value == "default" else Path(value)
+
+
 def lm_of(args, config) -> Optional[Path]:
     """The n-gram LM file of --lm [FILE] (the bundled one when no file is named), with --lm-scale set in config."""
     if args.lm_scale is not None:
         if args.lm is None:
             raise ValueError("--lm-scale: needs --lm")
         config.lm_scale = args.lm_scale
-    if args.lm is None:
-        return None
-    if getattr(args, "greedy", False):
+    if args.lm is not None and getattr(args, "greedy", False):
         raise ValueError("--lm: needs beam search, not --greedy")
-    from edgeasr.recognizer import default_lm_path
-
-    return default_lm_path() if args.lm == "default" else Path(args.lm)
+    return lm_path(args.lm)
 
 
 def grammar_of(args, rec):

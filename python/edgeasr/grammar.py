@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from edgeasr import _core
+from edgeasr.tokens import TokenTable
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class Grammar:
     repeat: bool              # any sequence of phrases, not only one
     native: _core.Grammar = field(repr=False, compare=False)  # what the beam search walks
     encode: Callable[[str], list[int]] = field(repr=False, compare=False)  # the model's tokens of a text
-    tokens_key: int = field(default=0, repr=False, compare=False)  # the token table it was tokenized with
+    tokens: TokenTable = field(repr=False, compare=False)  # the token table it was tokenized with
 
     @property
     def num_phrases(self) -> int:

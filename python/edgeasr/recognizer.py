@@ -215,7 +215,6 @@ class Recognizer:
         # Encoder steps are stack frames of frame_shift_ms each.
         self.seconds_per_step = self.model.subsampling * self.model.frame_shift_ms / 1000.0
         self._pieces = list(self.tokens.pieces)
-        self._tokens_key = hash(tuple(self._pieces))  # grammars are token ids: they belong to one token table
         # Phrases are tokenized natively (the same BPE as TokenTable.encode): in Python it took ~2 µs per character,
         # most of the time of building a 100-phrase context graph.
         scores = self.tokens.scores
@@ -259,7 +258,7 @@ class Recognizer:
         else:
             items = [(self._phrase_tokens("context", i, text), w) for i, (text, w) in enumerate(zip(texts, weights))]
             graph = _core.ContextGraph(items, bonus_per_token=bonus, word_continuations=self._word_continuations)
-        graph.tokens_key = self._tokens_key  # token ids: they mean something in this table only
+        graph.tokens = self.tokens  # token ids: they mean something in this table only (as an LM's and a grammar's)
         return graph
 
     def _encode(self, text: str) -> list[int]:
@@ -297,20 +296,19 @@ class Recognizer:
             texts.append(text)
         if not items:
             raise ValueError("grammar: expected at least one phrase")
-        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._encode,
-                       self._tokens_key)
+        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._encode, self.tokens)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
         """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
         only transcripts allowed (or a grammar from :meth:`grammar`)."""
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
-        if getattr(graph, "tokens_key", self._tokens_key) != self._tokens_key:
+        if getattr(graph, "tokens", self.tokens) != self.tokens:
             raise ValueError("context: a graph built by a recognizer with other tokens; build it with this one's "
                              "context_graph()")
         if grammar is not None:
             grammar = grammar if isinstance(grammar, Grammar) else self.grammar(grammar)
-            if grammar.tokens_key != self._tokens_key:
+            if grammar.tokens != self.tokens:
                 raise ValueError("grammar: built by a recognizer with other tokens; build it with this one's "
                                  "grammar()")
             if self.config.decoding != "modified_beam_search":

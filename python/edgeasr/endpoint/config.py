@@ -125,10 +125,9 @@ def final_defaults(lm: bool = False) -> EndpointConfig:
     return EndpointConfig(complete_timeout_s=0.32) if lm else EndpointConfig()
 
 
-def speculative_defaults(lm: bool = False) -> EndpointConfig:
+def speculative_defaults() -> EndpointConfig:
     """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
-    final end-pointer sends a revised lattice and a reset. The same with an n-gram LM (``lm``): its tune chose it too.
-    """
-    del lm  # the same settings either way (bench/results/endpoint-lm.tune.json)
+    final end-pointer sends a revised lattice and a reset. The same with an n-gram LM: its tune chose these too
+    (bench/results/endpoint-lm.tune.json)."""
     return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5,
                           long_timeout_s=0.24)

@@ -95,10 +95,10 @@ class EndpointingStream:
         if grammar is not None and completeness is None:
             completeness = GrammarCompleteness(grammar)
         self.stream = recognizer.create_stream(context, grammar)  # a grammar holds for every utterance
-        with_lm = recognizer.lm is not None  # an LM's words are tuned for separately (final_defaults)
-        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(with_lm),
-                                      step, completeness)
-        self.final = Endpointer(final if final is not None else final_defaults(with_lm), step,
+        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
+                                      completeness)
+        # A recognizer with an LM has final settings of its own (final_defaults).
+        self.final = Endpointer(final if final is not None else final_defaults(recognizer.lm is not None), step,
                                 self.speculative.completeness)
         self._on_event = on_event
         self._reset_encoder = bool(reset_encoder)
