@@ -4,6 +4,8 @@ weights), silero-vad and webrtcvad, on the held-out test split and on real speec
     python bench/endpoint.py                    # test split (1,200 clips) + LibriVox: bench/results/endpoint.*
     python bench/endpoint.py --limit 200        # fewer clips (evenly over the voices)
     python bench/endpoint.py --tune             # dev split only: grid over our settings -> endpoint.tune.json
+    python bench/endpoint.py --feed-ms 40 --out bench/results/endpoint-feed40   # 40 ms pieces, as the defaults
+                                                # were tuned (--tune --corpus v1hard --feed-ms 40 [--lm])
     python bench/endpoint.py --tune --completeness FILE   # the same with another sentence-completeness table
     python bench/endpoint.py --split dev        # the report on the dev split instead -> endpoint-dev.*
     python bench/endpoint.py --checkpoint CKPT [--model FILE]   # a newer model (see below)
@@ -12,12 +14,12 @@ Models: the checkpoint (default: the one the bundled model was exported from, as
 bench/e2e.py does (its prepare_models, same cache), into an edgeasr int8 model file and sherpa-onnx int8 files of the
 same weights. ``--model`` replaces the edgeasr model file only (sherpa-onnx then still runs the checkpoint).
 
-Audio: each clip is fed in chunks of 160 ms (one encoder chunk: 16 feature frames) to every system, as a microphone
-would deliver it; an end-pointer's time is the end of the chunk after which it fired, and its latency is that time
-minus the true end of speech (the corpus's ``speech_end``; the last word's end in LibriVox's alignment). A **cut-off**
-is an end-point before the true end of speech; latencies are over the end-points that are not cut-offs, and clips
-with no end-point at all are counted as misses. The corpus's trailing silences are only 0.3-1.5 s, so each clip is
-extended at its end with more of its own background until 3 s follow the end of speech: the quietest 100 ms (by
+Audio: each clip is fed in chunks of 160 ms (``--feed-ms``; 40 ms is one step of our encoder) to every system, as
+a microphone would deliver it; an end-pointer's time is the end of the chunk after which it fired, and its latency is
+that time minus the true end of speech (the corpus's ``speech_end``; the last word's end in LibriVox's alignment). A
+**cut-off** is an end-point before the true end of speech; latencies are over the end-points that are not cut-offs,
+and clips with no end-point at all are counted as misses. The corpus's trailing silences are only 0.3-1.5 s, so each
+clip is extended at its end with more of its own background until 3 s follow the end of speech: the quietest 100 ms (by
 mean square, in 10 ms hops) of its leading non-speech (up to 30 ms before speech starts: the clip's noise without a
 reverberation tail) and its trailing non-speech (from 0.25 s after the end of speech, or 0.1 s when the clip ends
 sooner) is appended again and again, alternately reversed and forward (a reflection, so there is no jump at the
@@ -27,7 +29,7 @@ sounds, which would otherwise recur every few hundred ms.
 Systems (all at their usual settings; the sweeps show each one's trade-off between latency and cut-offs):
   edgeasr        EndpointingStream with the default speculative and final configs (edgeasr.endpoint), modified beam
                  search, beam 4, encoder chunks of 4 feature frames (40 ms: the LSTM encoder is exact in any chunking,
-                 so this changes when steps are ready, not what they are; the 160 ms feed is the same); sweep: the
+                 so this changes when steps are ready, not what they are; the feed is the same); sweep: the
                  final end-pointer's two timeouts scaled together, replayed on recorded per-step signals with the
                  rules of the Endpointer class (checked against the live stream at the defaults), and the final
                  end-pointer with ``gap_factor`` 1, 1.5, 2 (EndpointConfig: wait longer than the utterance's gaps,
@@ -79,7 +81,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 LIBRIVOX = REPO.parent / "shared" / "data" / "pocketsphinx-test" / "librivox"
 RATE = 16000
-CHUNK = 2560                 # 160 ms at 16 kHz
+CHUNK = 2560                 # the feed: 160 ms at 16 kHz (main() sets it from --feed-ms)
 TRAILING_S = 3.0             # end of speech to end of the extended clip
 SKIP_TAIL_S = 0.25           # reverberation tail after the end of speech, not repeated
 LEAD_GUARD_S = 0.03          # leading non-speech used up to this before the start of speech
@@ -468,7 +470,7 @@ def protocol_metrics(clips: list[Clip], rows: list[dict]) -> dict:
                    "latency_median_ms": float(np.median([1000 * x for x in v if x >= 0])) if any(x >= 0 for x in v)
                    else None} for k, v in sorted(rules.items())}
     # Latency = (the final end-pointer's estimate of the end of speech - the true end) + (its fire time - that
-    # estimate): how well it finds the end, and how long it waits after it (trailing timeout + the 160 ms chunking).
+    # estimate): how well it finds the end, and how long it waits after it (trailing timeout + the feed's chunking).
     est = [(1000 * (r["speech_end_estimate"] - c.speech_end), 1000 * (r["final"] - r["speech_end_estimate"]))
            for c, r in zip(clips, rows) if r["final"] is not None and r["final"] >= c.speech_end
            and r.get("speech_end_estimate") is not None]
@@ -713,9 +715,10 @@ def write_markdown(report: dict, path: Path) -> None:
     lines = [f"# End-pointing ({report['date']})", "",
              f"`{report['command']}`; model `{report['model']}` (checkpoint `{report['checkpoint']}`, "
              f"sha256 {report['checkpoint_sha256'][:16]}); {report['machine']['model']}; git {report['git']}.", "",
-             "Latency: end of the 160 ms chunk after which the end-pointer fired, minus the true end of speech "
-             "(end-points that are not cut-offs). Cut-off: fired before the true end of speech. Miss: never fired "
-             "within 3 s after the end of speech. Clips are extended with their own background (bench/endpoint.py).",
+             f"Latency: end of the {report['chunk_ms']:.0f} ms chunk (the feed) after which the end-pointer "
+             "fired, minus the true end of speech (end-points that are not cut-offs). Cut-off: fired before the true "
+             "end of speech. Miss: never fired within 3 s after the end of speech. Clips are extended with their own "
+             "background (bench/endpoint.py).",
              ""]
     if report.get("grammar"):
         g = report["grammar"]
@@ -851,6 +854,9 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=0, help="test clips, evenly over the voices (0: all)")
     p.add_argument("--chunk-frames", type=int, default=4,
                    help="our recognizer's encoder chunk in feature frames (default 4: 40 ms; see the docstring)")
+    p.add_argument("--feed-ms", type=int, default=160,
+                   help="audio per chunk fed to every system (default 160; 40: one step of our encoder, a "
+                        "microphone's usual buffer or less)")
     p.add_argument("--tune", action="store_true", help="grid over our settings on the dev split; no peers")
     p.add_argument("--max-cutoff", type=float, default=0.01, help="--tune: the cut-off rate allowed on dev")
     p.add_argument("--completeness", type=Path, default=None,
@@ -869,6 +875,10 @@ def main(argv=None) -> int:
     p.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .json")
     args = p.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    global CHUNK
+    if not 10 <= args.feed_ms <= 1000:
+        raise SystemExit(f"--feed-ms: expected 10..1000, got {args.feed_ms}")
+    CHUNK = args.feed_ms * RATE // 1000
     if args.out is None:
         args.out = RESULTS / ("endpoint" if args.split == "test" else f"endpoint-{args.split}")
     if args.report_only:
@@ -906,6 +916,7 @@ def main(argv=None) -> int:
             read_clips(clips)
             result = tune(rec, clips, log, completeness, args.max_cutoff)
             result.update(command=command.strip(), model=str(model_path), checkpoint=str(checkpoint),
+                          chunk_ms=1000 * CHUNK / RATE,
                           lm=None if lm_file is None else str(lm_file), recognizer=dataclasses.asdict(rec.config))
             out = args.out.with_suffix(".tune.json")
             out.write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -418,21 +418,24 @@ def test_gap_settings_must_not_be_negative(field):
 
 
 def test_the_defaults_are_the_recorded_tunes_choice():
-    """The shipped end-pointer settings are those bench/endpoint.py --tune chose (bench/results/endpoint.tune.json):
-    retuning means changing both."""
-    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint.tune.json").read_text())
+    """The shipped end-pointer settings are those bench/endpoint.py --tune --feed-ms 40 chose
+    (bench/results/endpoint-feed40.tune.json): retuning means changing both."""
+    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-feed40.tune.json")
+                      .read_text())
+    assert tune["chunk_ms"] == 40
     assert final_defaults().to_dict() == tune["final"]["config"]
     assert speculative_defaults().to_dict() == tune["speculative"]["config"]
 
 
 def test_the_lm_defaults_are_the_lm_tunes_choice():
     """With an n-gram LM the end-pointers take what bench/endpoint.py --tune --lm chose
-    (bench/results/endpoint-lm.tune.json), and an EndpointingStream over a recognizer with an LM uses them."""
+    (bench/results/endpoint-lm-feed40.tune.json), and an EndpointingStream over a recognizer with an LM uses them."""
     from edgeasr import EndpointingStream, Recognizer
     from edgeasr.recognizer import default_lm_path
 
-    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-lm.tune.json")
+    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-lm-feed40.tune.json")
                       .read_text())
+    assert tune["chunk_ms"] == 40
     assert tune["lm"] and tune["recognizer"]["lm_scale"] > 0  # tuned with the LM fused
     assert final_defaults(lm=True).to_dict() == tune["final"]["config"]
     assert speculative_defaults().to_dict() == tune["speculative"]["config"]

@@ -41,26 +41,31 @@ unseen voices: the dev split's 1,200 requests rendered with the training voices 
 model makes 33.0 % errors there at its search defaults, 34.1 % on the held-out voices, 16.0 % on corpus v1's dev
 split). The final one: the lowest median latency at <= 1 % cut-offs on the clips with pauses up to 500 ms, missing
 no more clips than the best setting does; the speculative one: the fewest premature end-points among those leading
-the final one by >= 200 ms on median (bench/results/endpoint.tune.json). The model bundled now (the v2 refresh) at
-the search settings retuned for it (token reward 0.9) chose 0.4 / 0.96 s, threshold 0.5, 0.44 s after 3.0 s of
-speech; at the earlier ones (0.8) threshold 0.7 (``git show 78dec55:bench/results/endpoint.tune.json``). For the
-lead-extension model before it no setting of the earlier grid reached 1 % (the least: 1.2 %, at its longest
-timeouts), so the grid gained 0.48 and 0.56 s complete and 0.96 s incomplete timeouts, and it chose 0.48 / 0.96 s,
-threshold 0.35, 0.36 s after 2.5 s (``git show 9672b43:bench/results/endpoint.tune.json``); the int4 student before
-that chose 0.4 / 0.8 s, threshold 0.7, 0.44 s after 3.0 s, blank threshold 0.95 (``git show
-89c6ab2:bench/results/endpoint.tune.json``).
+the final one by >= 200 ms on median. The audio reaches the end-pointers in 40 ms pieces, as a microphone
+delivers it and as ``EndpointingStream`` decides with ``RecognizerConfig(chunk_frames=4)`` (``bench/endpoint.py
+--tune --corpus v1hard --feed-ms 40``, bench/results/endpoint-feed40.tune.json): the bundled model (the v2 refresh,
+token reward 0.9) chose 0.48 s after words that look complete at P(end) >= 0.35, 0.8 s otherwise, 0.44 s after 3.0 s
+of speech (544 ms median at 0.98 % cut-offs on v1hard dev). Tuned on 160 ms pieces, as until stop 23
+(bench/results/endpoint.tune.json), it had chosen 0.4 / 0.96 s at threshold 0.5 (564 ms at 0.98 % there): decisions
+every 160 ms fire a little after the timeout, so a shorter one cut off no more; in 40 ms pieces 0.4 s cuts off
+1.08 % of v1hard dev (11 clips against 10). At the earlier search settings (token reward 0.8) threshold 0.7 (``git
+show 78dec55:bench/results/endpoint.tune.json``). For the lead-extension model before it no setting of the
+earlier grid reached 1 % (the least: 1.2 %, at its longest timeouts), so the grid gained 0.48 and 0.56 s complete
+and 0.96 s incomplete timeouts, and it chose 0.48 / 0.96 s, threshold 0.35, 0.36 s after 2.5 s (``git show
+9672b43:bench/results/endpoint.tune.json``); the int4 student before that chose 0.4 / 0.8 s, threshold 0.7, 0.44 s
+after 3.0 s, blank threshold 0.95 (``git show 89c6ab2:bench/results/endpoint.tune.json``).
 Until then they were tuned on v1's dev split (bench/results/endpoint-v1dev.tune.json), where the model errs half as
 often and looks complete where it is right: its <= 1 % settings (0.16 s complete, 0.72 s incomplete, 9 dB) cut off
 3.5 % of the held-out utterances. Each retune on that easier split, from run v3's epoch 3 to the int4 QAT student,
 moved the speculative settings and long_utterance_s a little and kept the final timeouts. Retune for another model.
 The held-out test split is only measured. Timeouts are compared in whole steps (rounded up).
 
-A recognizer with an n-gram LM has its own tune (``bench/endpoint.py --tune --corpus v1hard --lm``,
-bench/results/endpoint-lm.tune.json, the same grid and rule). With the LM's words fewer clips were cut off at each
-setting, and the tune chose 0.32 s after words that look complete (484 ms median at 0.98 % cut-offs on v1hard dev;
-without the LM 0.32 s cut off 1.18 %, and the rule kept 0.4 s, 564 ms at 0.98 %), the rest as without it: a margin
-of two clips of 1,017. ``EndpointingStream`` takes those defaults when its recognizer has an LM
-(``final_defaults(lm=True)``); bench/results/endpoint-lm.md measures them on the held-out voices.
+A recognizer with an n-gram LM has its own tune (``bench/endpoint.py --tune --corpus v1hard --lm --feed-ms 40``,
+bench/results/endpoint-lm-feed40.tune.json, the same grid and rule). With the LM's words fewer clips were cut off at
+each setting, and the tune chose 0.32 s after words that look complete at P(end) >= 0.5, 0.96 s otherwise (419 ms
+median at 0.98 % cut-offs on v1hard dev; the same as in 160 ms pieces, bench/results/endpoint-lm.tune.json, 484 ms
+there). ``EndpointingStream`` takes those defaults when its recognizer has an LM (``final_defaults(lm=True)``);
+bench/results/endpoint-lm-feed40.md measures them on the held-out voices.
 """
 
 from __future__ import annotations
@@ -74,9 +79,9 @@ __all__ = ["EndpointConfig", "speculative_defaults", "final_defaults"]
 
 @dataclass
 class EndpointConfig:
-    complete_timeout_s: float = 0.4     # trailing non-speech enough when the words look like a whole request
-    incomplete_timeout_s: float = 0.96  # trailing non-speech enough in any case
-    complete_threshold: float = 0.5     # P(end | last four words) from which the words look complete
+    complete_timeout_s: float = 0.48    # trailing non-speech enough when the words look like a whole request
+    incomplete_timeout_s: float = 0.8   # trailing non-speech enough in any case
+    complete_threshold: float = 0.35    # P(end | last four words) from which the words look complete
     long_utterance_s: float = 3.0       # speech this long (first to last speech step) makes ...
     long_timeout_s: float = 0.44        # ... this much trailing non-speech enough whatever the words (it matters
                                         # only below incomplete_timeout_s)
@@ -119,15 +124,17 @@ class EndpointConfig:
 
 
 def final_defaults(lm: bool = False) -> EndpointConfig:
-    """The final (careful) end-pointer: confirms or revises the utterance. ``lm``: for a recognizer with an n-gram
-    LM (``Recognizer(lm=...)``): its tune chose 0.32 s instead of 0.4 s after words that look complete
-    (bench/results/endpoint-lm.tune.json)."""
-    return EndpointConfig(complete_timeout_s=0.32) if lm else EndpointConfig()
+    """The final (careful) end-pointer: confirms or revises the utterance (bench/results/endpoint-feed40.tune.json).
+    ``lm``: for a recognizer with an n-gram LM (``Recognizer(lm=...)``): its own tune chose 0.32 s after words that
+    look complete at P(end) >= 0.5, and 0.96 s otherwise (bench/results/endpoint-lm-feed40.tune.json)."""
+    if lm:
+        return EndpointConfig(complete_timeout_s=0.32, incomplete_timeout_s=0.96, complete_threshold=0.5)
+    return EndpointConfig()
 
 
 def speculative_defaults() -> EndpointConfig:
     """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
     final end-pointer sends a revised lattice and a reset. The same with an n-gram LM: its tune chose these too
-    (bench/results/endpoint-lm.tune.json)."""
+    (bench/results/endpoint-feed40.tune.json, endpoint-lm-feed40.tune.json)."""
     return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5,
                           long_timeout_s=0.24)

@@ -17,7 +17,7 @@ nothing the device can see says the speculative one was premature, otherwise it 
 tail of a last word); the lattice gained an arc ending after
 every arc of the speculative lattice with a posterior of at least ``REVISE_ARC_POSTERIOR`` (a word hypothesized
 after the speculative end-point; ``revise_arc_posterior`` sets it, None leaves this test out; the figures on the
-dev split with each setting are in bench/results/endpoint.tune.json, ``live``). If the final rule fires first, both
+dev split with each setting are in bench/results/endpoint-feed40.tune.json, ``live``). If the final rule fires first, both
 events come at once (confirmed). Then the stream goes on with the next utterance in the same audio: the search is
 finalized and reset (biasing state settled, decoder context back to blanks), while the encoder's LSTM state, the
 features, the resampler, the energy and the noise floor carry over, because the audio is continuous. Times are
