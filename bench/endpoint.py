@@ -877,7 +877,7 @@ def main(argv=None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     global CHUNK
     if not 10 <= args.feed_ms <= 1000:
-        raise SystemExit(f"--feed-ms: expected 10..1000, got {args.feed_ms}")
+        p.error(f"--feed-ms: expected 10..1000, got {args.feed_ms}")
     CHUNK = args.feed_ms * RATE // 1000
     if args.out is None:
         args.out = RESULTS / ("endpoint" if args.split == "test" else f"endpoint-{args.split}")

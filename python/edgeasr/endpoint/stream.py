@@ -14,11 +14,11 @@ nothing the device can see says the speculative one was premature, otherwise it 
 ``Reset`` follows. Premature means any of: the best path's words or their token times changed; a speech-like step
 (as either end-pointer judges it) came after the speculative one fired, or a step loud enough for the presence test
 (``EndpointConfig.presence_margin_db`` over the noise floor, a lower bar than the end-pointing margin: the quiet
-tail of a last word); the lattice gained an arc ending after
-every arc of the speculative lattice with a posterior of at least ``REVISE_ARC_POSTERIOR`` (a word hypothesized
-after the speculative end-point; ``revise_arc_posterior`` sets it, None leaves this test out; the figures on the
-dev split with each setting are in bench/results/endpoint-feed40.tune.json, ``live``). If the final rule fires first, both
-events come at once (confirmed). Then the stream goes on with the next utterance in the same audio: the search is
+tail of a last word); the lattice gained an arc ending after every arc of the speculative lattice with a posterior
+of at least ``REVISE_ARC_POSTERIOR`` (a word hypothesized after the speculative end-point; ``revise_arc_posterior``
+sets it, None leaves this test out; the figures on the dev split with each setting are in
+bench/results/endpoint-feed40.tune.json, ``live``). If the final rule fires first, both events come at once
+(confirmed). Then the stream goes on with the next utterance in the same audio: the search is
 finalized and reset (biasing state settled, decoder context back to blanks), while the encoder's LSTM state, the
 features, the resampler, the energy and the noise floor carry over, because the audio is continuous. Times are
 seconds of stream audio; an event's ``time`` is the end of the audio fed when it fired.
@@ -37,10 +37,14 @@ one continues is complete, a phrase cut short is not.
 
 Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
 and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
-utterance runs into the next. Nothing said gives no events: words without enough loud audio (``min_speech_s`` above
-the floor + ``presence_margin_db``, :mod:`edgeasr.endpoint.config`) are dropped, and after ``max_utterance_s``
-without words the search is quietly reset so memory stays bounded. ``on_drop(time, result)``, when given, is told of
-each such drop (the stream time and the words dropped), to see whether spoken words were lost.
+utterance runs into the next. The default settings were tuned deciding every 40 ms (``RecognizerConfig(
+chunk_frames=4)``, audio in pieces of 40 ms or less); the recognizer's default chunk of 16 frames decides every
+160 ms, as audio in 160 ms pieces does, and with the n-gram LM those end-points came a median 474 ms after the end of
+speech on the held-out clips against 397 ms (bench/results/endpoint-lm.md, endpoint-lm-feed40.md). Nothing said
+gives no events: words without enough loud audio (``min_speech_s`` above the floor + ``presence_margin_db``,
+:mod:`edgeasr.endpoint.config`) are dropped, and after ``max_utterance_s`` without words the search is quietly reset
+so memory stays bounded. ``on_drop(time, result)``, when given, is told of each such drop (the stream time and the
+words dropped), to see whether spoken words were lost.
 """
 
 from __future__ import annotations
