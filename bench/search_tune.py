@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import math
 import shlex
@@ -118,20 +119,19 @@ def main(argv=None) -> int:
         p.error("--limit, --blank-penalty, --context-score, --lm-scale and --ilm-scale must be >= 0")
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        for ilm_scale, lm_scale, penalty, reward in ((i, s, b, r) for i in a.ilm_scale for s in a.lm_scale
-                                                     for b in a.blank_penalty for r in a.token_reward):
-                if ilm_scale > 0 and lm_scale == 0:
-                    continue  # the internal LM comes out only with an LM
-                plain = None
-                for context in a.context_score:
-                    q = run_point(a, reward, penalty, context, lm_scale, Path(tmp), plain, ilm_scale)
-                    plain = q.pop("plain")
-                    points.append(q)
-                    print(f"lm_scale {lm_scale:g} ilm_scale {ilm_scale:g} token_reward {reward:g} blank_penalty "
-                          f"{penalty:g} context_score "
-                          f"{context:g}: WER "
-                          f"{100 * q['wer']:.2f} % (del {q['deletions']} ins {q['insertions']} sub "
-                          f"{q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %", file=sys.stderr)
+        for ilm_scale, lm_scale, penalty, reward in itertools.product(a.ilm_scale, a.lm_scale, a.blank_penalty,
+                                                                      a.token_reward):
+            if ilm_scale > 0 and lm_scale == 0:
+                continue  # the internal LM comes out only with an LM
+            plain = None
+            for context in a.context_score:
+                q = run_point(a, reward, penalty, context, lm_scale, Path(tmp), plain, ilm_scale)
+                plain = q.pop("plain")
+                points.append(q)
+                print(f"lm_scale {lm_scale:g} ilm_scale {ilm_scale:g} token_reward {reward:g} blank_penalty "
+                      f"{penalty:g} context_score {context:g}: WER {100 * q['wer']:.2f} % (del {q['deletions']} "
+                      f"ins {q['insertions']} sub {q['substitutions']}), with phrases {100 * q['wer_phrases']:.2f} %",
+                      file=sys.stderr)
     chosen = min(points, key=lambda q: q["wer"])  # min keeps the first of equals
     setting = ("token_reward", "blank_penalty", "lm_scale", "ilm_scale")
     chosen_context = min((q for q in points if all(q[k] == chosen[k] for k in setting)),

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeasr.audio import load_audio
 from edgeasr.ngram_lm import NgramLm, NgramLmError, load_lm
 from edgeasr.recognizer import (LM_SEARCH_DEFAULTS, SEARCH_DEFAULTS, Recognizer, RecognizerConfig, default_lm_path,
                                 default_model_path)
@@ -22,9 +23,18 @@ WORDS = ["call", "mum", "turn", "on", "off", "the", "kitchen", "lights", "set", 
          "minutes", "computer", "play", "music"]
 
 
+EXAMPLE = default_model_path().with_name("example.wav")
+
+
 @pytest.fixture(scope="module")
 def rec():
     return Recognizer()
+
+
+@pytest.fixture(scope="module")
+def example():
+    """The bundled clip ("computer set a timer for ten minutes"): samples, rate."""
+    return load_audio(EXAMPLE)
 
 
 def sentences(table: TokenTable, n: int, seed: int) -> list[list[str]]:
@@ -246,12 +256,8 @@ def test_bundled_lm_fits_the_bundled_model(rec):
     assert lm.score(good) > lm.score(bad)
 
 
-def test_recognizer_fuses_the_lm(rec):
-    import soundfile as sf
-
-    from edgeasr.recognizer import default_model_path
-
-    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+def test_recognizer_fuses_the_lm(rec, example):
+    samples, rate = example
     plain = rec.transcribe(samples, rate).result()
     reward = rec.config.token_reward  # the same reward with and without the LM, so only the LM differs
     zero = Recognizer(config=RecognizerConfig(lm_scale=0.0, token_reward=reward), lm=default_lm_path())
@@ -275,14 +281,10 @@ def test_recognizer_fuses_the_lm(rec):
     assert 0.5 * lm.score(tokens, eos=True) < 0.5 * lm.score(tokens, eos=False) - 0.05  # the two checks differ
 
 
-def test_the_internal_lm_comes_out_only_with_an_lm():
+def test_the_internal_lm_comes_out_only_with_an_lm(example):
     """ilm_scale takes the model's own prior out of each token's score (ln P_ilm < 0, so the score rises); without an
     n-gram LM it changes nothing."""
-    import soundfile as sf
-
-    from edgeasr.recognizer import default_model_path
-
-    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+    samples, rate = example
     plain = Recognizer().transcribe(samples, rate).result()
     ignored = Recognizer(config=RecognizerConfig(ilm_scale=0.5)).transcribe(samples, rate).result()
     assert (ignored.text, ignored.score) == (plain.text, plain.score)
@@ -298,14 +300,10 @@ def test_the_internal_lm_comes_out_only_with_an_lm():
             RecognizerConfig(ilm_scale=bad).validate()
 
 
-def test_a_settled_stream_shows_what_finalizing_there_gives():
+def test_a_settled_stream_shows_what_finalizing_there_gives(example):
     """At a speculative end-point (settle()) the result scores the end of sentence as the final one will if no more
     audio comes, so a confirmed end-point does not look revised; more audio drops that view again."""
-    import soundfile as sf
-
-    from edgeasr.recognizer import default_model_path
-
-    samples, rate = sf.read(str(default_model_path().with_name("example.wav")), dtype="float32")
+    samples, rate = example
     audio = np.concatenate([samples, np.zeros(rate // 2, np.float32)])
     rec = Recognizer(lm=default_lm_path())
     lm = load_lm(default_lm_path())
@@ -362,7 +360,7 @@ def test_recognizer_lm_errors(rec, tmp_path):
 def test_cli_transcribe_with_the_lm(capsys):
     from edgeasr.cli import main
 
-    wav = str(default_model_path().with_name("example.wav"))
+    wav = str(EXAMPLE)
     assert main(["transcribe", wav, "--lm"]) == 0
     assert capsys.readouterr().out.strip() == "computer set a timer for ten minutes"
     assert main(["transcribe", wav, "--lm", str(default_lm_path()), "--lm-scale", "0.2"]) == 0

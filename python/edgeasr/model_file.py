@@ -362,11 +362,23 @@ def _expected_stored(arch: Architecture, formats: dict[str, str]) -> dict[str, t
     return out
 
 
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file atomically (a temporary file, then a rename), readable as the umask allows: the
+    model file, and other containers read at run time (edgeasr.ngram_lm)."""
+    from safetensors.numpy import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates its files owner-only; these are for everyone to read
+    os.replace(tmp, path)
+    return path
+
+
 def save_model(path: Union[str, os.PathLike], model: ModelFile) -> Path:
     """Write ``model`` to ``path`` (atomically: a temporary file, then a rename). Raises ValueError, without
     writing, for a model :meth:`ModelFile.validate` rejects."""
-    from safetensors.numpy import save_file
-
     if not isinstance(model, ModelFile):
         raise ValueError(f"model: expected a ModelFile, got {type(model).__name__}")
     model.validate()
@@ -380,13 +392,7 @@ def save_model(path: Union[str, os.PathLike], model: ModelFile) -> Path:
     }
     if model.source:
         metadata["source"] = model.source
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_stored_tensors(model), str(tmp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates its files owner-only; a model file is for everyone to read
-    os.replace(tmp, path)
-    return path
+    return write_safetensors(path, _stored_tensors(model), metadata)
 
 
 def load_model(path: Union[str, os.PathLike]) -> ModelFile:

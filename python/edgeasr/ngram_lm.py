@@ -22,6 +22,7 @@ from typing import Optional, Union
 import numpy as np
 
 from edgeasr import _core
+from edgeasr.model_file import write_safetensors
 from edgeasr.tokens import TokenTable
 
 __all__ = ["NgramLm", "NgramLmError", "load_lm"]
@@ -90,17 +91,12 @@ class NgramLm:
 
     # -- compiled file
     def save(self, path: Union[str, os.PathLike]) -> Path:
-        from safetensors.numpy import save_file
-        path = Path(path)
         meta = {"format": _FORMAT, "version": _VERSION, "start_state": str(self.native.start_state),
                 "tokens": self.tokens.to_json(), "source": self.source}
         if len(self.tokens) > np.iinfo(np.uint16).max or self.num_ngrams > np.iinfo(np.int32).max:
             raise ValueError("save: too many tokens or n-grams for the compact file format")
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({k: np.ascontiguousarray(v, dtype=_STORED[k]) for k, v in self.arrays.items()}, str(tmp), meta)
-        os.chmod(tmp, 0o644)  # safetensors writes 0600
-        os.replace(tmp, path)
-        return path
+        stored = {k: np.ascontiguousarray(v, dtype=_STORED[k]) for k, v in self.arrays.items()}
+        return write_safetensors(Path(path), stored, meta)
 
 
 def load_lm(path: Union[str, os.PathLike], tokens: Optional[TokenTable] = None) -> NgramLm:
