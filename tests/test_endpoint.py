@@ -443,7 +443,8 @@ def test_the_lm_defaults_are_the_lm_tunes_choice():
     with_lm = EndpointingStream(Recognizer(lm=default_lm_path()))
     assert with_lm.final.config == final_defaults(lm=True)
     assert with_lm.speculative.config == speculative_defaults()
-    assert EndpointingStream(Recognizer()).final.config == final_defaults()
+    assert EndpointingStream(Recognizer(lm=None)).final.config == final_defaults()
+    assert EndpointingStream(Recognizer()).final.config == final_defaults(lm=True)  # the bundled model brings its LM
 
 
 def test_grammar_sentences_and_what_may_follow():

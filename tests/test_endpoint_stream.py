@@ -302,16 +302,18 @@ def test_listen_on_a_file_prints_the_events(capsys):
 
 
 def test_listen_with_the_lm_takes_its_end_pointer_settings(capsys):
-    """--lm: the final end-pointer's LM settings (final_defaults(lm=True)) wait 160 ms less after complete words."""
+    """With the LM (the bundled model's default, or --lm): the final end-pointer's LM settings
+    (final_defaults(lm=True)) wait 160 ms less after complete words than with --no-lm."""
     path = str(DATA / "example.wav")
     finals = {}
-    for extra in ([], ["--lm"]):
+    for extra in (["--no-lm"], [], ["--lm"]):
         assert cli_main(["listen", "--file", path, "--json", *extra]) == 0
         records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert [r["kind"] for r in records] == ["SpeculativeEndpoint", "FinalEndpoint"]
         assert records[1]["text"] == "computer set a timer for ten minutes"
-        finals[bool(extra)] = records[1]["time"]
-    assert finals[True] == pytest.approx(finals[False] - 0.16, abs=1e-6)
+        finals[" ".join(extra)] = records[1]["time"]
+    assert finals[""] == finals["--lm"]
+    assert finals["--lm"] == pytest.approx(finals["--no-lm"] - 0.16, abs=1e-6)
 
 
 def test_listen_gap_factor_is_passed_to_the_final_end_pointer_and_checked(capsys):

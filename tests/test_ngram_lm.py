@@ -28,7 +28,8 @@ EXAMPLE = default_model_path().with_name("example.wav")
 
 @pytest.fixture(scope="module")
 def rec():
-    return Recognizer()
+    """The bundled model without an LM."""
+    return Recognizer(lm=None)
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +286,8 @@ def test_the_internal_lm_comes_out_only_with_an_lm(example):
     """ilm_scale takes the model's own prior out of each token's score (ln P_ilm < 0, so the score rises); without an
     n-gram LM it changes nothing."""
     samples, rate = example
-    plain = Recognizer().transcribe(samples, rate).result()
-    ignored = Recognizer(config=RecognizerConfig(ilm_scale=0.5)).transcribe(samples, rate).result()
+    plain = Recognizer(lm=None).transcribe(samples, rate).result()
+    ignored = Recognizer(config=RecognizerConfig(ilm_scale=0.5), lm=None).transcribe(samples, rate).result()
     assert (ignored.text, ignored.score) == (plain.text, plain.score)
     scores = {}
     for ilm in (0.0, 0.3):
@@ -339,7 +340,8 @@ def test_lm_defaults_are_the_recorded_tunes_choice():
     assert LM_SEARCH_DEFAULTS == {"lm_scale": chosen["lm_scale"], "token_reward": chosen["token_reward"]}
     with_lm = Recognizer(lm=default_lm_path()).config
     assert (with_lm.lm_scale, with_lm.token_reward) == (chosen["lm_scale"], chosen["token_reward"])
-    plain = Recognizer().config
+    assert Recognizer().config == with_lm  # the bundled model brings its LM
+    plain = Recognizer(lm=None).config
     assert plain.token_reward == SEARCH_DEFAULTS["modified_beam_search"]["token_reward"]
 
 
@@ -357,6 +359,28 @@ def test_recognizer_lm_errors(rec, tmp_path):
         Recognizer(lm=tiny)
 
 
+def test_the_bundled_model_brings_its_lm(capsys):
+    """lm="auto" (the default): the bundled LM with the bundled model under beam search, nothing otherwise; the CLI
+    does the same, and --no-lm turns it off."""
+    from edgeasr.cli import main
+
+    bundled = Recognizer()
+    assert bundled.lm is not None and bundled.lm.tokens == bundled.tokens
+    assert Recognizer(default_model_path()).lm is None  # a model named: its LM must be named too
+    assert Recognizer(config=RecognizerConfig(decoding="greedy_search")).lm is None
+    assert Recognizer(lm=None).lm is None
+    with pytest.raises(ValueError, match="no such file"):
+        Recognizer(lm=Path("auto"))  # only the string is the default's name
+    scores = {}
+    for extra in ([], ["--lm"], ["--no-lm"]):
+        assert main(["transcribe", str(EXAMPLE), "--json", *extra]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["text"] == "computer set a timer for ten minutes"
+        scores[" ".join(extra)] = record["nbest"][0]["score"]
+    assert scores[""] == scores["--lm"]
+    assert abs(scores["--no-lm"] - scores["--lm"]) > 1  # the LM's log-probabilities and token reward count
+
+
 def test_cli_transcribe_with_the_lm(capsys):
     from edgeasr.cli import main
 
@@ -365,8 +389,12 @@ def test_cli_transcribe_with_the_lm(capsys):
     assert capsys.readouterr().out.strip() == "computer set a timer for ten minutes"
     assert main(["transcribe", wav, "--lm", str(default_lm_path()), "--lm-scale", "0.2"]) == 0
     assert capsys.readouterr().out.strip() == "computer set a timer for ten minutes"
-    assert main(["transcribe", wav, "--lm-scale", "0.2"]) == 1
-    assert "needs --lm" in capsys.readouterr().err
+    assert main(["transcribe", wav, "--no-lm", "--lm-scale", "0.2"]) == 1
+    assert "no LM is fused" in capsys.readouterr().err
+    assert main(["transcribe", wav, "--model", str(default_model_path()), "--lm-scale", "0.2"]) == 1
+    assert "no LM is fused" in capsys.readouterr().err
+    assert main(["transcribe", wav, "--lm", "--no-lm"]) == 1
+    assert "--no-lm" in capsys.readouterr().err
     assert main(["transcribe", wav, "--lm", "--greedy"]) == 1
     assert "--greedy" in capsys.readouterr().err
     assert main(["transcribe", wav, "--lm", "/nonexistent.safetensors"]) == 1

@@ -120,14 +120,27 @@ def lm_path(value: Optional[str]) -> Optional[Path]:
 
 
 def lm_of(args, config) -> Optional[Path]:
-    """The n-gram LM file of --lm [FILE] (the bundled one when no file is named), with --lm-scale set in config."""
-    if args.lm_scale is not None:
-        if args.lm is None:
-            raise ValueError("--lm-scale: needs --lm")
-        config.lm_scale = args.lm_scale
-    if args.lm is not None and getattr(args, "greedy", False):
+    """The n-gram LM file to fuse: --lm [FILE] (the bundled one when no file is named), none with --no-lm, else
+    what ``Recognizer(lm="auto")`` takes (the bundled LM with the bundled model under beam search); --lm-scale set
+    in config."""
+    from edgeasr.recognizer import auto_lm
+
+    greedy = getattr(args, "greedy", False)
+    if args.no_lm and args.lm is not None:
+        raise ValueError("--lm and --no-lm: give one of them")
+    if args.lm is not None and greedy:
         raise ValueError("--lm: needs beam search, not --greedy")
-    return lm_path(args.lm)
+    if args.no_lm:
+        lm = None
+    elif args.lm is not None:
+        lm = lm_path(args.lm)
+    else:
+        lm = auto_lm(args.model, "greedy_search" if greedy else "modified_beam_search")
+    if args.lm_scale is not None:
+        if lm is None:
+            raise ValueError("--lm-scale: no LM is fused (the bundled model has one; another model needs --lm FILE)")
+        config.lm_scale = args.lm_scale
+    return lm
 
 
 def grammar_of(args, rec):
@@ -409,9 +422,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="with --grammar: any sequence of its phrases (digit strings)")
     r.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
                    help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or FILE "
-                        "(compiled .safetensors or ARPA text over the token pieces)")
+                        "(compiled .safetensors or ARPA text over the token pieces); default: the bundled LM with "
+                        "the bundled model, none with --model")
+    r.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
     r.add_argument("--lm-scale", type=float, default=None,
-                   help="with --lm: its weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
+                   help="the LM's weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
                         "token reward)")
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
@@ -470,8 +485,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="the only phrases each utterance may be, one per line (as for transcribe)")
     li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
     li.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
-                    help="fuse an n-gram LM into the beam search: the bundled one, or FILE (as for transcribe)")
-    li.add_argument("--lm-scale", type=float, default=None, help="with --lm: its weight")
+                    help="fuse an n-gram LM into the beam search: the bundled one, or FILE (as for transcribe; "
+                         "default: the bundled LM with the bundled model)")
+    li.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
+    li.add_argument("--lm-scale", type=float, default=None, help="the LM's weight")
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
     li.add_argument("--beam", type=int, default=4,

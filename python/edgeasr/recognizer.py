@@ -1,7 +1,7 @@
 """Streaming recognition in the shape sherpa-onnx users know: one shared :class:`Recognizer`, one :class:`Stream`
 per utterance (or per microphone).
 
-    rec = Recognizer()                                   # the bundled default model
+    rec = Recognizer()                                   # the bundled default model, with its bundled n-gram LM
     stream = rec.create_stream(context=["siobhan oyelaran", "kitchen lights"])
     stream.accept_waveform(samples, sample_rate)         # any number of times; decodes what is ready
     stream.input_finished()                              # end of audio: decode the rest, settle the biasing
@@ -37,7 +37,7 @@ from edgeasr.model_file import ModelFile, load_model
 from edgeasr.ngram_lm import NgramLm, load_lm
 
 __all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word",
-           "Hypothesis", "default_model_path", "default_lm_path"]
+           "Hypothesis", "default_model_path", "default_lm_path", "auto_lm"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
 SPARSE_WEIGHTS = ("dense", "sparse")
@@ -52,6 +52,15 @@ def default_model_path() -> Path:
 def default_lm_path() -> Path:
     """The token 4-gram LM shipped in the package, over the default model's tokens (edgeasr.train.ngram)."""
     return Path(str(importlib.resources.files("edgeasr") / "data" / "default_lm.safetensors"))
+
+
+def auto_lm(model: Union[str, os.PathLike, ModelFile, None], decoding: str) -> Optional[Path]:
+    """The LM that ``Recognizer(lm="auto")``, the default, fuses: the bundled LM when the model is the bundled one
+    (``model=None``) and the search is beam search, none otherwise. The bundled model ships with its LM because the
+    pair is better on dev than the model alone (WER 31.9 against 33.0 % on v1hard dev, end-point 419 against 544 ms:
+    bench/results/search_tune-lm-end-beam4.md, endpoint[-lm]-feed40.tune.json) at no cost in speed; another model
+    gets an LM only when given one, as it is made for one token table."""
+    return default_lm_path() if model is None and decoding == "modified_beam_search" else None
 
 
 # Chosen on the dev splits with every clip cut where its speech ends (python bench/tail_padding.py): the shortest
@@ -189,10 +198,15 @@ class Recognizer:
     """The shared, immutable part: model file, native network, search settings."""
 
     def __init__(self, model: Union[str, os.PathLike, ModelFile, None] = None,
-                 config: Optional[RecognizerConfig] = None, lm: Union[str, os.PathLike, NgramLm, None] = None):
+                 config: Optional[RecognizerConfig] = None, lm: Union[str, os.PathLike, NgramLm, None] = "auto"):
+        """``model``: a model file (or a loaded :class:`ModelFile`); None: the bundled one. ``lm``: an n-gram LM over
+        the model's tokens to fuse into the beam search (a file or an :class:`NgramLm`); None: no LM; ``"auto"``
+        (the default): the bundled LM with the bundled model under beam search, none otherwise (:func:`auto_lm`)."""
         self.model = model if isinstance(model, ModelFile) else load_model(model or default_model_path())
         config = dataclasses.replace(config) if config is not None else RecognizerConfig()  # a private copy
         config.validate(self.model.subsampling)
+        if isinstance(lm, str) and lm == "auto":
+            lm = auto_lm(model, config.decoding)
         config = config.resolved(with_lm=lm is not None)  # every setting a number from here on
         if lm is not None and not isinstance(lm, NgramLm):
             lm = load_lm(lm, self.model.tokens)
