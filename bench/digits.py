@@ -45,16 +45,18 @@ OPTION_LEAD_PADDING_S = 0.1
 
 
 def edgeasr_systems(model: Path, lead_padding_s: float, lm: Path) -> dict[str, tuple[Recognizer, Optional[object]]]:
-    """name -> (recognizer, grammar or None): open vocabulary, open vocabulary with the n-gram LM ``lm`` (as
-    PocketSphinx's default LM) and the digit grammar, at the default lead padding and at ``lead_padding_s``."""
+    """name -> (recognizer, grammar or None): open vocabulary and the digit grammar, each without and with the n-gram
+    LM ``lm`` (as PocketSphinx's default LM; the bundled model's default), at the default lead padding and at
+    ``lead_padding_s``."""
     systems = {}
     for padding in (RecognizerConfig().lead_padding_s, lead_padding_s):
-        rec = Recognizer(model, RecognizerConfig(lead_padding_s=padding))
+        rec = Recognizer(model, RecognizerConfig(lead_padding_s=padding), lm=None)
+        with_lm = Recognizer(model, RecognizerConfig(lead_padding_s=padding), lm=lm)
         suffix = "" if padding == RecognizerConfig().lead_padding_s else f", lead padding {padding:g} s"
         systems[f"edgeasr open vocabulary{suffix}"] = (rec, None)
-        systems[f"edgeasr open vocabulary + n-gram LM{suffix}"] = (
-            Recognizer(model, RecognizerConfig(lead_padding_s=padding), lm=lm), None)
+        systems[f"edgeasr open vocabulary + n-gram LM{suffix}"] = (with_lm, None)
         systems[f"edgeasr grammar{suffix}"] = (rec, rec.grammar(list(GRAMMAR_WORDS)))
+        systems[f"edgeasr grammar + n-gram LM{suffix}"] = (with_lm, with_lm.grammar(list(GRAMMAR_WORDS)))
     return systems
 
 
