@@ -34,14 +34,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def decoders(models: dict) -> dict:
-    """bench/e2e.py's decoders of edgeasr int4 and sherpa-onnx int8, beam 4, at e2e's default settings."""
-    from edgeasr.recognizer import RecognizerConfig
+    """bench/e2e.py's decoders of edgeasr int4 (with the bundled n-gram LM, the bundled model's default, and without)
+    and sherpa-onnx int8, beam 4, at e2e's default settings."""
+    from edgeasr.recognizer import RecognizerConfig, default_lm_path
 
     job = {"beam": 4, "context_score": RecognizerConfig().context_score, "blank_penalty": None, "token_reward": None,
+           "lm_scale": None, "lm_end_of_sentence": RecognizerConfig().lm_end_of_sentence, "ilm_scale": None,
            "peer_blank_penalty": PEER_BLANK_PENALTY, "chunk_frames": models["chunk_frames"],
-           "sample_rate": SAMPLE_RATE, "models": models}
+           "sample_rate": SAMPLE_RATE, "models": {**models, "lm": str(default_lm_path())}}
     out = {}
-    for name, key, make in (("edgeasr int4 beam 4", "edgeasr-int4-beam", _edgeasr_decoder),
+    for name, key, make in (("edgeasr int4 beam 4 + n-gram LM", "edgeasr-int4-beam-lm", _edgeasr_decoder),
+                            ("edgeasr int4 beam 4", "edgeasr-int4-beam", _edgeasr_decoder),
                             ("sherpa-onnx int8 beam 4", "sherpa-int8-beam", _sherpa_decoder)):
         decode = make(BY_KEY[key], job)
         out[name] = lambda samples, decode=decode: decode(samples, [])
