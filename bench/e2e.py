@@ -547,7 +547,7 @@ def wer_by_voice(report: dict) -> dict[str, dict[str, float]]:
     clips = report["clips"]
     refs, voices = [c["text"] for c in clips], [c["voice"] for c in clips]
     return {key: {v: r["wer"] for v, r in by_voice(refs, e["hypotheses"], voices).items() if v != "all"}
-            for key, e in report["systems"].items() if "hypotheses" in e}
+            for key, e in report["systems"].items() if "hypotheses" in e and "accuracy" in e}  # not the floor row
 
 
 def summarize(system: System, result: dict, clips: list[dict], models: dict, beam: int) -> dict:

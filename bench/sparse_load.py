@@ -134,7 +134,9 @@ def main(argv=None) -> int:
         cmd = [sys.executable, __file__, "--limit", str(a.limit), "--child", str(result)]
         for m in a.model:
             cmd += ["--model", m]
-        subprocess.run(cmd, check=True, env={**os.environ, "EDGEASR_ISA": isa})
+        if subprocess.run(cmd, env={**os.environ, "EDGEASR_ISA": isa}).returncode != 0:
+            print(f"error: the {isa} run failed (its message above)", file=sys.stderr)
+            return 1
         runs.append(json.loads(result.read_text()))
         result.unlink()
         print(f"{isa}: done", file=sys.stderr)
