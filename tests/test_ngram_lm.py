@@ -399,3 +399,27 @@ def test_cli_transcribe_with_the_lm(capsys):
     assert "--greedy" in capsys.readouterr().err
     assert main(["transcribe", wav, "--lm", "/nonexistent.safetensors"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_info_describes_lm_files(tmp_path, capsys):
+    """`edgeasr info` on an LM file: order, n-grams, whether its tokens are the bundled model's; model files and
+    garbage are not LM files."""
+    from edgeasr.cli import main
+    from edgeasr.ngram_lm import is_lm_file
+
+    bundled = load_lm(default_lm_path())
+    assert main(["info", str(default_lm_path()), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["order"], d["ngrams"], d["vocab_size"]) == (4, bundled.num_ngrams, len(bundled.tokens))
+    assert d["file_bytes"] == default_lm_path().stat().st_size and d["for_the_bundled_model"] is True
+    arpa = tmp_path / "tiny.arpa"
+    arpa.write_text(ARPA)
+    tiny = NgramLm.from_arpa(arpa, tiny_table()).save(tmp_path / "tiny.safetensors")
+    assert main(["info", str(tiny)]) == 0
+    out = capsys.readouterr().out
+    assert "order 2, " in out and "3 tokens (not the bundled model's)" in out
+    assert f"file {tiny.stat().st_size} bytes" in out
+    assert is_lm_file(tiny) and not is_lm_file(default_model_path()) and not is_lm_file(arpa)
+    garbage = tmp_path / "bad.safetensors"
+    garbage.write_bytes(b"\x00" * 20)
+    assert not is_lm_file(garbage)

@@ -55,10 +55,31 @@ def _user_errors(run):
     return wrapped
 
 
+def _info_lm(args) -> int:
+    from edgeasr.model_file import load_model
+    from edgeasr.ngram_lm import load_lm
+    from edgeasr.recognizer import default_model_path
+
+    lm = load_lm(args.model)
+    d = {**lm.describe(), "for_the_bundled_model": lm.tokens == load_model(default_model_path()).tokens}
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    tokens = "the bundled model's" if d["for_the_bundled_model"] else "not the bundled model's"
+    print(d["path"])
+    print(f"n-gram LM     order {d['order']}, {d['ngrams']} n-grams, {d['states']} histories")
+    print(f"vocabulary    {d['vocab_size']} tokens ({tokens})")
+    print(f"size          {d['memory_bytes']} bytes held once loaded, file {d['file_bytes']} bytes")
+    return 0
+
+
 @_user_errors
 def _info(args) -> int:
     from edgeasr.model_file import load_model
+    from edgeasr.ngram_lm import is_lm_file
 
+    if is_lm_file(args.model):
+        return _info_lm(args)
     d = load_model(args.model).describe()
     if args.json:
         print(json.dumps(d, indent=2))
@@ -451,8 +472,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     e.add_argument("--limit", type=int, default=0, help="evaluate at most this many utterances (0: all)")
     e.add_argument("--json", help="also write the report here")
     e.set_defaults(run=_evaluate)
-    i = sub.add_parser("info", help="what a model file holds: architecture, features, tensors, sizes")
-    i.add_argument("model", type=Path)
+    i = sub.add_parser("info", help="what a model file holds: architecture, features, tensors, sizes (or an n-gram LM "
+                                    "file: order, n-grams, sizes)")
+    i.add_argument("model", type=Path, help="model file, or n-gram LM file")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.set_defaults(run=_info)
     x = sub.add_parser("export", help="a training checkpoint (or fp16 export) to a model file (needs the train extra)")

@@ -25,7 +25,7 @@ from edgeasr import _core
 from edgeasr.model_file import write_safetensors
 from edgeasr.tokens import TokenTable
 
-__all__ = ["NgramLm", "NgramLmError", "load_lm"]
+__all__ = ["NgramLm", "NgramLmError", "load_lm", "is_lm_file"]
 
 _FORMAT, _VERSION = "edgeasr-ngram-lm", "1"
 _LN10 = math.log(10.0)
@@ -60,6 +60,14 @@ class NgramLm:
     @property
     def num_ngrams(self) -> int:
         return self.native.num_arcs
+
+    def describe(self) -> dict:
+        """What ``edgeasr info`` prints for an LM file: order, n-grams, states, vocabulary, bytes."""
+        path = Path(self.source) if self.source else None
+        return {"kind": "ngram_lm", "path": self.source, "order": self.order, "ngrams": self.num_ngrams,
+                "states": int(self.arrays["backoff"].size), "vocab_size": len(self.tokens),
+                "memory_bytes": int(sum(a.nbytes for a in self.arrays.values())),
+                "file_bytes": path.stat().st_size if path is not None and path.is_file() else None}
 
     def score(self, token_ids, eos: bool = True) -> float:
         """ln P of a token sequence from <s> (with </s> at the end when ``eos``)."""
@@ -97,6 +105,16 @@ class NgramLm:
             raise ValueError("save: too many tokens or n-grams for the compact file format")
         stored = {k: np.ascontiguousarray(v, dtype=_STORED[k]) for k, v in self.arrays.items()}
         return write_safetensors(Path(path), stored, meta)
+
+
+def is_lm_file(path: Union[str, os.PathLike]) -> bool:
+    """Whether ``path`` is a compiled n-gram LM file by its metadata (False for anything unreadable)."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="np") as f:
+            return (f.metadata() or {}).get("format") == _FORMAT
+    except Exception:  # not safetensors at all: not an LM file either
+        return False
 
 
 def load_lm(path: Union[str, os.PathLike], tokens: Optional[TokenTable] = None) -> NgramLm:
