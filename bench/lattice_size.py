@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     md = [
         f"# Lattice size on the wire: {n} held-out clips, beam {a.beam}",
         "",
-        f"Bundled model with its n-gram LM (the recognizer's default); clips {trio('seconds', '{:.2f}')} s (median / p90 / max); corpus `{a.corpus_dir}`; "
+        f"Bundled model with its n-gram LM (the recognizer's default); clips {trio('seconds', '{:.2f}')} s "
+        f"(median / p90 / max); corpus `{a.corpus_dir}`; "
         f"git {report['git']}. Command: `{command}`.",
         f"Sent = `Lattice.for_wire()` (posterior >= {WIRE_MIN_POSTERIOR:g}, at most {WIRE_MAX_ARCS} arcs, at most "
         f"{a.max_bytes_per_second:g} bytes per second of the audio the lattice spans, best path always kept), then "

@@ -230,7 +230,8 @@ def test_beam_one_equals_greedy_and_beam_results_are_consistent(models):
     paths, _, _ = models
     greedy = Recognizer(paths["int8"], RecognizerConfig(decoding="greedy_search"))  # blank penalty 1.5
     beam1 = Recognizer(paths["int8"], RecognizerConfig(beam=1, blank_penalty=1.5, token_reward=0.0))
-    # For an argmax a token reward r makes the choices a blank penalty r makes (docs/bundled-model.md, "Search score settings").
+    # For an argmax a token reward r makes the choices a blank penalty r makes (docs/bundled-model.md, "Search score
+    # settings").
     beam1_rewarded = Recognizer(paths["int8"], RecognizerConfig(beam=1, blank_penalty=0.0, token_reward=1.5))
     beam4 = Recognizer(paths["int8"], RecognizerConfig(beam=4))
     for seed in range(3):
