@@ -64,8 +64,9 @@ A recognizer with an n-gram LM has its own tune (``bench/endpoint.py --tune --co
 bench/results/endpoint-lm-feed40.tune.json, the same grid and rule). With the LM's words fewer clips were cut off at
 each setting, and the tune chose 0.32 s after words that look complete at P(end) >= 0.5, 0.96 s otherwise (419 ms
 median at 0.98 % cut-offs on v1hard dev; the same as in 160 ms pieces, bench/results/endpoint-lm.tune.json, 484 ms
-there). ``EndpointingStream`` takes those defaults when its recognizer has an LM (``final_defaults(lm=True)``);
-bench/results/endpoint-lm-feed40.md measures them on the held-out voices.
+there). ``EndpointingStream`` takes those defaults when its recognizer has an LM (``final_defaults(lm=True)``), as
+``Recognizer()`` with the bundled model does by default; bench/results/endpoint-lm-feed40.md measures them on the
+held-out voices.
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ class EndpointConfig:
 
 def final_defaults(lm: bool = False) -> EndpointConfig:
     """The final (careful) end-pointer: confirms or revises the utterance (bench/results/endpoint-feed40.tune.json).
-    ``lm``: for a recognizer with an n-gram LM (``Recognizer(lm=...)``): its own tune chose 0.32 s after words that
-    look complete at P(end) >= 0.5, and 0.96 s otherwise (bench/results/endpoint-lm-feed40.tune.json)."""
+    ``lm``: for a recognizer with an n-gram LM (the bundled model's default, or ``Recognizer(lm=...)``): its own tune
+    chose 0.32 s after words that look complete at P(end) >= 0.5, and 0.96 s otherwise
+    (bench/results/endpoint-lm-feed40.tune.json)."""
     if lm:
         return EndpointConfig(complete_timeout_s=0.32, incomplete_timeout_s=0.96, complete_threshold=0.5)
     return EndpointConfig()
