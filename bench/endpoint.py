@@ -220,7 +220,8 @@ def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options)
             row["dropped"].append([round(t, 3), " ".join(words)])
             row["lost"] += [w.word for w in result.words if w.end > c.speech_start and w.start < c.speech_end]
 
-        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, on_drop=on_drop, **stream_options)
+        s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, on_drop=on_drop,
+                              chunk_frames=rec.config.chunk_frames, **stream_options)  # --chunk-frames decides
         for t, chunk in chunks(c.samples):
             for ev in s.accept_waveform(chunk, RATE):  # seen at the end of the chunk, t
                 if ev.utterance != 0:

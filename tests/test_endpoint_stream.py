@@ -360,3 +360,43 @@ def test_listen_with_a_grammar_keeps_every_utterance_to_its_phrases(tmp_path, ca
         assert all(r["text"] in allowed for r in records) and (finals or "" in allowed)
     assert cli_main(["listen", "--file", path, "--grammar-repeat"]) == 1
     assert "needs --grammar" in capsys.readouterr().err
+
+
+def test_end_pointers_decide_every_encoder_step_whatever_the_recognizers_chunk(rec, clips):
+    """EndpointingStream decides after every encoder step by default (as its settings were tuned), so a recognizer
+    with the default 16-frame chunk gives the same events as one with 4; chunk_frames=16 decides only every 160 ms:
+    the same words, never sooner."""
+    x, y, rate = clips
+    audio = np.concatenate([x, noise(1.0, rate), y, noise(1.5, rate, seed=1)])
+
+    def events(recognizer, **options):
+        stream = EndpointingStream(recognizer, **options)
+        evs = run(stream, audio, rate, chunk_s=0.04) + stream.input_finished()
+        return [(type(e).__name__, e.utterance, round(e.time, 6),
+                 e.result.text if hasattr(e, "result") else None) for e in evs]
+
+    default_chunk = Recognizer()  # the bundled model and its LM, as rec, at RecognizerConfig()'s chunk of 16 frames
+    assert default_chunk.config.chunk_frames == 16 and rec.config.chunk_frames == 4
+    fine = events(rec)
+    assert events(default_chunk) == fine
+    coarse = events(default_chunk, chunk_frames=16)
+    assert [(k, u, t) for k, u, _, t in coarse] == [(k, u, t) for k, u, _, t in fine]
+    assert all(c[2] >= f[2] - 1e-9 for c, f in zip(coarse, fine))
+    assert coarse != fine  # the check can fail: some decision waits for the end of its 160 ms chunk
+    with pytest.raises(ValueError, match="chunk_frames"):
+        EndpointingStream(rec, chunk_frames=6)  # not a multiple of the subsampling (4)
+
+
+def test_a_streams_own_chunk_changes_when_it_decodes_not_what(rec, clips):
+    x, _, rate = clips
+    results = []
+    for chunk in (None, 4, 32):
+        stream = rec.create_stream(chunk_frames=chunk)
+        assert stream.chunk_frames == (chunk or rec.config.chunk_frames)
+        stream.accept_waveform(x, rate)
+        stream.input_finished()
+        r = stream.result()
+        results.append((r.text, r.score, tuple(r.timestamps)))
+    assert results[0] == results[1] == results[2]
+    with pytest.raises(ValueError, match="chunk_frames"):
+        rec.create_stream(chunk_frames=0)

@@ -373,7 +373,7 @@ def _listen(args) -> int:
 
     final = dataclasses.replace(final_defaults(rec.lm is not None), gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
-                               grammar=grammar)
+                               grammar=grammar, chunk_frames=args.chunk_frames)
     if args.file is not None:
         from edgeasr.audio import load_audio
 

@@ -313,9 +313,14 @@ class Recognizer:
         return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._encode, self.tokens)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
-                      grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
+                      grammar: Union[Iterable[str], Grammar, None] = None,
+                      chunk_frames: Optional[int] = None) -> "Stream":
         """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
-        only transcripts allowed (or a grammar from :meth:`grammar`)."""
+        only transcripts allowed (or a grammar from :meth:`grammar`); ``chunk_frames``: this stream's decoding
+        chunk instead of ``config.chunk_frames`` (the same results, decided sooner or later: the encoder's output does
+        not depend on how its input is split)."""
+        if chunk_frames is not None:
+            dataclasses.replace(self.config, chunk_frames=chunk_frames).validate(self.model.subsampling)
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
         if getattr(graph, "tokens", self.tokens) != self.tokens:
             raise ValueError("context: a graph built by a recognizer with other tokens; build it with this one's "
@@ -328,7 +333,7 @@ class Recognizer:
             if self.config.decoding != "modified_beam_search":
                 raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
                                  f"{self.config.decoding!r}")
-        return Stream(self, graph, grammar)
+        return Stream(self, graph, grammar, chunk_frames)
 
     def transcribe(self, samples: np.ndarray, sample_rate: int,
                    context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
@@ -353,8 +358,9 @@ class Recognizer:
 class Stream:
     """One utterance stream: audio in, features, encoder chunks, search. Use from one thread at a time."""
 
-    def __init__(self, recognizer: Recognizer, context_graph=None, grammar=None):
+    def __init__(self, recognizer: Recognizer, context_graph=None, grammar=None, chunk_frames: Optional[int] = None):
         self._rec = recognizer
+        self.chunk_frames = chunk_frames if chunk_frames is not None else recognizer.config.chunk_frames
         self._fbank = StreamingFbank(recognizer.model.features)
         self._state = recognizer._start_state.copy()
         self._search = recognizer._search(context_graph, grammar)
@@ -409,7 +415,7 @@ class Stream:
         # projections run as one GEMM over up to 32 steps (the weights read once, not once per chunk) and the Python
         # and binding overhead is paid once.
         ready = self._fbank.frames_ready
-        n = ready if self._finished else ready - ready % self._rec.config.chunk_frames
+        n = ready if self._finished else ready - ready % self.chunk_frames
         if n:
             enc = self._rec.network.encode(self._fbank.get_new_frames(n), self._state)
             if enc.shape[0]:

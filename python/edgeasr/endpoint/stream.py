@@ -35,12 +35,13 @@ for command and control; it starts afresh at each final end-point, like the sear
 given, the end-pointers then take it from the grammar (:class:`GrammarCompleteness`): a whole phrase that no longer
 one continues is complete, a phrase cut short is not.
 
-Audio is fed to the recognizer in pieces of one encoder chunk (``RecognizerConfig.chunk_frames`` feature frames),
-and the end-pointers decide after each, so a large ``accept_waveform`` call behaves like many small ones and no
-utterance runs into the next. The default settings were tuned deciding every 40 ms (``RecognizerConfig(
-chunk_frames=4)``, audio in pieces of 40 ms or less); the recognizer's default chunk of 16 frames decides every
-160 ms, as audio in 160 ms pieces does, and with the n-gram LM those end-points came a median 474 ms after the end of
-speech on the held-out clips against 397 ms (bench/results/endpoint-lm.md, endpoint-lm-feed40.md). Nothing said
+Audio is fed to the recognizer in pieces of ``chunk_frames`` feature frames, one encoder step by default (40 ms with
+the bundled model), whatever the recognizer's ``RecognizerConfig.chunk_frames``, and the end-pointers decide after
+each, so a large ``accept_waveform`` call behaves like many small ones and no utterance runs into the next. The
+default settings were tuned deciding every 40 ms (audio in pieces of 40 ms or less); deciding every 160 ms, as
+``chunk_frames=16`` or audio in 160 ms pieces does, the end-points with the n-gram LM came a median 474 ms after the
+end of speech on the held-out clips against 397 ms (bench/results/endpoint-lm.md, endpoint-lm-feed40.md). The words
+do not depend on the chunk; only how soon each decision is made. Nothing said
 gives no events: words without enough loud audio (``min_speech_s`` above the floor + ``presence_margin_db``,
 :mod:`edgeasr.endpoint.config`) are dropped, and after ``max_utterance_s`` without words the search is quietly reset
 so memory stays bounded. ``on_drop(time, result)``, when given, is told of each such drop (the stream time and the
@@ -82,7 +83,8 @@ class EndpointingStream:
                  final: Optional[EndpointConfig] = None, on_event: Optional[Callable[[Event], None]] = None,
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
                  reset_encoder: bool = False, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR,
-                 on_drop: Optional[Callable[[float, object], None]] = None, grammar=None):
+                 on_drop: Optional[Callable[[float, object], None]] = None, grammar=None,
+                 chunk_frames: Optional[int] = None):
         for name, fn in (("on_event", on_event), ("on_drop", on_drop)):
             if fn is not None and not callable(fn):
                 raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -98,7 +100,10 @@ class EndpointingStream:
             grammar = recognizer.grammar(grammar)
         if grammar is not None and completeness is None:
             completeness = GrammarCompleteness(grammar)
-        self.stream = recognizer.create_stream(context, grammar)  # a grammar holds for every utterance
+        # Decide after every encoder step by default, as the end-pointers were tuned, whatever the recognizer's own
+        # chunk (its default of 16 frames would decide every 160 ms); the words are the same either way.
+        chunk_frames = recognizer.model.subsampling if chunk_frames is None else chunk_frames
+        self.stream = recognizer.create_stream(context, grammar, chunk_frames)  # a grammar holds for every utterance
         self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
                                       completeness)
         # A recognizer with an LM has final settings of its own (final_defaults).
@@ -107,7 +112,7 @@ class EndpointingStream:
         self._on_event = on_event
         self._reset_encoder = bool(reset_encoder)
         self._step = step
-        self._chunk_s = recognizer.config.chunk_frames * recognizer.model.frame_shift_ms / 1000.0
+        self._chunk_s = chunk_frames * recognizer.model.frame_shift_ms / 1000.0
         self._energy = StepEnergy(step)
         self._floor = NoiseFloor(step, noise_floor_rise_db_per_s)
         self._energy_base = 0                  # stream step of _energies[0]
