@@ -4,8 +4,12 @@ held-out voices, with the lattice's oracle WER as the ceiling.
     python bench/rescore.py                                  # bundled model, beam 16, LM in ~/.cache/edgeasr/cloud_lm
     python bench/rescore.py --model new.safetensors          # a newer acoustic model: rerun, λ/γ are retuned
     python bench/rescore.py --quick                          # 40 dev + 40 test clips, to check the script
-    python bench/rescore.py --device-lm --no-save-weights --out bench/results/rescore-device-lm
-                                                             # the device fuses its n-gram LM too
+    python bench/rescore.py --device-lm --out bench/results/rescore-device-lm
+                                                             # the device fuses its n-gram LM too (the default
+                                                             # device's lattices: the weights the service should use)
+
+λ/γ are saved next to the LM (rescore_weights.json, with the kind of lattices they were tuned on) unless
+``--no-save-weights``: the last run's are the service's.
 
 Every clip is decoded by the recognizer (``--model``, one thread), its lattice is pruned as the device prunes it
 (``Lattice.for_wire``), encoded to the wire bytes and decoded again, exactly what the service receives. The lattice
@@ -278,7 +282,8 @@ def main(argv=None) -> int:
     log(f"tuned on dev: λ = {weights.lm_weight:g}, γ = {weights.word_bonus:g}; dev WER "
         f"{tuning['wer_without_lm']:.2%} → {tuning['wer']:.2%}")
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    tuning.update(model=str(model_path), model_sha256=model_sha, beam=args.beam, corpus=f"{args.corpus}/dev")
+    tuning.update(model=str(model_path), model_sha256=model_sha, beam=args.beam, corpus=f"{args.corpus}/dev",
+                  device_lm=str(device_lm) if device_lm else None)  # the lattices' kind: weights fit one kind
     if not args.no_save_weights and not args.quick:
         saved = save_weights(Path(args.lm).parent / "rescore_weights.json", weights, tuning)
         log(f"wrote {saved}")
