@@ -251,6 +251,7 @@ def main(argv=None) -> int:
         from edgeasr.cli import lm_path
 
         device_lm = lm_path(args.device_lm)
+        device_lm_name = None if device_lm is None else str(device_lm)  # the kind of lattices, in both reports
         rec = Recognizer(model_path, RecognizerConfig(beam=args.beam), lm=device_lm)
         dev_clips = load_clips(args.corpus, "dev", args.dev_limit)
         test_clips = load_clips(args.corpus, "test", args.limit)
@@ -283,7 +284,7 @@ def main(argv=None) -> int:
         f"{tuning['wer_without_lm']:.2%} → {tuning['wer']:.2%}")
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
     tuning.update(model=str(model_path), model_sha256=model_sha, beam=args.beam, corpus=f"{args.corpus}/dev",
-                  device_lm=str(device_lm) if device_lm else None)  # the lattices' kind: weights fit one kind
+                  device_lm=device_lm_name)  # weights fit one kind of lattices
     if not args.no_save_weights and not args.quick:
         saved = save_weights(Path(args.lm).parent / "rescore_weights.json", weights, tuning)
         log(f"wrote {saved}")
@@ -311,7 +312,7 @@ def main(argv=None) -> int:
         "git": git_revision(),
         "machine": {"cpu": cpu_description(), "packages": package_versions(["torch", "jiwer", "numpy"])},
         "model": {"path": str(model_path), "sha256": model_sha, "decoding": rec.config.decoding, "beam": args.beam,
-                  "device_lm": None if device_lm is None else str(device_lm),
+                  "device_lm": device_lm_name,
                   "lm_scale": rec.config.lm_scale, "token_reward": rec.config.token_reward},
         "lm": {"path": str(args.lm), **{k: v for k, v in lm.info.items() if not isinstance(v, dict)},
                "dev_token_perplexity": lm.info.get("dev", {}).get("token_perplexity"),

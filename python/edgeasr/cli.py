@@ -164,6 +164,18 @@ def lm_of(args, config) -> Optional[Path]:
     return lm
 
 
+def _add_lm_options(parser: argparse.ArgumentParser) -> None:
+    """--lm [FILE], --no-lm and --lm-scale, which lm_of reads (transcribe and listen)."""
+    parser.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
+                        help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or "
+                             "FILE (compiled .safetensors or ARPA text over the token pieces); default: the bundled LM "
+                             "with the bundled model, none with --model")
+    parser.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
+    parser.add_argument("--lm-scale", type=float, default=None,
+                        help="the LM's weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
+                             "token reward)")
+
+
 def grammar_of(args, rec):
     """The recognizer's grammar from --grammar FILE [--grammar-repeat], or None."""
     if args.grammar_repeat and not args.grammar:
@@ -329,7 +341,7 @@ def _listen(args) -> int:
 
     if not args.chunk_ms > 0:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
-    config = RecognizerConfig(chunk_frames=args.chunk_frames, beam=args.beam)
+    config = RecognizerConfig(beam=args.beam)  # the decoding chunk is the end-pointing stream's (--chunk-frames)
     rec = Recognizer(args.model, config, lm=lm_of(args, config))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     grammar = grammar_of(args, rec)
@@ -441,14 +453,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "yes/no, menu items); the transcript is one of them or empty")
     r.add_argument("--grammar-repeat", action="store_true",
                    help="with --grammar: any sequence of its phrases (digit strings)")
-    r.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
-                   help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or FILE "
-                        "(compiled .safetensors or ARPA text over the token pieces); default: the bundled LM with "
-                        "the bundled model, none with --model")
-    r.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
-    r.add_argument("--lm-scale", type=float, default=None,
-                   help="the LM's weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
-                        "token reward)")
+    _add_lm_options(r)
     r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
@@ -506,11 +511,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--grammar", type=Path, default=None,
                     help="the only phrases each utterance may be, one per line (as for transcribe)")
     li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
-    li.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
-                    help="fuse an n-gram LM into the beam search: the bundled one, or FILE (as for transcribe; "
-                         "default: the bundled LM with the bundled model)")
-    li.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
-    li.add_argument("--lm-scale", type=float, default=None, help="the LM's weight")
+    _add_lm_options(li)
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
     li.add_argument("--beam", type=int, default=4,
