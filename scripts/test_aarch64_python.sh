@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package on AArch64 (a Raspberry Pi 4/5, a phone-class board), checked on this x86 machine under
-# qemu-user: cross-builds edgeasr._core with the AArch64 toolchain, runs Debian's arm64 CPython 3.11 with the package
-# registry's aarch64 wheels of the dependencies, and
+# qemu-user: builds the AArch64 wheel (scripts/build_wheel_aarch64.sh), installs it for Debian's arm64 CPython 3.11
+# beside the package registry's aarch64 wheels of the dependencies, transcribes the bundled clip with it, and
 #   1. transcribes the bundled clips, the test clips and FSDD recordings (open vocabulary and with a digit grammar)
 #      on both machines' builds and requires the same transcripts (scores within 1e-3: the float parts may round
 #      differently, the integer products are exact);
@@ -18,42 +18,11 @@ WORK=$(realpath -m "${WORK_DIR:-build-aarch64-python}")
 FSDD_CLIPS=${1:-100}
 ROOT=$WORK/sysroot
 
-missing=()
-command -v aarch64-linux-gnu-g++ >/dev/null || missing+=(g++-aarch64-linux-gnu)
-command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
-[ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || missing+=(qemu-user-binfmt)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "test_aarch64_python.sh: missing ${missing[*]}; install with scripts/install_debian_deps.sh" >&2
-  exit 2
-fi
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register
-fi
+# 1-3. The AArch64 wheel (and the arm64 CPython's sysroot it was built against), then the wheel installed as pip
+#      installs it on an AArch64 machine, beside the registry's aarch64 wheels of the dependencies.
+WORK_DIR=$WORK bash scripts/build_wheel_aarch64.sh "$WORK/dist"
 export QEMU_LD_PREFIX=$ROOT   # where AArch64 programs find their loader and libraries, binfmt or not
-
-# 1. Debian's arm64 CPython 3.11 and the libraries its standard modules load, unpacked into a sysroot.
-if [ ! -x "$ROOT/usr/bin/python3.11" ]; then
-  added_arm64=0
-  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    dpkg --add-architecture arm64 && apt-get update -qq && added_arm64=1
-  fi
-  mkdir -p "$WORK/debs" "$ROOT/lib"
-  (cd "$WORK/debs" && apt-get download -q python3.11-minimal:arm64 libpython3.11-minimal:arm64 \
-     libpython3.11-stdlib:arm64 libpython3.11-dev:arm64 libpython3.11:arm64 libexpat1:arm64 zlib1g:arm64 \
-     libffi8:arm64 libssl3:arm64 libbz2-1.0:arm64 liblzma5:arm64 libuuid1:arm64 libsqlite3-0:arm64 \
-     libncursesw6:arm64 libtinfo6:arm64 libcrypt1:arm64)
-  if [ "$added_arm64" = 1 ]; then   # nothing was installed: leave dpkg and apt as they were
-    dpkg --remove-architecture arm64 && apt-get update -qq
-  fi
-  for deb in "$WORK"/debs/*.deb; do dpkg -x "$deb" "$ROOT"; done
-  mkdir -p "$ROOT/lib/aarch64-linux-gnu"
-  cp -an /usr/aarch64-linux-gnu/lib/. "$ROOT/lib/aarch64-linux-gnu/"   # glibc of the cross toolchain
-  cp -a /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 "$ROOT/lib/"
-fi
 PY=$ROOT/usr/bin/python3.11
-
-# 2. The dependencies (and the test tools) as the registry's aarch64 wheels, unpacked into one site folder.
 if [ ! -d "$WORK/site/numpy" ]; then
   mkdir -p "$WORK/wheels" "$WORK/site"
   pip download -q --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
@@ -62,20 +31,16 @@ if [ ! -d "$WORK/site/numpy" ]; then
     "kaldi-native-fbank==1.20.3" "kaldifst>=1.7" "graphviz>=0.20"
   for whl in "$WORK"/wheels/*.whl; do python -m zipfile -e "$whl" "$WORK/site"; done
 fi
-
-# 3. edgeasr._core for AArch64, against the arm64 Python's headers (its pyconfig.h is found through -I).
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S . -B "$WORK/build" "${generator[@]}" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-  -DCMAKE_BUILD_TYPE=Release -DEDGEASR_PYTHON=ON -DEDGEASR_NATIVE_TESTS=OFF -DPython_EXECUTABLE="$PY" \
-  -DPython_INCLUDE_DIR="$ROOT/usr/include/python3.11" -DCMAKE_CXX_FLAGS="-I$ROOT/usr/include" \
-  -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" >/dev/null
-cmake --build "$WORK/build" --target _core -j "$(nproc)"
-rm -rf "$WORK/pkg" && mkdir -p "$WORK/pkg"
-cp -r python/edgeasr "$WORK/pkg/" && rm -f "$WORK"/pkg/edgeasr/_core*.so
-cp "$WORK/build"/_core*.so "$WORK/pkg/edgeasr/"
+rm -rf "$WORK/pkg"
+pip install -q --no-deps --only-binary=:all: --platform linux_aarch64 --python-version 3.11 --implementation cp \
+  --abi cp311 --target "$WORK/pkg" "$WORK"/dist/edgeasr-*-linux_aarch64.whl
 export PYTHONPATH=$WORK/pkg:$WORK/site
 "$PY" -c "import platform, edgeasr.kernels as k; print('AArch64 Python:', platform.machine(), 'kernels', k.isa())"
+# The main job, from the installed wheel: the bundled clip with the bundled model and LM.
+heard=$("$PY" -c "import sys; from edgeasr.cli import main; sys.exit(main(sys.argv[1:]))" transcribe \
+  "$WORK/pkg/edgeasr/data/example.wav")
+echo "edgeasr transcribe example.wav on AArch64: $heard"
+[ "$heard" = "$(cat python/edgeasr/data/example.txt)" ] || { echo "expected: $(cat python/edgeasr/data/example.txt)"; exit 1; }
 
 # 4. The same transcripts on both builds.
 compare=$(cat <<'EOF'
