@@ -403,7 +403,8 @@ def load_clips(corpus: str, split: str) -> list[dict]:
         clips.append({"uid": cut.id, "path": str(path), "voice": sup.speaker, "kind": custom.get("kind", "?"),
                       "text": sup.text, "names": list(dict.fromkeys(custom.get("names", []))),
                       "duration_s": cut.duration, "speech_start": custom.get("speech_start"),
-                      "speech_end": custom.get("speech_end")})
+                      "speech_end": custom.get("speech_end"),
+                      "noisy": bool((custom.get("augment") or {}).get("noise"))})
     return clips
 
 

@@ -94,22 +94,29 @@ def test_two_utterances_with_silence_between(rec, clips):
     assert stream.stream.step_offset > 0 and stream.utterance == 2
 
 
-def test_encoder_reset_between_utterances_is_an_option(rec, clips):
+def test_encoder_starts_afresh_after_each_utterance_by_default(rec, clips):
     x, y, rate = clips
     audio = np.concatenate([x, noise(1.0, rate), y, noise(1.0, rate, 1), x, noise(1.0, rate, 2)])
     audio = audio + noise(audio.size / rate, rate, 3)[:audio.size]
-    carried = check_protocol(run(EndpointingStream(rec), audio, rate))
+    default = check_protocol(run(EndpointingStream(rec), audio, rate))
     fresh = check_protocol(run(EndpointingStream(rec, reset_encoder=True), audio, rate))
-    assert len(carried) == len(fresh) == 3
-    assert fresh[0][1].result.text == carried[0][1].result.text      # nothing differs before the first reset
-    # Stream.next_utterance(reset_encoder=True) puts the encoder back at a fresh stream's state; without it the
-    # state carries on.
+    carried = check_protocol(run(EndpointingStream(rec, reset_encoder=False), audio, rate))
+    assert len(carried) == len(fresh) == len(default) == 3
+    texts = {name: [u[1].result.text for u in by_utt.values()] for name, by_utt in
+             (("default", default), ("fresh", fresh), ("carried", carried))}
+    assert texts["default"] == texts["fresh"]
+    assert texts["carried"][0] == texts["fresh"][0]                  # nothing differs before the first reset
+    assert texts["carried"][1:] != texts["fresh"][1:]                # the state carried over changes what is heard
+    # The third request is the first one again: with the reset it is heard as at the start of the stream.
+    assert texts["fresh"][2] == texts["fresh"][0], texts
+    # Stream.next_utterance() puts the encoder back at a fresh stream's state by default; reset_encoder=False keeps
+    # it going.
     frames = np.random.default_rng(0).standard_normal((4 * rec.model.subsampling, 80)).astype(np.float32)
     zero = rec.network.encode(frames, rec.network.init_state())
-    for reset in (True, False):
+    for kwargs, reset in (({}, True), ({"reset_encoder": True}, True), ({"reset_encoder": False}, False)):
         s = rec.create_stream()
         s.accept_waveform(x, rate)
-        s.next_utterance(reset_encoder=reset)
+        s.next_utterance(**kwargs)
         same = np.array_equal(rec.network.encode(frames, s._state), zero)
         assert same == reset
 
@@ -316,6 +323,26 @@ def test_listen_with_the_lm_takes_its_end_pointer_settings(capsys):
     assert finals["--lm"] == pytest.approx(finals["--no-lm"] - 0.16, abs=1e-6)
 
 
+def test_listen_resets_the_encoder_after_each_request_unless_told_not_to(tmp_path, capsys, clips):
+    """Three requests in one file: `edgeasr listen` hears the third (the first clip again) as it heard the first,
+    as EndpointingStream does by default; --no-reset-encoder carries the state over and hears the later ones
+    otherwise."""
+    import soundfile as sf
+
+    x, y, rate = clips
+    audio = np.concatenate([x, noise(1.0, rate), y, noise(1.0, rate, 1), x, noise(1.0, rate, 2)])
+    path = tmp_path / "three.wav"
+    sf.write(path, audio, rate)
+    texts = {}
+    for extra in ([], ["--reset-encoder"], ["--no-reset-encoder"]):
+        assert cli_main(["listen", "--file", str(path), "--json", *extra]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        texts[" ".join(extra)] = [r["text"] for r in records if r["kind"] == "FinalEndpoint"]
+    assert len(texts[""]) == 3 and texts[""] == texts["--reset-encoder"]
+    assert texts[""][2] == texts[""][0]
+    assert texts["--no-reset-encoder"][0] == texts[""][0] and texts["--no-reset-encoder"][1:] != texts[""][1:]
+
+
 def test_listen_gap_factor_is_passed_to_the_final_end_pointer_and_checked(capsys):
     path = str(DATA / "example.wav")
     assert cli_main(["listen", "--file", path, "--gap-factor", "2"]) == 0
@@ -365,7 +392,7 @@ def test_listen_with_a_grammar_keeps_every_utterance_to_its_phrases(tmp_path, ca
 def test_end_pointers_decide_every_encoder_step_whatever_the_recognizers_chunk(rec, clips):
     """EndpointingStream decides after every encoder step by default (as its settings were tuned), so a recognizer
     with the default 16-frame chunk gives the same events as one with 4; chunk_frames=16 decides only every 160 ms:
-    the same words, never sooner."""
+    never sooner (and, with the encoder state carried over, with the same words)."""
     x, y, rate = clips
     audio = np.concatenate([x, noise(1.0, rate), y, noise(1.5, rate, seed=1)])
 
@@ -379,7 +406,11 @@ def test_end_pointers_decide_every_encoder_step_whatever_the_recognizers_chunk(r
     assert default_chunk.config.chunk_frames == 16 and rec.config.chunk_frames == 4
     fine = events(rec)
     assert events(default_chunk) == fine
-    coarse = events(default_chunk, chunk_frames=16)
+    # With the encoder state carried over, the encoder's output does not depend on where a decision fell; with the
+    # default reset it starts afresh where the final end-point came, which the chunk moves, so the words after it
+    # may differ.
+    fine = events(rec, reset_encoder=False)
+    coarse = events(default_chunk, chunk_frames=16, reset_encoder=False)
     assert [(k, u, t) for k, u, _, t in coarse] == [(k, u, t) for k, u, _, t in fine]
     assert all(c[2] >= f[2] - 1e-9 for c, f in zip(coarse, fine))
     assert coarse != fine  # the check can fail: some decision waits for the end of its 160 ms chunk

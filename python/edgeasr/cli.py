@@ -525,8 +525,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="the final end-pointer waits longer than this x the utterance's longest gap so far "
                          "(EndpointConfig.gap_factor; default 0: off; 2 took held-out cut-offs from 3.6 to 1.2 %% "
                          "for 57 ms more median latency)")
-    li.add_argument("--reset-encoder", action="store_true",
-                    help="start the encoder state afresh after each utterance (models trained on single requests)")
+    li.add_argument("--reset-encoder", action=argparse.BooleanOptionalAction, default=True,
+                    help="start the encoder state afresh after each utterance (default), as the models trained on "
+                         "single requests need; --no-reset-encoder carries it over (a model trained on runs of "
+                         "requests)")
     li.set_defaults(run=_listen)
     c = sub.add_parser("corpus", help="build a synthesized corpus (python -m edgeasr.train.corpus --help)")
     c.add_argument("rest", nargs=argparse.REMAINDER)
