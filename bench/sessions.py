@@ -2,27 +2,31 @@
 
 ``edgeasr listen`` and ``EndpointingStream`` run one stream for as long as the microphone is open: after each final
 end-point the search starts afresh, and the encoder's LSTM state either carries on (the audio is continuous) or is
-reset to a fresh stream's (``reset_encoder``). This harness plays sessions of ``--per-session`` requests of one voice
-each, back to back, each clip followed by a pause of ``--gap-s``, through ``EndpointingStream`` in ``--feed-ms``
-pieces, and scores each request's words by its position in the session:
+reset to a fresh stream's (``reset_encoder``); while nothing is said, the encoder also starts afresh every
+``idle_reset_s`` of background. This harness plays sessions of ``--per-session`` requests of one voice each, back to
+back, each clip followed by a pause of ``--gap-s``, through ``EndpointingStream`` in ``--feed-ms`` pieces, and scores
+each request's words by its position in the session.
 
-    python bench/sessions.py --split dev --out bench/results/sessions-dev     # choose on dev (training voices)
-    python bench/sessions.py                                 # held-out voices: bench/results/sessions.{json,md}
-    python bench/sessions.py --snr-db 15                     # the same in one room's continuous noise
+A session is one room: its background must go on across requests. The main corpora's clips each carry their own
+noise (colour and level drawn per clip), and joining them would put a jump in the background at every join, which no
+room makes and to which the model reacts as to speech. So the sessions are requests synthesized without added noise,
+joined by digital silence, and ``--snr-db`` adds one continuous noise (``--noise-color``, seeded per session) over
+the whole session at that SNR against the session's speech. The corpus (default ``sessions``; any corpus works, its
+clips with added noise left out) is built once, in seconds:
 
-A session is one room: its background must go on across requests. The corpus's clips each carry their own noise
-(colour and level drawn per clip), and joining them would put a jump in the background at every join, which no room
-makes and to which the model reacts as to speech. So the sessions use the clips synthesized without added noise (a
-split's ``noisy`` = false ones: about a quarter; reverberation and telephone band as they come), joined by digital
-silence, and ``--snr-db`` adds one continuous noise (``--noise-color``, seeded per session) over the whole session
-at that SNR against the session's speech.
+    python -m edgeasr.train.corpus --name sessions --split dev --n 600 --augment none     # the training voices
+    python -m edgeasr.train.corpus --name sessions --split test --n 1000 --augment none   # the held-out voices
+    python bench/sessions.py --split dev --out bench/results/sessions-dev     # choose on dev
+    python bench/sessions.py                                 # held-out: bench/results/sessions.{json,md}
+    python bench/sessions.py --gap-s 8 --snr-db 15 --out bench/results/sessions-gap8-snr15
 
 Systems: ``alone`` (each request in its own fresh stream: its clip and the pause after it cut from the same session
-audio, so every request is heard as if it were the first), ``carry`` (one stream per session, the encoder's state
-carried over) and ``reset`` (one stream per session, the encoder reset at each final end-point). A final result's
-word belongs to the request whose span (its clip and the pause after it) holds the word's start time, so an
-end-point inside a request (a cut-off) splits its words over two utterances but loses none. The recognizer is
-``Recognizer()``'s default unless ``--model`` / ``--no-lm`` say otherwise.
+audio, so every request is heard as if it were the first), ``reset`` (one stream per session at the defaults: the
+encoder reset at each final end-point and after each ``idle_reset_s`` of background), ``reset-no-idle`` (the same
+without the idle reset) and ``carry`` (one stream per session, the encoder's state carried over, as before stop 26).
+A final result's word belongs to the request whose span (its clip and the pause after it) holds the word's start
+time, so an end-point inside a request (a cut-off) splits its words over two utterances but loses none. The
+recognizer is ``Recognizer()``'s default unless ``--model`` / ``--no-lm`` say otherwise.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from e2e import BenchError, even_over_voices, load_clips  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SYSTEMS = ("alone", "carry", "reset")
+SYSTEMS = ("alone", "reset", "reset-no-idle", "carry")
 RATE = 16000
 
 
@@ -68,11 +72,12 @@ def read(clip: dict) -> np.ndarray:
     return x
 
 
-def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool) -> list:
+def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_reset_s="default") -> list:
     """Every final end-point's words (stream times) from one ``EndpointingStream`` over ``audio``."""
     from edgeasr.endpoint import EndpointingStream, FinalEndpoint
 
-    stream = EndpointingStream(rec, reset_encoder=reset_encoder)
+    options = {} if idle_reset_s == "default" else {"idle_reset_s": idle_reset_s}
+    stream = EndpointingStream(rec, reset_encoder=reset_encoder, **options)
     events = []
     for i in range(0, audio.size, feed):
         events += stream.accept_waveform(audio[i:i + feed], RATE)
@@ -97,17 +102,20 @@ def session_audio(session: list[dict], gap_s: float, snr_db, color: str, seed: i
     return audio.astype(np.float32), list(zip(bounds[:-1], bounds[1:]))
 
 
-def decode_session(rec, audio: np.ndarray, spans: list, system: str, feed: int) -> tuple[list[str], int]:
+def decode_session(rec, audio: np.ndarray, spans: list, system: str, feed: int,
+                   idle_reset_s="default") -> tuple[list[str], int]:
     """One hypothesis per request of the session, and the number of final end-points."""
     if system == "alone":
         hyps, finals = [], 0
         for a, b in spans:
-            words, n = run_stream(rec, audio[a:b], feed, reset_encoder=False)
+            words, n = run_stream(rec, audio[a:b], feed, False, idle_reset_s)
             hyps.append(" ".join(w.word for w in words))
             finals += n
         return hyps, finals
     starts = np.array([a for a, _ in spans]) / RATE
-    words, finals = run_stream(rec, audio, feed, reset_encoder=(system == "reset"))
+    if system == "reset-no-idle":
+        idle_reset_s = None
+    words, finals = run_stream(rec, audio, feed, system != "carry", idle_reset_s)
     buckets: list[list[str]] = [[] for _ in spans]
     for w in words:
         i = int(np.clip(np.searchsorted(starts, w.start, side="right") - 1, 0, len(spans) - 1))
@@ -126,6 +134,66 @@ def score(refs: list[str], hyps: list[str]) -> dict:
     return {"wer": errors / words if words else None, "requests": len(refs), "words": words, "errors": errors,
             "deletions": o.deletions, "insertions": o.insertions, "substitutions": o.substitutions,
             "exact": sum(r == h for r, h in zip(refs, hyps))}
+
+
+def decode_all(rec, sessions: list[list[dict]], system: str, gap_s: float, snr_db, color: str, feed: int,
+               idle) -> tuple[list[str], int]:
+    """Every request's hypothesis, session after session, and the number of final end-points."""
+    hyps, finals = [], 0
+    for k, s in enumerate(sessions):
+        audio, spans = session_audio(s, gap_s, snr_db, color, seed=k)
+        h, n = decode_session(rec, audio, spans, system, feed, idle)
+        hyps += h
+        finals += n
+    return hyps, finals
+
+
+def idle_grid(rec, sessions: list[list[dict]], a, feed: int) -> dict:
+    """``reset`` at each ``--idle-grid`` value under every pause (``--grid-gaps``) and noise (``--grid-snrs``):
+    WER of requests 2 and later. The rule: the lowest mean over the conditions (ties: the first value listed)."""
+    values = [None if v == "off" else float(v) for v in a.idle_grid.split(",")]
+    conditions = [(float(g), None if n == "none" else float(n)) for g in a.grid_gaps.split(",")
+                  for n in a.grid_snrs.split(",")]
+    refs = [c["text"] for s in sessions for i, c in enumerate(s) if i > 0]
+    table = []
+    for v in values:
+        row = []
+        for gap, snr in conditions:
+            hyps, _ = decode_all(rec, sessions, "reset", gap, snr, a.noise_color, feed, v)
+            later = [h for s, hs in zip(sessions, _split(hyps, sessions)) for i, h in enumerate(hs) if i > 0]
+            row.append(score(refs, later)["wer"])
+            print(f"idle_reset_s {v}, pause {gap:g} s, SNR {snr}: requests 2+ {_pct(row[-1])}", flush=True)
+        table.append({"idle_reset_s": v, "wer": row, "mean": float(np.mean(row))})
+    best = min(range(len(table)), key=lambda i: (table[i]["mean"], i))
+    return {"conditions": [{"gap_s": g, "snr_db": n} for g, n in conditions], "rows": table,
+            "chosen": table[best]["idle_reset_s"], "requests_scored": len(refs), "noise_color": a.noise_color}
+
+
+def _split(hyps: list[str], sessions: list[list[dict]]) -> list[list[str]]:
+    out, i = [], 0
+    for s in sessions:
+        out.append(hyps[i:i + len(s)])
+        i += len(s)
+    return out
+
+
+def grid_markdown(report: dict) -> str:
+    g = report["grid"]
+    heads = [f"pause {c['gap_s']:g} s, " + ("no noise" if c["snr_db"] is None else f"{c['snr_db']:g} dB "
+                                          f"{g['noise_color']}") for c in g["conditions"]]
+    lines = [f"# The idle reset of the encoder ({report['corpus']})", "",
+             f"`{report['command']}` — {report['date']}, git {report['git']}, {report['machine']['model']}", "",
+             f"{report['sessions']} sessions of up to {report['per_session']} requests of one voice "
+             f"({report['clips']} clips synthesized without added noise), one stream per session at "
+             f"`EndpointingStream`'s defaults but `idle_reset_s` ({report['recognizer']}); WER of the "
+             f"{g['requests_scored']} requests 2 and later. Rule: the lowest mean over the conditions.", "",
+             "| idle_reset_s | " + " | ".join(heads) + " | mean |", "|---|" + "---:|" * (len(heads) + 1)]
+    for r in g["rows"]:
+        name = "off" if r["idle_reset_s"] is None else f"{r['idle_reset_s']:g} s"
+        if r["idle_reset_s"] == g["chosen"]:
+            name = f"**{name}** (chosen)"
+        lines.append(f"| {name} | " + " | ".join(_pct(w) for w in r["wer"]) + f" | {_pct(r['mean'])} |")
+    return "\n".join(lines) + "\n"
 
 
 def _pct(x) -> str:
@@ -150,16 +218,18 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(r['later']['wer'])} | {_pct(r['all']['wer'])}"
                      f" | {r['all']['exact']} of {r['all']['requests']} | {r['finals']} |")
     lines += ["", "WER per request position (word errors over reference words). `alone`: every request in a fresh "
-                  "stream of its own; `carry`: one stream per session, the encoder's LSTM state carried over from "
-                  "one request to the next (`EndpointingStream(reset_encoder=False)`); `reset`: the same stream, "
-                  "the encoder reset at each final end-point (`reset_encoder=True`).",
+                  "stream of its own; `reset`: one stream per session at `EndpointingStream`'s defaults, the "
+                  "encoder reset at each final end-point and after each `idle_reset_s` "
+                  f"({report.get('idle_reset_s', 'default')}) of background without speech; `reset-no-idle`: the "
+                  "same without the idle reset (`idle_reset_s=None`); `carry`: one stream per session, the "
+                  "encoder's LSTM state carried over from one request to the next (`reset_encoder=False`).",
               "", f"Times: {', '.join(f'{n} {s:.0f} s' for n, s in report['seconds'].items())}."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", default="v1")
+    p.add_argument("--corpus", default="sessions")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=0, help="clips, evenly over voices (0: all)")
     p.add_argument("--per-session", type=int, default=5, help="requests per session (default 5)")
@@ -169,6 +239,13 @@ def main(argv=None) -> int:
     p.add_argument("--feed-ms", type=float, default=40.0, help="audio piece size (default 40 ms)")
     p.add_argument("--model", type=Path, help="model file (default: the bundled one)")
     p.add_argument("--no-lm", action="store_true", help="no n-gram LM (default: Recognizer()'s, the bundled LM)")
+    p.add_argument("--idle-reset-s", default="default",
+                   help="EndpointingStream(idle_reset_s=): seconds, or off (default: the stream's default)")
+    p.add_argument("--idle-grid", help="instead of the systems: reset at each of these idle_reset_s values (comma-"
+                                       "separated, off for none) under every --grid-gaps and --grid-snrs")
+    p.add_argument("--grid-gaps", default="1,3,8", help="--idle-grid: pauses in seconds (default 1,3,8)")
+    p.add_argument("--grid-snrs", default="none,15",
+                   help="--idle-grid: SNRs in dB, none for no noise (default none,15)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
     p.add_argument("--out", type=Path, default=RESULTS / "sessions", help="results stem")
     a = p.parse_args(argv)
@@ -181,6 +258,7 @@ def main(argv=None) -> int:
         print("sessions: error: --per-session must be >= 1, --gap-s >= 0 and --feed-ms > 0", file=sys.stderr)
         return 1
     from edgeasr import Recognizer
+    from edgeasr.endpoint.stream import IDLE_RESET_S
 
     try:
         clips = even_over_voices([c for c in load_clips(a.corpus, a.split) if not c["noisy"]], a.limit)
@@ -189,6 +267,13 @@ def main(argv=None) -> int:
         print(f"sessions: error: {e}", file=sys.stderr)
         return 1
     sessions = sessions_of(clips, a.per_session)
+    try:
+        idle = {"default": "default", "off": None}[a.idle_reset_s] if a.idle_reset_s in ("default", "off") \
+            else float(a.idle_reset_s)
+    except ValueError:
+        print(f"sessions: error: --idle-reset-s: expected seconds, off or default, got {a.idle_reset_s!r}",
+              file=sys.stderr)
+        return 1
     feed = max(1, int(round(a.feed_ms * RATE / 1000)))
     report = {"command": "python bench/sessions.py" + (" " + shlex.join(argv if argv is not None else sys.argv[1:])
                                                       if (argv or sys.argv[1:]) else ""),
@@ -196,20 +281,23 @@ def main(argv=None) -> int:
               "git": git_revision(), "machine": cpu_description(),
               "packages": package_versions(["numpy", "jiwer"]), "corpus": f"{a.corpus}/{a.split}",
               "clips": len(clips), "sessions": len(sessions), "per_session": a.per_session, "gap_s": a.gap_s,
-              "snr_db": a.snr_db, "noise_color": a.noise_color if a.snr_db is not None else None,
+              "idle_reset_s": IDLE_RESET_S if idle == "default" else idle, "snr_db": a.snr_db,
+              "noise_color": a.noise_color if a.snr_db is not None else None,
               "feed_ms": a.feed_ms, "recognizer": f"model {a.model or 'bundled'}, "
               + ("no LM" if rec.lm is None else "with the bundled n-gram LM") + f", beam {rec.config.beam}",
               "systems": {}, "seconds": {}, "requests": []}
+    if a.idle_grid:
+        report["grid"] = idle_grid(rec, sessions, a, feed)
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{a.out}.json").write_text(json.dumps(report, indent=1))
+        Path(f"{a.out}.md").write_text(grid_markdown(report))
+        print(f"chose idle_reset_s {report['grid']['chosen']}; wrote {a.out}.json and {a.out}.md")
+        return 0
     per_request = [{"uid": c["uid"], "voice": c["voice"], "position": i + 1, "reference": c["text"]}
                    for s in sessions for i, c in enumerate(s)]
     for name in systems:
         t0 = time.perf_counter()
-        hyps, finals = [], 0
-        for k, s in enumerate(sessions):
-            audio, spans = session_audio(s, a.gap_s, a.snr_db, a.noise_color, seed=k)
-            h, n = decode_session(rec, audio, spans, name, feed)
-            hyps += h
-            finals += n
+        hyps, finals = decode_all(rec, sessions, name, a.gap_s, a.snr_db, a.noise_color, feed, idle)
         report["seconds"][name] = time.perf_counter() - t0
         for r, h in zip(per_request, hyps):
             r[name] = h

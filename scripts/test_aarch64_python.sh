@@ -40,7 +40,8 @@ export PYTHONPATH=$WORK/pkg:$WORK/site
 heard=$("$PY" -c "import sys; from edgeasr.cli import main; sys.exit(main(sys.argv[1:]))" transcribe \
   "$WORK/pkg/edgeasr/data/example.wav")
 echo "edgeasr transcribe example.wav on AArch64: $heard"
-[ "$heard" = "$(cat python/edgeasr/data/example.txt)" ] || { echo "expected: $(cat python/edgeasr/data/example.txt)"; exit 1; }
+expected=$(cat python/edgeasr/data/example.txt)
+[ "$heard" = "$expected" ] || { echo "expected: $expected"; exit 1; }
 
 # 4. The same transcripts on both builds.
 compare=$(cat <<'EOF'

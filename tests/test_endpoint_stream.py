@@ -13,6 +13,7 @@ from edgeasr import Lattice, Recognizer, RecognizerConfig, load_audio, resample
 from edgeasr.cli import main as cli_main
 from edgeasr.endpoint import (EndpointConfig, EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint,
                               final_defaults, speculative_defaults)
+from edgeasr.endpoint.stream import IDLE_RESET_S
 from edgeasr.train.synth import colored_noise
 
 DATA = files("edgeasr") / "data"
@@ -323,6 +324,36 @@ def test_listen_with_the_lm_takes_its_end_pointer_settings(capsys):
     assert finals["--lm"] == pytest.approx(finals["--no-lm"] - 0.16, abs=1e-6)
 
 
+def test_encoder_starts_afresh_while_nothing_is_said(rec, clips):
+    """After idle_reset_s (IDLE_RESET_S) of background without a speech step the encoder starts afresh (quietly: no
+    event, the utterance count unchanged), so a request after a long wait is heard after at most that much
+    background; not with idle_reset_s=None or reset_encoder=False, whose streams decode the wait in one go."""
+    x, _, rate = clips
+    wait = 3.2
+    audio = np.concatenate([noise(wait, rate), x, noise(1.0, rate, 1)])
+    offsets, finals = {}, {}
+    for name, options in (("default", {}), ("off", {"idle_reset_s": None}), ("carry", {"reset_encoder": False}),
+                          ("half", {"idle_reset_s": 0.5})):
+        stream = EndpointingStream(rec, **options)
+        run(stream, audio[:int(wait * rate)], rate)
+        offsets[name] = stream.stream.step_offset * rec.seconds_per_step
+        assert stream.utterance == 0
+        events = run(stream, audio[int(wait * rate):], rate)
+        finals[name] = [e for e in events if isinstance(e, FinalEndpoint)]
+        assert len(finals[name]) == 1 and finals[name][0].utterance == 0
+        assert all(w.start >= wait - 0.1 for w in finals[name][0].result.words)   # stream times
+    assert offsets["off"] == offsets["carry"] == 0.0
+    assert wait - IDLE_RESET_S - 0.2 < offsets["default"] <= wait and wait - 0.5 - 0.2 < offsets["half"] <= wait
+    assert offsets["default"] != offsets["half"]
+    # Starting afresh before the request, it is heard as in a stream that starts there.
+    late = audio[int(offsets["default"] * rate):]
+    alone = [e for e in run(EndpointingStream(rec, idle_reset_s=None), late, rate) if isinstance(e, FinalEndpoint)]
+    assert finals["default"][0].result.text == alone[0].result.text
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="idle_reset_s"):
+            EndpointingStream(rec, idle_reset_s=bad)
+
+
 def test_listen_resets_the_encoder_after_each_request_unless_told_not_to(tmp_path, capsys, clips):
     """Three requests in one file: `edgeasr listen` hears the third (the first clip again) as it heard the first,
     as EndpointingStream does by default; --no-reset-encoder carries the state over and hears the later ones
@@ -341,6 +372,10 @@ def test_listen_resets_the_encoder_after_each_request_unless_told_not_to(tmp_pat
     assert len(texts[""]) == 3 and texts[""] == texts["--reset-encoder"]
     assert texts[""][2] == texts[""][0]
     assert texts["--no-reset-encoder"][0] == texts[""][0] and texts["--no-reset-encoder"][1:] != texts[""][1:]
+    assert cli_main(["listen", "--file", str(path), "--idle-reset-s", "0"]) == 0      # off
+    capsys.readouterr()
+    assert cli_main(["listen", "--file", str(path), "--idle-reset-s", "-1"]) == 1
+    assert "idle_reset_s" in capsys.readouterr().err
 
 
 def test_listen_gap_factor_is_passed_to_the_final_end_pointer_and_checked(capsys):

@@ -385,7 +385,8 @@ def _listen(args) -> int:
 
     final = dataclasses.replace(final_defaults(rec.lm is not None), gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
-                               grammar=grammar, chunk_frames=args.chunk_frames)
+                               grammar=grammar, chunk_frames=args.chunk_frames,
+                               **({} if args.idle_reset_s is None else {"idle_reset_s": args.idle_reset_s or None}))
     if args.file is not None:
         from edgeasr.audio import load_audio
 
@@ -529,6 +530,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="start the encoder state afresh after each utterance (default), as the models trained on "
                          "single requests need; --no-reset-encoder carries it over (a model trained on runs of "
                          "requests)")
+    li.add_argument("--idle-reset-s", type=float, default=None, metavar="SECONDS",
+                    help="with the reset, also start the encoder afresh after this much background without speech "
+                         "(default: EndpointingStream's, edgeasr.endpoint.stream.IDLE_RESET_S, 2 s; 0: off)")
     li.set_defaults(run=_listen)
     c = sub.add_parser("corpus", help="build a synthesized corpus (python -m edgeasr.train.corpus --help)")
     c.add_argument("rest", nargs=argparse.REMAINDER)

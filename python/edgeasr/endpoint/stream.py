@@ -24,10 +24,12 @@ features, the resampler, the energy and the noise floor carry over, because the 
 seconds of stream audio; an event's ``time`` is the end of the audio fed when it fired.
 
 ``reset_encoder`` (default True) starts the encoder's LSTM state afresh at each final end-point (and when words from
-noise are dropped): the models trained so far learned single requests, each from a fresh state. With the state
-carried over (``reset_encoder=False``, for a model trained on runs of requests), sessions of five requests in one
-stream gave the second to fifth requests 55.3 % WER on dev against 12.2 % with the reset and 12.4 % for the same
-requests each in a fresh stream (``python bench/sessions.py --split dev --out bench/results/sessions-dev``).
+noise are dropped): the models trained so far learned single requests, each from a fresh state, after a fraction of
+a second of background. With it, ``idle_reset_s`` (default 2 s, ``IDLE_RESET_S``; None: off) also starts the encoder
+afresh after that much background without a single speech step (no token, the blank sure, nothing loud), so a
+request after a long wait meets a state that has heard at most that much of the room; no words are lost, as none
+were heard. Both were chosen on dev sessions of requests in a row (bench/sessions.py: README, "End-pointing").
+``reset_encoder=False`` carries the state over, for a model trained on runs of requests.
 
 ``grammar`` (phrases, or a grammar from ``Recognizer.grammar``): every utterance is one of its phrases or nothing,
 for command and control; it starts afresh at each final end-point, like the search. Unless ``completeness`` is
@@ -49,6 +51,7 @@ words dropped), to see whether spoken words were lost.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -62,9 +65,10 @@ from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
 from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
 from edgeasr.grammar import Grammar
 
-__all__ = ["EndpointingStream", "REVISE_ARC_POSTERIOR"]
+__all__ = ["EndpointingStream", "IDLE_RESET_S", "REVISE_ARC_POSTERIOR"]
 
 REVISE_ARC_POSTERIOR = 0.05
+IDLE_RESET_S: Optional[float] = 2.0  # chosen on dev: bench/results/sessions-idle-dev.md
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class EndpointingStream:
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
                  reset_encoder: bool = True, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR,
                  on_drop: Optional[Callable[[float, object], None]] = None, grammar=None,
-                 chunk_frames: Optional[int] = None):
+                 chunk_frames: Optional[int] = None, idle_reset_s: Optional[float] = IDLE_RESET_S):
         for name, fn in (("on_event", on_event), ("on_drop", on_drop)):
             if fn is not None and not callable(fn):
                 raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -110,6 +114,12 @@ class EndpointingStream:
                                 self.speculative.completeness)
         self._on_event = on_event
         self._reset_encoder = bool(reset_encoder)
+        if idle_reset_s is not None and (isinstance(idle_reset_s, bool) or not isinstance(idle_reset_s, (int, float))
+                                         or not 0 < idle_reset_s < math.inf):
+            raise ValueError(f"idle_reset_s: expected seconds > 0 or None (off), got {idle_reset_s!r}")
+        # Steps of background after which the encoder starts afresh while nothing is said (with reset_encoder).
+        self._idle_steps = None if idle_reset_s is None or not self._reset_encoder else max(
+            1, int(round(idle_reset_s / step)))
         self._step = step
         self._chunk_s = chunk_frames * recognizer.model.frame_shift_ms / 1000.0
         self._energy = StepEnergy(step)
@@ -219,6 +229,11 @@ class EndpointingStream:
             events += self._final_events(d)
         elif self.final.steps >= self.final.max_steps and not self._current_words():
             self._next_utterance(quiet=True)  # nothing said for a long time: bound the search's memory
+        elif (self._idle_steps is not None and self.final.steps >= self._idle_steps and self._spec is None
+              and self.final.first_speech is None and self.speculative.first_speech is None):
+            # Not one speech step (no token, the blank sure, nothing loud) since the last reset: start the encoder
+            # afresh, so that the next request begins after at most this much background, as in training.
+            self._next_utterance(quiet=True)
         return events
 
     def _emit(self, event: Event) -> Event:
