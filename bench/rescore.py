@@ -181,7 +181,8 @@ def markdown(report: dict) -> str:
             f"{split} {p['token_perplexity']:.3f} per token, {p['word_perplexity']:.3f} per word"
             for split, p in report["lm_perplexity_on_transcripts"].items()) + ".",
         "",
-        f"Tuned on {t['utterances']} dev clips ({t.get('corpus', 'v1/dev')}: training voices, dev-split text): λ = {w['lm_weight']:g}, "
+        f"Tuned on {t['utterances']} dev clips ({t.get('corpus', 'v1/dev')}: training voices, dev-split text): "
+        f"λ = {w['lm_weight']:g}, "
         f"γ = {w['word_bonus']:g}; dev WER {_pct(t['wer_without_lm'])} → {_pct(t['wer'])}.",
         "",
         "| test voice | clips | device WER | rescored WER | relative change | oracle WER | reference among paths |",

@@ -72,7 +72,7 @@ def read(clip: dict) -> np.ndarray:
     return x
 
 
-def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_reset_s="default") -> list:
+def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_reset_s="default") -> tuple[list, int]:
     """Every final end-point's words (stream times) from one ``EndpointingStream`` over ``audio``."""
     from edgeasr.endpoint import EndpointingStream, FinalEndpoint
 
@@ -160,7 +160,7 @@ def idle_grid(rec, sessions: list[list[dict]], a, feed: int) -> dict:
         row = []
         for gap, snr in conditions:
             hyps, _ = decode_all(rec, sessions, "reset", gap, snr, a.noise_color, feed, v)
-            later = [h for s, hs in zip(sessions, _split(hyps, sessions)) for i, h in enumerate(hs) if i > 0]
+            later = [h for hs in _split(hyps, sessions) for i, h in enumerate(hs) if i > 0]
             row.append(score(refs, later)["wer"])
             print(f"idle_reset_s {v}, pause {gap:g} s, SNR {snr}: requests 2+ {_pct(row[-1])}", flush=True)
         table.append({"idle_reset_s": v, "wer": row, "mean": float(np.mean(row))})
