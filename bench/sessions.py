@@ -264,7 +264,12 @@ def main(argv=None) -> int:
         clips = even_over_voices([c for c in load_clips(a.corpus, a.split) if not c["noisy"]], a.limit)
         rec = Recognizer(a.model, lm=None if a.no_lm else "auto")
     except (BenchError, ValueError) as e:
-        print(f"sessions: error: {e}", file=sys.stderr)
+        hint = (f" (the default corpus: python -m edgeasr.train.corpus --name sessions --split {a.split} --n "
+                f"{600 if a.split == 'dev' else 1000} --augment none)" if a.corpus == "sessions" else "")
+        print(f"sessions: error: {e}{hint}", file=sys.stderr)
+        return 1
+    if not clips:
+        print(f"sessions: error: {a.corpus}/{a.split} has no clip without added noise", file=sys.stderr)
         return 1
     sessions = sessions_of(clips, a.per_session)
     try:
