@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <unordered_map>
@@ -227,7 +228,15 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
       for (size_t m = 0; m < missing_rows.size(); ++m) {
         const float* r = fresh_ilm.data() + m * V;
         float* out = s.ilm_rows.data() + size_t(missing_rows[m]) * V;
-        const float tokens = std::log1p(-std::exp(r[blank]));  // ln P(not blank): renormalized over the tokens
+        // ln P(not blank), to renormalize over the tokens: summed over them, not as ln(1 - P(blank)), which is
+        // -inf once P(blank) rounds to 1 in float and would bar every token of this context.
+        float top = -std::numeric_limits<float>::infinity();
+        for (size_t k = 0; k < V; ++k)
+          if (int32_t(k) != blank) top = std::max(top, r[k]);
+        double sum = 0;
+        for (size_t k = 0; k < V; ++k)
+          if (int32_t(k) != blank) sum += std::exp(double(r[k] - top));
+        const float tokens = top + float(std::log(sum));
         for (size_t k = 0; k < V; ++k) out[k] = int32_t(k) == blank ? 0.f : r[k] - tokens;
       }
     }

@@ -1396,6 +1396,34 @@ void TestInternalLmBruteForce() {
   Group("internal LM subtracted: against brute force", before);
 }
 
+// A context whose internal LM is sure of the blank (P rounds to 1 in float): its tokens still get finite priors,
+// so a token the audio asks for is emitted from it.
+void TestInternalLmWhenTheBlankIsCertain() {
+  const size_t before = g_counts.failed;
+  const int32_t V = 6, T = 3;
+  const auto pieces = Pieces(V);
+  auto lm = std::make_shared<NgramLm>(SmallLmArrays(), 0);
+  auto scorer = RandomScorer(V, 7);
+  std::vector<float> sure_blank(V, 0.f), token1(V, 0.f);
+  sure_blank[0] = 60.f;  // frame 0 is also the internal LM's (a zero encoder frame)
+  token1[1] = 10.f;
+  scorer->Set(0, {0, 0}, sure_blank);
+  scorer->Set(1, {0, 0}, token1);
+  Expect(scorer->LogProbs(0, {0, 0})[0] == 0.f, "internal LM, certain blank: P(blank) is 1 in float (the setup)");
+  for (float ilm_scale : {0.f, 0.5f}) {
+    BeamSearchConfig config = ExhaustiveWithLm(0.5f);
+    config.ilm_scale = ilm_scale;
+    BeamSearch search(scorer, pieces, config, nullptr, nullptr, lm);
+    Decode(search, *scorer, T);
+    search.Finalize();
+    const SearchResult r = search.Result();
+    const std::string where = " (ilm_scale " + std::to_string(ilm_scale) + ")";
+    Expect(!r.tokens.empty() && r.tokens[0] == 1, "internal LM, certain blank: token 1 emitted" + where);
+    Expect(std::isfinite(r.acoustic), "internal LM, certain blank: a finite score" + where);
+  }
+  Group("internal LM: a context sure of the blank", before);
+}
+
 void TestValidation() {
   const size_t before = g_counts.failed;
   auto scorer = RandomScorer(9, 1);
@@ -1475,6 +1503,7 @@ int main(int argc, char** argv) {
     TestNgramLm();
     TestLmFusionBruteForce();
     TestInternalLmBruteForce();
+    TestInternalLmWhenTheBlankIsCertain();
     TestGreedyExact();
     TestBeamExactRecombination();
     TestBlankPenaltyIsShiftedLogit();
