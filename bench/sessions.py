@@ -72,12 +72,16 @@ def read(clip: dict) -> np.ndarray:
     return x
 
 
-def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_reset_s="default") -> tuple[list, int]:
-    """Every final end-point's words (stream times) from one ``EndpointingStream`` over ``audio``."""
+def positions(sessions: list[list[dict]]) -> list[int]:
+    """Each request's place in its session (1 for the first), in the order the sessions are decoded."""
+    return [i + 1 for s in sessions for i in range(len(s))]
+
+
+def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_reset_s) -> tuple[list, int]:
+    """Every final end-point's words (stream times) from one ``EndpointingStream`` over ``audio``, and their count."""
     from edgeasr.endpoint import EndpointingStream, FinalEndpoint
 
-    options = {} if idle_reset_s == "default" else {"idle_reset_s": idle_reset_s}
-    stream = EndpointingStream(rec, reset_encoder=reset_encoder, **options)
+    stream = EndpointingStream(rec, reset_encoder=reset_encoder, idle_reset_s=idle_reset_s)
     events = []
     for i in range(0, audio.size, feed):
         events += stream.accept_waveform(audio[i:i + feed], RATE)
@@ -103,19 +107,18 @@ def session_audio(session: list[dict], gap_s: float, snr_db, color: str, seed: i
 
 
 def decode_session(rec, audio: np.ndarray, spans: list, system: str, feed: int,
-                   idle_reset_s="default") -> tuple[list[str], int]:
-    """One hypothesis per request of the session, and the number of final end-points."""
+                   idle_reset_s) -> tuple[list[str], int]:
+    """One hypothesis per request of the session, and the number of final end-points. ``idle_reset_s`` is the
+    ``reset`` system's (the others have none)."""
     if system == "alone":
         hyps, finals = [], 0
         for a, b in spans:
-            words, n = run_stream(rec, audio[a:b], feed, False, idle_reset_s)
+            words, n = run_stream(rec, audio[a:b], feed, False, None)
             hyps.append(" ".join(w.word for w in words))
             finals += n
         return hyps, finals
     starts = np.array([a for a, _ in spans]) / RATE
-    if system == "reset-no-idle":
-        idle_reset_s = None
-    words, finals = run_stream(rec, audio, feed, system != "carry", idle_reset_s)
+    words, finals = run_stream(rec, audio, feed, system != "carry", idle_reset_s if system == "reset" else None)
     buckets: list[list[str]] = [[] for _ in spans]
     for w in words:
         i = int(np.clip(np.searchsorted(starts, w.start, side="right") - 1, 0, len(spans) - 1))
@@ -154,27 +157,19 @@ def idle_grid(rec, sessions: list[list[dict]], a, feed: int) -> dict:
     values = [None if v == "off" else float(v) for v in a.idle_grid.split(",")]
     conditions = [(float(g), None if n == "none" else float(n)) for g in a.grid_gaps.split(",")
                   for n in a.grid_snrs.split(",")]
-    refs = [c["text"] for s in sessions for i, c in enumerate(s) if i > 0]
+    later = [p > 1 for p in positions(sessions)]
+    refs = [c["text"] for c, keep in zip((c for s in sessions for c in s), later) if keep]
     table = []
     for v in values:
         row = []
         for gap, snr in conditions:
             hyps, _ = decode_all(rec, sessions, "reset", gap, snr, a.noise_color, feed, v)
-            later = [h for hs in _split(hyps, sessions) for i, h in enumerate(hs) if i > 0]
-            row.append(score(refs, later)["wer"])
+            row.append(score(refs, [h for h, keep in zip(hyps, later) if keep])["wer"])
             print(f"idle_reset_s {v}, pause {gap:g} s, SNR {snr}: requests 2+ {_pct(row[-1])}", flush=True)
         table.append({"idle_reset_s": v, "wer": row, "mean": float(np.mean(row))})
     best = min(range(len(table)), key=lambda i: (table[i]["mean"], i))
     return {"conditions": [{"gap_s": g, "snr_db": n} for g, n in conditions], "rows": table,
             "chosen": table[best]["idle_reset_s"], "requests_scored": len(refs), "noise_color": a.noise_color}
-
-
-def _split(hyps: list[str], sessions: list[list[dict]]) -> list[list[str]]:
-    out, i = [], 0
-    for s in sessions:
-        out.append(hyps[i:i + len(s)])
-        i += len(s)
-    return out
 
 
 def grid_markdown(report: dict) -> str:
@@ -240,7 +235,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, help="model file (default: the bundled one)")
     p.add_argument("--no-lm", action="store_true", help="no n-gram LM (default: Recognizer()'s, the bundled LM)")
     p.add_argument("--idle-reset-s", default="default",
-                   help="EndpointingStream(idle_reset_s=): seconds, or off (default: the stream's default)")
+                   help="the reset system's EndpointingStream(idle_reset_s=): seconds, or off (default: the stream's "
+                        "default, IDLE_RESET_S)")
     p.add_argument("--idle-grid", help="instead of the systems: reset at each of these idle_reset_s values (comma-"
                                        "separated, off for none) under every --grid-gaps and --grid-snrs")
     p.add_argument("--grid-gaps", default="1,3,8", help="--idle-grid: pauses in seconds (default 1,3,8)")
@@ -273,7 +269,7 @@ def main(argv=None) -> int:
         return 1
     sessions = sessions_of(clips, a.per_session)
     try:
-        idle = {"default": "default", "off": None}[a.idle_reset_s] if a.idle_reset_s in ("default", "off") \
+        idle = {"default": IDLE_RESET_S, "off": None}.get(a.idle_reset_s) if a.idle_reset_s in ("default", "off") \
             else float(a.idle_reset_s)
     except ValueError:
         print(f"sessions: error: --idle-reset-s: expected seconds, off or default, got {a.idle_reset_s!r}",
@@ -286,7 +282,7 @@ def main(argv=None) -> int:
               "git": git_revision(), "machine": cpu_description(),
               "packages": package_versions(["numpy", "jiwer"]), "corpus": f"{a.corpus}/{a.split}",
               "clips": len(clips), "sessions": len(sessions), "per_session": a.per_session, "gap_s": a.gap_s,
-              "idle_reset_s": IDLE_RESET_S if idle == "default" else idle, "snr_db": a.snr_db,
+              "idle_reset_s": idle, "snr_db": a.snr_db,
               "noise_color": a.noise_color if a.snr_db is not None else None,
               "feed_ms": a.feed_ms, "recognizer": f"model {a.model or 'bundled'}, "
               + ("no LM" if rec.lm is None else "with the bundled n-gram LM") + f", beam {rec.config.beam}",
@@ -298,8 +294,8 @@ def main(argv=None) -> int:
         Path(f"{a.out}.md").write_text(grid_markdown(report))
         print(f"chose idle_reset_s {report['grid']['chosen']}; wrote {a.out}.json and {a.out}.md")
         return 0
-    per_request = [{"uid": c["uid"], "voice": c["voice"], "position": i + 1, "reference": c["text"]}
-                   for s in sessions for i, c in enumerate(s)]
+    per_request = [{"uid": c["uid"], "voice": c["voice"], "position": p, "reference": c["text"]}
+                   for c, p in zip((c for s in sessions for c in s), positions(sessions))]
     for name in systems:
         t0 = time.perf_counter()
         hyps, finals = decode_all(rec, sessions, name, a.gap_s, a.snr_db, a.noise_color, feed, idle)

@@ -454,7 +454,8 @@ class Stream:
         ``reset_encoder``: the encoder's LSTM state starts afresh too, as at the start of a stream (the state after
         ``lead_padding_s`` of silence); no audio is lost, the features carry on. The default, because the models
         trained here learned single requests, each from a fresh state: carrying the state over from one request to
-        the next took the WER of the later requests in a session from 12 % to 55 % on dev (bench/sessions.py).
+        the next took the WER of requests 2-5 of dev sessions from 13.0 % to 54.4 % (bench/results/sessions-dev.md,
+        ``python bench/sessions.py --split dev``).
         ``False`` keeps it, for a model trained on runs of requests."""
         if self._finished:
             raise ValueError("next_utterance: input_finished() was called on this stream; create a new stream")

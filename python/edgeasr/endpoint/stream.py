@@ -41,8 +41,9 @@ the bundled model), whatever the recognizer's ``RecognizerConfig.chunk_frames``,
 each, so a large ``accept_waveform`` call behaves like many small ones and no utterance runs into the next. The
 default settings were tuned deciding every 40 ms (audio in pieces of 40 ms or less); deciding every 160 ms, as
 ``chunk_frames=16`` or audio in 160 ms pieces does, the end-points with the n-gram LM came a median 474 ms after the
-end of speech on the held-out clips against 397 ms (bench/results/endpoint-lm.md, endpoint-lm-feed40.md). The words
-do not depend on the chunk; only how soon each decision is made. Nothing said
+end of speech on the held-out clips against 397 ms (bench/results/endpoint-lm.md, endpoint-lm-feed40.md). An
+utterance's words do not depend on the chunk, only how soon each decision is made (the encoder then starts afresh
+where the final end-point fell, so the next utterance's words may). Nothing said
 gives no events: words without enough loud audio (``min_speech_s`` above the floor + ``presence_margin_db``,
 :mod:`edgeasr.endpoint.config`) are dropped, and after ``max_utterance_s`` without words the search is quietly reset
 so memory stays bounded. ``on_drop(time, result)``, when given, is told of each such drop (the stream time and the
