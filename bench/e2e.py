@@ -134,7 +134,7 @@ def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], s
     import sherpa_onnx
 
     kwargs = dict(job["models"]["sherpa"][system.weights])
-    kwargs.update(num_threads=1, provider="cpu", decoding_method=system.search, max_active_paths=job["beam"],
+    kwargs.update(num_threads=1, provider="cpu", decoding_method=system.search, max_active_paths=job["peer_beam"],
                   blank_penalty=job["peer_blank_penalty"])
     if system.search == "modified_beam_search":
         # A BPE model's hotwords are split into pieces by sherpa-onnx's own sentencepiece reader of bpe_vocab.
@@ -165,7 +165,7 @@ def _torch_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], st
     from torch_beam_search import TorchStreamingDecoder
 
     model, table = load_trained(job["models"]["snapshot"])
-    decoder = TorchStreamingDecoder(model, system.search, job["beam"], job["chunk_frames"],
+    decoder = TorchStreamingDecoder(model, system.search, job["peer_beam"], job["chunk_frames"],
                                     job["peer_blank_penalty"])
     rate = job["sample_rate"]
 
@@ -269,9 +269,12 @@ def search_scores(search: str, blank_penalty: Optional[float] = None, token_rewa
     return {"blank_penalty": c.blank_penalty, "token_reward": c.token_reward}
 
 
-def lm_scores(lm_scale: Optional[float], token_reward: Optional[float], ilm_scale: Optional[float] = None) -> dict:
-    """The LM weight and token reward the systems with an LM use: the given ones, or LM_SEARCH_DEFAULTS."""
-    c = RecognizerConfig(lm_scale=lm_scale, token_reward=token_reward, ilm_scale=ilm_scale).resolved(with_lm=True)
+def lm_scores(lm_scale: Optional[float], token_reward: Optional[float], ilm_scale: Optional[float] = None,
+              beam: int = RecognizerConfig.beam) -> dict:
+    """The LM weight and token reward the systems with an LM use: the given ones, or those tuned for the beam
+    (edgeasr.recognizer.lm_search_defaults)."""
+    c = RecognizerConfig(beam=beam, lm_scale=lm_scale, token_reward=token_reward,
+                         ilm_scale=ilm_scale).resolved(with_lm=True)
     return {"lm_scale": c.lm_scale, "token_reward": c.token_reward, "ilm_scale": c.ilm_scale}
 
 
@@ -669,7 +672,7 @@ def _lm_settings(run: dict) -> str:
         return ""
     return (f" The systems with an n-gram LM fuse `{run['lm']}` into the beam search with lm_scale "
             f"{lm['lm_scale']:g}, internal-LM weight {lm.get('ilm_scale') or 0:g} and a token reward of "
-            f"{lm['token_reward']:g} (edgeasr.recognizer.LM_SEARCH_DEFAULTS unless --lm-scale / --ilm-scale / "
+            f"{lm['token_reward']:g} (edgeasr.recognizer.lm_search_defaults(beam) unless --lm-scale / --ilm-scale / "
             "--token-reward say otherwise)"
             + ("; the end of sentence unscored (--lm-no-end)." if run.get("lm_end_of_sentence") is False else
                ", and the end of sentence scored."))
@@ -820,6 +823,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"{QUICK_LIMIT} clips; writes e2e-quick.*")
     p.add_argument("--systems", help="comma-separated subset of: " + ", ".join(BY_KEY))
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--peer-beam", type=int, default=None,
+                   help="sherpa-onnx's and PyTorch's beam (default: --beam), e.g. 4 against edgeasr's default 16")
     p.add_argument("--phrases", type=int, default=100, help="biasing phrases per clip")
     p.add_argument("--contacts-pool", action="store_true",
                    help="draw distractors also from the text generator's contact names of the split (1,500 for "
@@ -835,9 +840,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lm", type=Path, default=default_lm_path(),
                    help="n-gram LM of the systems with -lm (default: the bundled one)")
     p.add_argument("--lm-scale", type=float, default=None,
-                   help="their LM weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS)")
+                   help="their LM weight (default: edgeasr.recognizer.lm_search_defaults(--beam))")
     p.add_argument("--ilm-scale", type=float, default=None,
-                   help="their internal-LM weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS)")
+                   help="their internal-LM weight (default: 0)")
     p.add_argument("--lm-no-end", action="store_true",
                    help="their LM does not score the end of sentence (RecognizerConfig.lm_end_of_sentence=False)")
     p.add_argument("--tail-s", type=float, default=DEFAULT_TAIL_S, help="silence appended to every clip")
@@ -854,8 +859,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--limit: must be >= 0, got {a.limit}")
     if a.name is not None and (not a.name or a.name != Path(a.name).name or a.name in (".", "..")):
         p.error(f"--name: expected a plain file stem (no folders), got {a.name!r}")
-    if a.beam < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty or 0.0) < 0:
-        p.error("--beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
+    a.peer_beam = a.beam if a.peer_beam is None else a.peer_beam
+    if min(a.beam, a.peer_beam) < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty or 0.0) < 0:
+        p.error("--beam and --peer-beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
     if a.token_reward is not None and not math.isfinite(a.token_reward):
         p.error(f"--token-reward: expected a finite number, got {a.token_reward}")
     if a.systems:
@@ -902,7 +908,8 @@ def main(argv=None) -> int:
     peer_blank_penalty = a.blank_penalty if a.blank_penalty is not None else PEER_BLANK_PENALTY
     edgeasr_scores = {search: search_scores(search, a.blank_penalty, a.token_reward)
                       for search in ("greedy_search", "modified_beam_search")}
-    job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
+    job = {"clips": clips, "tail_s": a.tail_s, "beam": a.beam, "peer_beam": a.peer_beam,
+           "context_score": a.context_score,
            "blank_penalty": a.blank_penalty, "token_reward": a.token_reward, "peer_blank_penalty": peer_blank_penalty,
            "lm_scale": a.lm_scale, "lm_end_of_sentence": not a.lm_no_end, "ilm_scale": a.ilm_scale,
            "chunk_frames": models["chunk_frames"], "sample_rate": SAMPLE_RATE, "models": models}
@@ -914,7 +921,9 @@ def main(argv=None) -> int:
         job_path.write_text(json.dumps(job), encoding="utf-8")
         for key in keys:
             result = run_child(key, job_path, work)
-            entries[key] = summarize(BY_KEY[key], result, clips, models, a.beam)
+            system = BY_KEY[key]
+            entries[key] = summarize(system, result, clips, models,
+                                     a.beam if system.runtime == "edgeasr" else a.peer_beam)
             e = entries[key]
             wer = f"WER {_pct(e['accuracy']['wer'])}, " if "accuracy" in e else ""
             print(f"  {wer}RTF {e['rtf_wall']:.4f} wall, {e['rtf_cpu']:.4f} CPU, peak RSS "
@@ -926,11 +935,11 @@ def main(argv=None) -> int:
         "run": {"command": "python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]),
                 "quick": a.quick, "corpus": a.corpus, "split": a.split, "limit": limit, "clips": len(clips),
                 "voices": len({c["voice"] for c in clips}), "audio_s": sum(c["duration_s"] for c in clips),
-                "tail_s": a.tail_s, "beam": a.beam, "context_score": a.context_score,
+                "tail_s": a.tail_s, "beam": a.beam, "peer_beam": a.peer_beam, "context_score": a.context_score,
                 "blank_penalty": a.blank_penalty, "token_reward": a.token_reward,
                 "lm": _repo_path(a.lm) if any(BY_KEY[k].lm for k in keys) else None, "lm_scale": a.lm_scale,
                 "lm_end_of_sentence": not a.lm_no_end, "ilm_scale": a.ilm_scale,
-                "lm_scores": lm_scores(a.lm_scale, a.token_reward, a.ilm_scale),
+                "lm_scores": lm_scores(a.lm_scale, a.token_reward, a.ilm_scale, a.beam),
                 "peer_blank_penalty": peer_blank_penalty, "edgeasr_scores": edgeasr_scores, "phrases": phrase_info,
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": time.perf_counter() - t0, "load_average": {"start": load_start, "end": os.getloadavg()}},

@@ -27,9 +27,10 @@ joins). The noise level and colour stay the clip's own; LibriVox's short silence
 sounds, which would otherwise recur every few hundred ms.
 
 Systems (all at their usual settings; the sweeps show each one's trade-off between latency and cut-offs):
-  edgeasr        EndpointingStream with the default speculative and final configs (edgeasr.endpoint), modified beam
-                 search, beam 4, encoder chunks of 4 feature frames (40 ms: the LSTM encoder is exact in any chunking,
-                 so this changes when steps are ready, not what they are; the feed is the same); sweep: the
+  edgeasr        EndpointingStream with the default speculative and final configs for its search (edgeasr.endpoint),
+                 modified beam search at the recognizer's default beam (16; --beam), encoder chunks of 4 feature
+                 frames (40 ms: the LSTM encoder is exact in any chunking, so this changes when steps are ready,
+                 not what they are; the feed is the same); sweep: the
                  final end-pointer's two timeouts scaled together, replayed on recorded per-step signals with the
                  rules of the Endpointer class (checked against the live stream at the defaults), and the final
                  end-pointer with ``gap_factor`` 1, 1.5, 2 (EndpointConfig: wait longer than the utterance's gaps,
@@ -621,7 +622,7 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
     traces = record_traces(rec, clips, completeness)
     idx = subsets(clips)[f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms"]
     sub = pick(clips, idx)
-    base = final_defaults(rec.lm is not None)  # the fields the grid does not vary
+    base = final_defaults(rec.lm is not None, rec.config.beam)  # the fields the grid does not vary
     grid = []
     for margin, drange, blank in itertools.product([6.0, 9.0, 12.0], [30.0, 40.0], [0.8, 0.95]):
         signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
@@ -868,7 +869,11 @@ def main(argv=None) -> int:
                         "bench/data/commands.txt) and take completeness from it (GrammarCompleteness); LibriVox "
                         "without it")
     p.add_argument("--lm", nargs="?", const="default", default=None,
-                   help="our recognizer fuses this n-gram LM (no FILE: the bundled one) with LM_SEARCH_DEFAULTS")
+                   help="our recognizer fuses this n-gram LM (no FILE: the bundled one) with the settings tuned for "
+                        "its beam (edgeasr.recognizer.lm_search_defaults)")
+    p.add_argument("--beam", type=int, default=None,
+                   help="our recognizer's beam (default: RecognizerConfig's, 16); the end-pointers take the "
+                        "defaults tuned for it (final_defaults, speculative_defaults)")
     p.add_argument("--lm-no-end", action="store_true",
                    help="with --lm: the end of sentence unscored (RecognizerConfig.lm_end_of_sentence=False)")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
@@ -901,7 +906,8 @@ def main(argv=None) -> int:
         from edgeasr.cli import lm_path
 
         lm_file = lm_path(args.lm)
-        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames,
+        beam = RecognizerConfig.beam if args.beam is None else args.beam
+        rec = Recognizer(model_path, RecognizerConfig(chunk_frames=args.chunk_frames, beam=beam,
                                                       lm_end_of_sentence=not args.lm_no_end), lm=lm_file)
         completeness = CompletenessModel(args.completeness)  # None: the bundled table
         grammar, test_completeness = None, completeness
@@ -928,7 +934,8 @@ def main(argv=None) -> int:
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
-        spec_cfg, final_cfg = speculative_defaults(), final_defaults(rec.lm is not None)
+        with_lm = rec.lm is not None
+        spec_cfg, final_cfg = speculative_defaults(with_lm, beam), final_defaults(with_lm, beam)
         if args.presence_margin_db is not None:
             spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
             final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)

@@ -1,11 +1,12 @@
 """What a lattice costs on the wire against the audio it replaces, and what pruning keeps.
 
-Decodes held-out clips with the bundled model (beam 4), prunes each lattice as the device does before sending
+Decodes held-out clips with the bundled model (at the recognizer's default beam, 16, with its LM), prunes each
+lattice as the device does before sending
 (Lattice.for_wire: posterior >= 1e-3, at most 300 arcs, at most 480 bytes per second of audio) and reports wire
 bytes / 16-bit PCM bytes (32,000 bytes per second at 16 kHz), arcs before and after pruning, JSON sizes for
 comparison, and whether pruning keeps what a rescorer needs (the 1-best, the reference transcript as a path).
 
-Usage: python bench/lattice_size.py [--corpus-dir ~/.cache/edgeasr/corpora/v1/test] [--clips 200] [--beam 4]
+Usage: python bench/lattice_size.py [--corpus-dir ~/.cache/edgeasr/corpora/v1/test] [--clips 200] [--beam 16]
                                    [--max-bytes-per-second 480 (inf: no byte budget)]
 Writes bench/results/lattice_size.{json,md}.
 """
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus-dir", type=Path, default=Path.home() / ".cache/edgeasr/corpora/v1/test")
     p.add_argument("--clips", type=int, default=200)
-    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--beam", type=int, default=RecognizerConfig.beam, help="default: the recognizer's")
     p.add_argument("--out", type=Path, default=RESULTS / "lattice_size")
     p.add_argument("--max-bytes-per-second", type=float, default=WIRE_MAX_BYTES_PER_SECOND,
                    help=f"for_wire's byte budget (default {WIRE_MAX_BYTES_PER_SECOND:g}; inf: none)")

@@ -1,7 +1,8 @@
 """Does the cloud LM fix what the device gets wrong? WER of the on-device 1-best against the rescored 1-best on
 held-out voices, with the lattice's oracle WER as the ceiling.
 
-    python bench/rescore.py                                  # bundled model, beam 16, LM in ~/.cache/edgeasr/cloud_lm
+    python bench/rescore.py                                  # bundled model at its beam (16), LM in
+                                                             # ~/.cache/edgeasr/cloud_lm
     python bench/rescore.py --model new.safetensors          # a newer acoustic model: rerun, λ/γ are retuned
     python bench/rescore.py --quick                          # 40 dev + 40 test clips, to check the script
     python bench/rescore.py --device-lm --out bench/results/rescore-device-lm
@@ -13,13 +14,12 @@ held-out voices, with the lattice's oracle WER as the ceiling.
 
 Every clip is decoded by the recognizer (``--model``, one thread), its lattice is pruned as the device prunes it
 (``Lattice.for_wire``), encoded to the wire bytes and decoded again, exactly what the service receives. The lattice
-is expanded into at most ``--max-paths`` word sequences and each is scored by the LM (batched). The defaults (beam
-16, 128 paths) gave the lowest rescored dev WER against (beam 8, 32 paths), (8, 64) and (16, 64) (README, "Cloud
-rescoring").
+is expanded into at most ``--max-paths`` word sequences and each is scored by the LM (batched). Beam 16 and 128
+paths gave the lowest rescored dev WER against (beam 8, 32 paths), (8, 64) and (16, 64) (README, "Cloud
+rescoring"); since stop 27 beam 16 is also the recognizer's default (``RecognizerConfig.beam``).
 
-The device's own answer is its 1-best at the same beam; a device that never sends lattices would run the
-recognizer's default beam (``--baseline-beam``, 4), so the test clips are decoded at that beam too and the rescored
-WER is also given against that 1-best.
+The device's own answer is its 1-best at the same beam. ``--baseline-beam B`` also decodes the test clips at beam B
+(a device that never sends lattices and searches less, e.g. 4) and gives the rescored WER against that 1-best too.
 
 λ (LM weight) and γ (per-word bonus) are tuned on **dev** clips only (training voices, dev-split text: contact names
 unseen in LM training), by grid search for the fewest word errors (``edgeasr.cloud.rescore.tune``), and written next
@@ -218,11 +218,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", type=Path, help="acoustic model file (default: the bundled one)")
     p.add_argument("--lm", type=Path, default=DEFAULT_LM, help=f"LM file (default {DEFAULT_LM})")
-    p.add_argument("--beam", type=int, default=16, help="beam of the device search (default 16: richer lattices)")
+    p.add_argument("--beam", type=int, default=RecognizerConfig.beam,
+                   help=f"beam of the device search (default {RecognizerConfig.beam}, the recognizer's)")
     p.add_argument("--max-paths", type=int, default=128, help="word sequences expanded per lattice (default 128)")
-    p.add_argument("--baseline-beam", type=int, default=RecognizerConfig.beam,
-                   help=f"beam of the device without the cloud, for the second comparison (default "
-                        f"{RecognizerConfig.beam}, the recognizer's)")
+    p.add_argument("--baseline-beam", type=int, default=None,
+                   help="also decode the test clips at this beam, a device that sends nothing and searches less, "
+                        "for a second comparison (default: none)")
     p.add_argument("--corpus", default="v1")
     p.add_argument("--dev-corpus", default="v1,v1hard",
                    help="corpora whose dev splits tune λ/γ, comma-separated (default v1,v1hard: every dev clip, the "
@@ -276,7 +277,7 @@ def main(argv=None) -> int:
     test = decode(rec, test_clips, log)
     decode_s = time.perf_counter() - t0
     baseline = None
-    if args.baseline_beam != args.beam:
+    if args.baseline_beam is not None and args.baseline_beam != args.beam:
         log(f"decoding the test clips at the baseline beam {args.baseline_beam}")
         base_rec = Recognizer(model_path, RecognizerConfig(beam=args.baseline_beam), lm=device_lm)
         baseline = [base_rec.transcribe(*sf_read(it["path"])).result().text for it in test]

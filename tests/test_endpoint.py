@@ -206,8 +206,10 @@ def test_config_validation_names_the_field(field, value, match):
         Endpointer(config(**{field: value}), STEP, COMPLETE)
 
 
-def test_defaults_are_valid_and_the_speculative_one_is_the_earlier():
-    spec, final = speculative_defaults(), final_defaults()
+@pytest.mark.parametrize("lm", [False, True])
+@pytest.mark.parametrize("beam", [4, 16])
+def test_defaults_are_valid_and_the_speculative_one_is_the_earlier(lm, beam):
+    spec, final = speculative_defaults(lm, beam), final_defaults(lm, beam)
     spec.validate()
     final.validate()
     assert spec.complete_timeout_s < final.complete_timeout_s and spec.incomplete_timeout_s < final.incomplete_timeout_s
@@ -417,34 +419,47 @@ def test_gap_settings_must_not_be_negative(field):
         config(**{field: -0.1}).validate()
 
 
-def test_the_defaults_are_the_recorded_tunes_choice():
-    """The shipped end-pointer settings are those bench/endpoint.py --tune --feed-ms 40 chose
-    (bench/results/endpoint-feed40.tune.json): retuning means changing both."""
-    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-feed40.tune.json")
-                      .read_text())
+TUNES = {(False, 4): "endpoint-feed40.tune.json", (True, 4): "endpoint-lm-feed40.tune.json",
+         (False, 16): "endpoint-feed40-beam16.tune.json", (True, 16): "endpoint-lm-feed40-beam16.tune.json"}
+
+
+@pytest.mark.parametrize("search", sorted(TUNES))
+def test_the_defaults_are_the_recorded_tunes_choice(search):
+    """The shipped end-pointer settings for each search (n-gram LM or not, beam width) are those bench/endpoint.py
+    --tune --feed-ms 40 chose for it (bench/results/endpoint[-lm]-feed40[-beam16].tune.json): retuning means changing
+    both."""
+    lm, beam = search
+    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / TUNES[search]).read_text())
     assert tune["chunk_ms"] == 40
-    assert final_defaults().to_dict() == tune["final"]["config"]
-    assert speculative_defaults().to_dict() == tune["speculative"]["config"]
+    assert tune["recognizer"]["beam"] == beam
+    assert (tune["lm"] is not None) == lm and (tune["recognizer"]["lm_scale"] > 0) == lm
+    assert final_defaults(lm, beam).to_dict() == tune["final"]["config"]
+    assert speculative_defaults(lm, beam).to_dict() == tune["speculative"]["config"]
 
 
-def test_the_lm_defaults_are_the_lm_tunes_choice():
-    """With an n-gram LM the end-pointers take what bench/endpoint.py --tune --lm chose
-    (bench/results/endpoint-lm-feed40.tune.json), and an EndpointingStream over a recognizer with an LM uses them."""
-    from edgeasr import EndpointingStream, Recognizer
-    from edgeasr.recognizer import default_lm_path
+def test_the_defaults_follow_the_recognizers_search():
+    """An EndpointingStream takes the settings tuned for its recognizer's search; a width between two tuned ones
+    takes the narrower one's, and no width means the recognizer's default."""
+    from edgeasr import EndpointingStream, Recognizer, RecognizerConfig
+    from edgeasr.endpoint.config import DEFAULT_BEAM as ENDPOINT_DEFAULT_BEAM
+    from edgeasr.recognizer import DEFAULT_BEAM, default_lm_path
 
-    tune = json.loads((Path(__file__).resolve().parent.parent / "bench" / "results" / "endpoint-lm-feed40.tune.json")
-                      .read_text())
-    assert tune["chunk_ms"] == 40
-    assert tune["lm"] and tune["recognizer"]["lm_scale"] > 0  # tuned with the LM fused
-    assert final_defaults(lm=True).to_dict() == tune["final"]["config"]
-    assert speculative_defaults().to_dict() == tune["speculative"]["config"]
-    assert final_defaults(lm=True) != final_defaults()  # the check can fail: the two tunes differ
+    assert ENDPOINT_DEFAULT_BEAM == DEFAULT_BEAM == RecognizerConfig.beam
+    assert len({final_defaults(lm, beam).to_dict().__repr__() for lm, beam in TUNES}) == 4  # all four differ
+    assert final_defaults(True) == final_defaults(True, DEFAULT_BEAM) != final_defaults(True, 4)
+    assert final_defaults(True, 8) == final_defaults(True, 4) and final_defaults(True, 64) == final_defaults(True, 16)
+    assert final_defaults(False, 1) == final_defaults(False, 4)
+    assert speculative_defaults(True) == speculative_defaults(True, 16) != speculative_defaults(True, 4)
+    for bad in (0, -4, 2.5, True, "16"):
+        with pytest.raises(ValueError, match="beam"):
+            final_defaults(True, bad)
     with_lm = EndpointingStream(Recognizer(lm=default_lm_path()))
     assert with_lm.final.config == final_defaults(lm=True)
-    assert with_lm.speculative.config == speculative_defaults()
+    assert with_lm.speculative.config == speculative_defaults(lm=True)
     assert EndpointingStream(Recognizer(lm=None)).final.config == final_defaults()
     assert EndpointingStream(Recognizer()).final.config == final_defaults(lm=True)  # the bundled model brings its LM
+    narrow = EndpointingStream(Recognizer(config=RecognizerConfig(beam=4)))
+    assert narrow.final.config == final_defaults(True, 4) and narrow.speculative.config == speculative_defaults(True, 4)
 
 
 def test_grammar_sentences_and_what_may_follow():

@@ -108,8 +108,17 @@ def test_encoder_starts_afresh_after_each_utterance_by_default(rec, clips):
     assert texts["default"] == texts["fresh"]
     assert texts["carried"][0] == texts["fresh"][0]                  # nothing differs before the first reset
     assert texts["carried"][1:] != texts["fresh"][1:]                # the state carried over changes what is heard
-    # The third request is the first one again: with the reset it is heard as at the start of the stream.
-    assert texts["fresh"][2] == texts["fresh"][0], texts
+    # With the reset after the second request, the third is heard as in a stream that starts there.
+    stream, n, reset_s = EndpointingStream(rec), int(0.1 * rate), None
+    for i in range(0, audio.size, n):
+        events = stream.accept_waveform(audio[i:i + n], rate)
+        if any(isinstance(e, FinalEndpoint) and e.utterance == 1 for e in events):
+            reset_s = stream.stream.step_offset * rec.seconds_per_step
+            break
+    assert reset_s is not None and reset_s > 2 * x.size / rate
+    alone = [e for e in run(EndpointingStream(rec), audio[int(round(reset_s * rate)):], rate)
+             if isinstance(e, FinalEndpoint)]
+    assert alone[0].result.text == texts["fresh"][2], texts
     # Stream.next_utterance() puts the encoder back at a fresh stream's state by default; reset_encoder=False keeps
     # it going.
     frames = np.random.default_rng(0).standard_normal((4 * rec.model.subsampling, 80)).astype(np.float32)
@@ -310,8 +319,8 @@ def test_listen_on_a_file_prints_the_events(capsys):
 
 
 def test_listen_with_the_lm_takes_its_end_pointer_settings(capsys):
-    """With the LM (the bundled model's default, or --lm): the final end-pointer's LM settings
-    (final_defaults(lm=True)) wait 160 ms less after complete words than with --no-lm."""
+    """With the LM (the bundled model's default, or --lm): the final end-pointer takes the settings tuned with the LM
+    (final_defaults(lm=True)), which at the default beam wait 80 ms more after complete words than --no-lm's."""
     path = str(DATA / "example.wav")
     finals = {}
     for extra in (["--no-lm"], [], ["--lm"]):
@@ -321,7 +330,9 @@ def test_listen_with_the_lm_takes_its_end_pointer_settings(capsys):
         assert records[1]["text"] == "computer set a timer for ten minutes"
         finals[" ".join(extra)] = records[1]["time"]
     assert finals[""] == finals["--lm"]
-    assert finals["--lm"] == pytest.approx(finals["--no-lm"] - 0.16, abs=1e-6)
+    wait = final_defaults(lm=True).complete_timeout_s - final_defaults(lm=False).complete_timeout_s
+    assert wait == pytest.approx(0.08)
+    assert finals["--lm"] == pytest.approx(finals["--no-lm"] + wait, abs=1e-6)
 
 
 def test_encoder_starts_afresh_while_nothing_is_said(rec, clips):
@@ -355,9 +366,8 @@ def test_encoder_starts_afresh_while_nothing_is_said(rec, clips):
 
 
 def test_listen_resets_the_encoder_after_each_request_unless_told_not_to(tmp_path, capsys, clips):
-    """Three requests in one file: `edgeasr listen` hears the third (the first clip again) as it heard the first,
-    as EndpointingStream does by default; --no-reset-encoder carries the state over and hears the later ones
-    otherwise."""
+    """Three requests in one file: `edgeasr listen` hears them as EndpointingStream does by default (the encoder
+    reset after each request); --no-reset-encoder carries the state over and hears the later ones otherwise."""
     import soundfile as sf
 
     x, y, rate = clips
@@ -370,7 +380,10 @@ def test_listen_resets_the_encoder_after_each_request_unless_told_not_to(tmp_pat
         records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         texts[" ".join(extra)] = [r["text"] for r in records if r["kind"] == "FinalEndpoint"]
     assert len(texts[""]) == 3 and texts[""] == texts["--reset-encoder"]
-    assert texts[""][2] == texts[""][0]
+    stream = EndpointingStream(Recognizer(config=RecognizerConfig(chunk_frames=4)))   # listen's defaults: 40 ms
+    written, _ = load_audio(str(path))                                                # 16-bit, as listen reads it
+    library = [e.result.text for e in run(stream, written, rate, chunk_s=0.04) if isinstance(e, FinalEndpoint)]
+    assert texts[""] == library
     assert texts["--no-reset-encoder"][0] == texts[""][0] and texts["--no-reset-encoder"][1:] != texts[""][1:]
     assert cli_main(["listen", "--file", str(path), "--idle-reset-s", "0"]) == 0      # off
     capsys.readouterr()

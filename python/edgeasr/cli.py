@@ -172,8 +172,8 @@ def _add_lm_options(parser: argparse.ArgumentParser) -> None:
                              "with the bundled model, none with --model")
     parser.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
     parser.add_argument("--lm-scale", type=float, default=None,
-                        help="the LM's weight (default: edgeasr.recognizer.LM_SEARCH_DEFAULTS, which also sets the "
-                             "token reward)")
+                        help="the LM's weight (default: edgeasr.recognizer.lm_search_defaults(--beam), which also "
+                             "sets the token reward)")
 
 
 def grammar_of(args, rec):
@@ -217,13 +217,14 @@ def write_lattice(lattice, png: Optional[Path], json_path: Optional[Path], fst: 
 @_user_errors
 def _transcribe(args) -> int:
     from edgeasr.audio import load_audio
-    from edgeasr.recognizer import Recognizer, RecognizerConfig
+    from edgeasr.recognizer import DEFAULT_BEAM, Recognizer, RecognizerConfig
 
     lattice_outputs = [lattice_paths(f"--lattice-{kind}", getattr(args, f"lattice_{kind}"), args.audio)
                        for kind in ("png", "json", "fst")]
     if args.lattice_png and args.lattice_png.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ValueError(f"--lattice-png: expected a file name ending in .png, .svg or .pdf, got {args.lattice_png}")
-    config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search", beam=args.beam)
+    config = RecognizerConfig(decoding="greedy_search" if args.greedy else "modified_beam_search",
+                              beam=DEFAULT_BEAM if args.beam is None else args.beam)
     if args.context_score is not None:
         config.context_score = args.context_score
     if args.blank_penalty is not None:
@@ -337,11 +338,12 @@ def _listen(args) -> int:
     import threading
 
     from edgeasr.endpoint import EndpointingStream, SpeculativeEndpoint, final_defaults
-    from edgeasr.recognizer import Recognizer, RecognizerConfig
+    from edgeasr.recognizer import DEFAULT_BEAM, Recognizer, RecognizerConfig
 
     if not args.chunk_ms > 0:
         raise ValueError(f"--chunk-ms: expected > 0, got {args.chunk_ms}")
-    config = RecognizerConfig(beam=args.beam)  # the decoding chunk is the end-pointing stream's (--chunk-frames)
+    # the decoding chunk is the end-pointing stream's (--chunk-frames)
+    config = RecognizerConfig(beam=DEFAULT_BEAM if args.beam is None else args.beam)
     rec = Recognizer(args.model, config, lm=lm_of(args, config))
     context = rec.context_graph(read_context_file(args.context)) if args.context else None
     grammar = grammar_of(args, rec)
@@ -383,7 +385,8 @@ def _listen(args) -> int:
             with lock:
                 print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
-    final = dataclasses.replace(final_defaults(rec.lm is not None), gap_factor=args.gap_factor)  # checked by the stream
+    final = dataclasses.replace(final_defaults(rec.lm is not None, rec.config.beam),
+                                gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
                                grammar=grammar, chunk_frames=args.chunk_frames,
                                **({} if args.idle_reset_s is None else {"idle_reset_s": args.idle_reset_s or None}))
@@ -455,7 +458,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--grammar-repeat", action="store_true",
                    help="with --grammar: any sequence of its phrases (digit strings)")
     _add_lm_options(r)
-    r.add_argument("--beam", type=int, default=4, help="modified beam search width (default 4)")
+    r.add_argument("--beam", type=int, default=None,
+                   help="modified beam search width (default 16, edgeasr.recognizer.DEFAULT_BEAM)")
     r.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
     r.add_argument("--nbest", type=int, default=4, help="hypotheses in --json output (default 4)")
     r.add_argument("--json", action="store_true",
@@ -515,8 +519,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     _add_lm_options(li)
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")
-    li.add_argument("--beam", type=int, default=4,
-                    help="modified beam search width (default 4; 16 gives the rescoring service richer lattices)")
+    li.add_argument("--beam", type=int, default=None,
+                    help="modified beam search width (default 16, edgeasr.recognizer.DEFAULT_BEAM, the width the "
+                         "rescoring service's weights were tuned for)")
     li.add_argument("--cloud", default=None, metavar="URL",
                     help="send each event's lattice to a rescoring service (python -m edgeasr.cloud.service) and "
                          "print its answer, or the device's own when it is unreachable")

@@ -36,7 +36,8 @@ from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
 from edgeasr.ngram_lm import NgramLm, load_lm
 
-__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "Recognizer", "Stream", "Result", "Word",
+__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS_BY_BEAM", "DEFAULT_BEAM",
+           "lm_search_defaults", "Recognizer", "Stream", "Result", "Word",
            "Hypothesis", "default_model_path", "default_lm_path", "auto_lm"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
@@ -69,11 +70,16 @@ def auto_lm(model: Union[str, os.PathLike, ModelFile, None], decoding: str) -> O
 TAIL_PADDING_S = 0.1
 LEAD_PADDING_S = 0.0
 
+# The default width: the lowest WER on v1hard dev among the tuned widths (4, 8, 16) with the bundled LM, among those
+# whose CPU time stays below sherpa-onnx's modified beam search with 4 paths on the same clips and model
+# (bench/results/e2e-v1hard-dev-beam16-lm.md); wider beams were not tried, as they cost more still.
+DEFAULT_BEAM = 16
+
 
 @dataclass
 class RecognizerConfig:
     decoding: str = "modified_beam_search"  # or "greedy_search" (one symbol per frame)
-    beam: int = 4                  # live hypotheses in modified beam search
+    beam: int = DEFAULT_BEAM       # live hypotheses in modified beam search (see DEFAULT_BEAM)
     chunk_frames: int = 16         # feature frames (10 ms) per encoder call; a multiple of the model's subsampling
     context_score: float = 0.5     # biasing bonus per matched token (log-prob units) for a phrase of weight 1;
                                    # tuned on v1hard dev with the token reward for the bundled model
@@ -87,12 +93,12 @@ class RecognizerConfig:
                                    # choice, it also favours the longer of two finished hypotheses
     lm_scale: Optional[float] = None  # beam search with an n-gram LM (Recognizer's lm): each token's score gains
                                    # lm_scale * ln P_lm(token | history) (shallow fusion). None: the search's
-                                   # default, with an LM LM_SEARCH_DEFAULTS (which also raise the token reward)
+                                   # default, with an LM lm_search_defaults(beam) (which also set the token reward)
     lm_end_of_sentence: bool = True  # with an LM: the finished utterance's hypotheses also score
                                    # lm_scale * ln P_lm(</s> | their last tokens), so one that stops mid-request pays
     ilm_scale: Optional[float] = None  # with an LM: each token's score also loses ilm_scale * ln P_ilm(token |
                                    # context), the model's internal LM (its joiner without the encoder), whose prior
-                                   # the n-gram LM replaces. None: the search's default (LM_SEARCH_DEFAULTS with an LM)
+                                   # the n-gram LM replaces. None: the search's default (0)
     lead_padding_s: float = LEAD_PADDING_S  # every stream starts from the encoder state that this much silence
                                    # (zeros) leaves, as if it had preceded the audio, for clips cut at the speech
                                    # onset (training utterances all start with silence or noise). Free at run time
@@ -140,10 +146,10 @@ class RecognizerConfig:
 
     def resolved(self, with_lm: bool = False) -> "RecognizerConfig":
         """A copy with the settings left at None filled in with the search's defaults (``with_lm``: those for beam
-        search with an n-gram LM, LM_SEARCH_DEFAULTS)."""
+        search of this width with an n-gram LM, lm_search_defaults(beam))."""
         defaults = dict(SEARCH_DEFAULTS[self.decoding])
         if with_lm and self.decoding == "modified_beam_search":
-            defaults.update(LM_SEARCH_DEFAULTS)
+            defaults.update(lm_search_defaults(self.beam))
         return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 
@@ -157,11 +163,27 @@ SEARCH_DEFAULTS = {
     "modified_beam_search": {"blank_penalty": 0.0, "token_reward": 0.9, "lm_scale": 0.0, "ilm_scale": 0.0},
 }
 # Beam search with an n-gram LM (Recognizer's lm): the LM's weight and the token reward that offsets its cost per
-# token, tuned together on v1hard dev at beam 4 with the bundled LM, the end of sentence scored (python
-# bench/search_tune.py --corpus v1hard --split dev --lm-scale 0,0.1,0.2,0.3 --token-reward 0.9,1.3,1.7 --blank-penalty
-# 0 --beam 4 --name search_tune-lm-end-beam4, bench/results/search_tune-lm-end-beam4.md): 31.86 % WER against
-# 33.04 % without the LM (32.05 % with it, the end unscored: search_tune-lm-beam4.md, the same choice).
-LM_SEARCH_DEFAULTS = {"lm_scale": 0.2, "token_reward": 1.3}
+# token, tuned together on v1hard dev for each beam width with the bundled LM, the end of sentence scored (python
+# bench/search_tune.py --corpus v1hard --split dev --lm-scale ... --token-reward ... --blank-penalty 0 --beam B):
+# beam 4 31.86 % WER against 33.04 % without the LM (search_tune-lm-end-beam4.md), beam 8 29.10 % and beam 16
+# 28.31 % (the finer grids of search_tune-lm-fine-beam8.md and -beam16.md). A width between two tuned ones takes the
+# narrower one's settings (lm_search_defaults).
+LM_SEARCH_DEFAULTS_BY_BEAM = {
+    4: {"lm_scale": 0.2, "token_reward": 1.3},
+    8: {"lm_scale": 0.1, "token_reward": 0.9},
+    16: {"lm_scale": 0.25, "token_reward": 1.1},
+}
+
+
+def lm_search_defaults(beam: int) -> dict:
+    """The LM weight and token reward for beam search of width ``beam`` with an n-gram LM: those tuned for the widest
+    tuned width not above it (the narrowest tuned one below 4)."""
+    widths = sorted(LM_SEARCH_DEFAULTS_BY_BEAM)
+    width = max([w for w in widths if w <= beam], default=widths[0])
+    return dict(LM_SEARCH_DEFAULTS_BY_BEAM[width])
+
+
+LM_SEARCH_DEFAULTS = lm_search_defaults(DEFAULT_BEAM)  # what Recognizer() uses with its bundled LM
 
 
 @dataclass

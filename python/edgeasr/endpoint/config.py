@@ -67,6 +67,15 @@ median at 0.98 % cut-offs on v1hard dev; the same as in 160 ms pieces, bench/res
 there). ``EndpointingStream`` takes those defaults when its recognizer has an LM (``final_defaults(lm=True)``), as
 ``Recognizer()`` with the bundled model does by default; bench/results/endpoint-lm-feed40.md measures them on the
 held-out voices.
+
+Since the recognizer's default beam became 16 (stop 27), each search has its own tune: ``bench/endpoint.py --tune
+--corpus v1hard --feed-ms 40 [--lm] --beam 16`` (bench/results/endpoint[-lm]-feed40-beam16.tune.json). With the LM
+the wider beam's hypotheses look complete sooner inside pauses, and the rule chose 0.4 s after complete words,
+0.36 s after 2.5 s of speech, 0.96 s otherwise (450 ms median at 0.98 % cut-offs on v1hard dev, against 419 ms at
+beam 4); without the LM 0.32 s at P(end) >= 0.7 with blank threshold 0.95, 0.96 s otherwise (441 ms, against 544 ms
+at beam 4). ``final_defaults(lm, beam)`` and ``speculative_defaults(lm, beam)`` return the settings of the search
+they are given (``EndpointingStream`` asks with its recognizer's); bench/results/endpoint[-lm]-feed40-beam16.md
+measure them on the held-out voices.
 """
 
 from __future__ import annotations
@@ -124,19 +133,52 @@ class EndpointConfig:
         return dataclasses.asdict(self)
 
 
-def final_defaults(lm: bool = False) -> EndpointConfig:
-    """The final (careful) end-pointer: confirms or revises the utterance (bench/results/endpoint-feed40.tune.json).
-    ``lm``: for a recognizer with an n-gram LM (the bundled model's default, or ``Recognizer(lm=...)``): its own tune
-    chose 0.32 s after words that look complete at P(end) >= 0.5, and 0.96 s otherwise
-    (bench/results/endpoint-lm-feed40.tune.json)."""
-    if lm:
-        return EndpointConfig(complete_timeout_s=0.32, incomplete_timeout_s=0.96, complete_threshold=0.5)
-    return EndpointConfig()
+# Tuned per search: (n-gram LM fused, beam width) -> (speculative, final) settings that differ from EndpointConfig's
+# defaults, each from ``bench/endpoint.py --tune --corpus v1hard --feed-ms 40 [--lm] [--beam B]`` (the same grid and
+# rule, the module docstring). A wider beam with the LM looks complete sooner inside pauses, so its final end-pointer
+# waits longer after complete words (dev: 450 ms at 0.98 % cut-offs, against 419 ms at beam 4); without the LM the
+# wider beam's words end-point sooner (441 against 544 ms).
+_TUNED = {
+    (False, 4): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
+                  "long_timeout_s": 0.24},
+                 {}),                                                    # bench/results/endpoint-feed40.tune.json
+    (True, 4): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
+                 "long_timeout_s": 0.24},
+                {"complete_timeout_s": 0.32, "incomplete_timeout_s": 0.96, "complete_threshold": 0.5}),
+                                                                         # endpoint-lm-feed40.tune.json
+    (False, 16): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
+                   "long_timeout_s": 0.24, "blank_threshold": 0.95},
+                  {"complete_timeout_s": 0.32, "incomplete_timeout_s": 0.96, "complete_threshold": 0.7,
+                   "blank_threshold": 0.95}),                            # endpoint-feed40-beam16.tune.json
+    (True, 16): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
+                  "long_utterance_s": 2.5, "long_timeout_s": 0.24},
+                 {"complete_timeout_s": 0.4, "incomplete_timeout_s": 0.96, "complete_threshold": 0.5,
+                  "long_utterance_s": 2.5, "long_timeout_s": 0.36}),     # endpoint-lm-feed40-beam16.tune.json
+}
+TUNED_BEAMS = (4, 16)
+DEFAULT_BEAM = 16  # the recognizer's (edgeasr.recognizer.DEFAULT_BEAM; a test keeps the two equal)
 
 
-def speculative_defaults() -> EndpointConfig:
-    """The speculative (early) end-pointer: about 200 ms ahead of the final one on median; when it is premature the
-    final end-pointer sends a revised lattice and a reset. The same with an n-gram LM: its tune chose these too
-    (bench/results/endpoint-feed40.tune.json, endpoint-lm-feed40.tune.json)."""
-    return EndpointConfig(complete_timeout_s=0.12, incomplete_timeout_s=0.4, complete_threshold=0.5,
-                          long_timeout_s=0.24)
+def _tuned_width(beam) -> int:
+    """The widest tuned beam not above ``beam`` (the narrowest one below 4), as the search's LM settings are chosen."""
+    beam = DEFAULT_BEAM if beam is None else beam
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"beam: expected an int >= 1, got {beam!r}")
+    return max([w for w in TUNED_BEAMS if w <= beam], default=TUNED_BEAMS[0])
+
+
+def final_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:
+    """The final (careful) end-pointer: confirms or revises the utterance. Tuned for the search it follows: ``lm``,
+    a recognizer with an n-gram LM (the bundled model's default, or ``Recognizer(lm=...)``), and ``beam``, its beam
+    width (None: the recognizer's default, 16; a width between two tuned ones takes the narrower one's settings).
+    With the LM at beam 16: 0.4 s after words that look complete at P(end) >= 0.5, 0.36 s after 2.5 s of speech,
+    0.96 s otherwise (bench/results/endpoint-lm-feed40-beam16.tune.json); at beam 4 0.32 s, 0.44 s after 3 s, 0.96 s
+    (endpoint-lm-feed40.tune.json)."""
+    return EndpointConfig(**_TUNED[(bool(lm), _tuned_width(beam))][1])
+
+
+def speculative_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:
+    """The speculative (early) end-pointer: at least 200 ms ahead of the final one on median (dev); when it is
+    premature the final end-pointer sends a revised lattice and a reset. ``lm`` and ``beam`` as for
+    :func:`final_defaults`: every tune chose 0.12 s after complete words and 0.4 s otherwise."""
+    return EndpointConfig(**_TUNED[(bool(lm), _tuned_width(beam))][0])

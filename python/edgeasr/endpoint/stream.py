@@ -108,10 +108,11 @@ class EndpointingStream:
         # chunk (its default of 16 frames would decide every 160 ms); the words are the same either way.
         chunk_frames = recognizer.model.subsampling if chunk_frames is None else chunk_frames
         self.stream = recognizer.create_stream(context, grammar, chunk_frames)  # a grammar holds for every utterance
-        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(), step,
+        # Settings tuned for the recognizer's search: with or without an LM, its beam (final_defaults).
+        search = (recognizer.lm is not None, recognizer.config.beam)
+        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(*search), step,
                                       completeness)
-        # A recognizer with an LM has final settings of its own (final_defaults).
-        self.final = Endpointer(final if final is not None else final_defaults(recognizer.lm is not None), step,
+        self.final = Endpointer(final if final is not None else final_defaults(*search), step,
                                 self.speculative.completeness)
         self._on_event = on_event
         self._reset_encoder = bool(reset_encoder)
