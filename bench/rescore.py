@@ -60,7 +60,9 @@ from machine import cpu_description, git_revision, package_versions  # noqa: E40
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-DEFAULT_LM = Path.home() / ".cache" / "edgeasr" / "cloud_lm" / "lm.pt"
+# configs/cloud_lm_large.toml's LM (9.0 M parameters): lower rescored dev WER than configs/cloud_lm.toml's 4.5 M one
+# for both kinds of device lattices (README, "Cloud rescoring").
+DEFAULT_LM = Path.home() / ".cache" / "edgeasr" / "cloud_lm_large" / "lm.pt"
 
 
 class BenchError(RuntimeError):
@@ -221,6 +223,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--beam", type=int, default=RecognizerConfig.beam,
                    help=f"beam of the device search (default {RecognizerConfig.beam}, the recognizer's)")
     p.add_argument("--max-paths", type=int, default=128, help="word sequences expanded per lattice (default 128)")
+    p.add_argument("--lm-scale", type=float, default=None,
+                   help="with --device-lm: its weight in the device search (default: lm_search_defaults(--beam))")
+    p.add_argument("--token-reward", type=float, default=None,
+                   help="the device search's token reward (default: the recognizer's for its beam and LM)")
     p.add_argument("--baseline-beam", type=int, default=None,
                    help="also decode the test clips at this beam, a device that sends nothing and searches less, "
                         "for a second comparison (default: none)")
@@ -261,7 +267,8 @@ def main(argv=None) -> int:
 
         device_lm = lm_path(args.device_lm)
         device_lm_name = None if device_lm is None else str(device_lm)  # the kind of lattices, in both reports
-        rec = Recognizer(model_path, RecognizerConfig(beam=args.beam), lm=device_lm)
+        rec = Recognizer(model_path, RecognizerConfig(beam=args.beam, lm_scale=args.lm_scale,
+                                                      token_reward=args.token_reward), lm=device_lm)
         dev_corpora = [c for c in args.dev_corpus.split(",") if c]
         if not dev_corpora:
             raise BenchError("--dev-corpus: expected one or more corpus names")
@@ -279,7 +286,8 @@ def main(argv=None) -> int:
     baseline = None
     if args.baseline_beam is not None and args.baseline_beam != args.beam:
         log(f"decoding the test clips at the baseline beam {args.baseline_beam}")
-        base_rec = Recognizer(model_path, RecognizerConfig(beam=args.baseline_beam), lm=device_lm)
+        base_rec = Recognizer(model_path, RecognizerConfig(beam=args.baseline_beam, lm_scale=args.lm_scale,
+                                                           token_reward=args.token_reward), lm=device_lm)
         baseline = [base_rec.transcribe(*sf_read(it["path"])).result().text for it in test]
 
     perplexity = {split: lm.perplexity([it["text"] for it in items]) for split, items in (("dev", dev), ("test", test))}

@@ -26,7 +26,8 @@ encoder reset at each final end-point and after each ``idle_reset_s`` of backgro
 without the idle reset) and ``carry`` (one stream per session, the encoder's state carried over, as before stop 26).
 A final result's word belongs to the request whose span (its clip and the pause after it) holds the word's start
 time, so an end-point inside a request (a cut-off) splits its words over two utterances but loses none. The
-recognizer is ``Recognizer()``'s default unless ``--model`` / ``--no-lm`` say otherwise.
+recognizer is ``Recognizer()``'s default unless ``--model`` / ``--no-lm`` / ``--beam`` say otherwise (the dev runs
+that chose the resets were at beam 4, the default until stop 27: ``--beam 4`` reproduces them).
 """
 
 from __future__ import annotations
@@ -234,6 +235,7 @@ def main(argv=None) -> int:
     p.add_argument("--feed-ms", type=float, default=40.0, help="audio piece size (default 40 ms)")
     p.add_argument("--model", type=Path, help="model file (default: the bundled one)")
     p.add_argument("--no-lm", action="store_true", help="no n-gram LM (default: Recognizer()'s, the bundled LM)")
+    p.add_argument("--beam", type=int, help="beam width (default: Recognizer()'s, 16)")
     p.add_argument("--idle-reset-s", default="default",
                    help="the reset system's EndpointingStream(idle_reset_s=): seconds, or off (default: the stream's "
                         "default, IDLE_RESET_S)")
@@ -253,12 +255,13 @@ def main(argv=None) -> int:
     if a.per_session < 1 or a.gap_s < 0 or a.feed_ms <= 0:
         print("sessions: error: --per-session must be >= 1, --gap-s >= 0 and --feed-ms > 0", file=sys.stderr)
         return 1
-    from edgeasr import Recognizer
+    from edgeasr import Recognizer, RecognizerConfig
     from edgeasr.endpoint.stream import IDLE_RESET_S
 
     try:
         clips = even_over_voices([c for c in load_clips(a.corpus, a.split) if not c["noisy"]], a.limit)
-        rec = Recognizer(a.model, lm=None if a.no_lm else "auto")
+        config = RecognizerConfig() if a.beam is None else RecognizerConfig(beam=a.beam)
+        rec = Recognizer(a.model, config, lm=None if a.no_lm else "auto")
     except (BenchError, ValueError) as e:
         hint = (f" (the default corpus: python -m edgeasr.train.corpus --name sessions --split {a.split} --n "
                 f"{600 if a.split == 'dev' else 1000} --augment none)" if a.corpus == "sessions" else "")

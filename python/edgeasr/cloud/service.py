@@ -17,7 +17,7 @@ Replies are JSON: ``{"stream", "utterance", "event", "reused", "text", "nbest": 
 4xx with ``{"detail": message}``: 400 malformed lattice bytes, 409 as above, 413 a body over ``max_body_bytes``,
 415 another content type, 422 bad path or query values.
 
-    python -m edgeasr.cloud.service --lm ~/.cache/edgeasr/cloud_lm/lm.pt --port 8080
+    python -m edgeasr.cloud.service --lm ~/.cache/edgeasr/cloud_lm_large/lm.pt --port 8080
 """
 
 from __future__ import annotations
