@@ -1,8 +1,8 @@
 """Does the cloud LM fix what the device gets wrong? WER of the on-device 1-best against the rescored 1-best on
 held-out voices, with the lattice's oracle WER as the ceiling.
 
-    python bench/rescore.py                                  # bundled model at its beam (16), LM in
-                                                             # ~/.cache/edgeasr/cloud_lm
+    python bench/rescore.py --no-save-weights                # bundled model at its beam (16), LM in
+                                                             # ~/.cache/edgeasr/cloud_lm_large
     python bench/rescore.py --model new.safetensors          # a newer acoustic model: rerun, λ/γ are retuned
     python bench/rescore.py --quick                          # 40 dev + 40 test clips, to check the script
     python bench/rescore.py --device-lm --out bench/results/rescore-device-lm

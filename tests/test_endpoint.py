@@ -460,6 +460,8 @@ def test_the_defaults_follow_the_recognizers_search():
     assert EndpointingStream(Recognizer()).final.config == final_defaults(lm=True)  # the bundled model brings its LM
     narrow = EndpointingStream(Recognizer(config=RecognizerConfig(beam=4)))
     assert narrow.final.config == final_defaults(True, 4) and narrow.speculative.config == speculative_defaults(True, 4)
+    greedy = EndpointingStream(Recognizer(config=RecognizerConfig(decoding="greedy_search")))  # width 1, no LM
+    assert greedy.final.config == final_defaults(False, 4) != final_defaults(False)
 
 
 def test_grammar_sentences_and_what_may_follow():

@@ -108,8 +108,10 @@ class EndpointingStream:
         # chunk (its default of 16 frames would decide every 160 ms); the words are the same either way.
         chunk_frames = recognizer.model.subsampling if chunk_frames is None else chunk_frames
         self.stream = recognizer.create_stream(context, grammar, chunk_frames)  # a grammar holds for every utterance
-        # Settings tuned for the recognizer's search: with or without an LM, its beam (final_defaults).
-        search = (recognizer.lm is not None, recognizer.config.beam)
+        # Settings tuned for the recognizer's search: with or without an LM, its beam (final_defaults); greedy search
+        # counts as width 1, which takes the narrowest tuned width's.
+        width = recognizer.config.beam if recognizer.config.decoding == "modified_beam_search" else 1
+        search = (recognizer.lm is not None, width)
         self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(*search), step,
                                       completeness)
         self.final = Endpointer(final if final is not None else final_defaults(*search), step,
