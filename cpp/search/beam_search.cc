@@ -46,6 +46,10 @@ std::string BeamSearchConfig::ToString() const {
 
 namespace {
 
+// LM rows kept per stream, at most this plus the beam (each 2 x vocabulary x 4 bytes: 2 KB for 256 tokens): the LM
+// states of a beam's hypotheses and of their recent ancestors.
+constexpr size_t kMaxLmRows = 64;
+
 // What decides a hypothesis's future: its context, its biasing state, its grammar state and its LM state.
 struct Key {
   std::vector<int32_t> context;  // last context_size tokens, oldest first
@@ -124,8 +128,13 @@ struct BeamSearch::State {
   std::vector<float> ilm_rows;  // with ilm_scale: per cached context, ln P_ilm(token | context) (blank's entry 0)
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
-  std::vector<int32_t> next, grammar_next, lm_next, order;
-  std::vector<float> lm_logp;
+  std::vector<int32_t> next, grammar_next, order;
+  // The LM's row (ScoreAll: every token's log-probability and next state) depends on the LM state alone, and a
+  // hypothesis keeps its state over the frames where it emits blank, so rows are kept by state across frames
+  // (dropped all at once when a frame starts with more than kMaxLmRows of them).
+  std::unordered_map<int32_t, int32_t> lm_row_of;  // LM state -> row
+  std::vector<float> lm_rows_logp;
+  std::vector<int32_t> lm_rows_next, lm_row;      // lm_row: hypothesis -> row, this frame
   std::vector<size_t> distinct, row_of;
   std::vector<double> scores;
 };
@@ -275,12 +284,22 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
         if (int32_t(k) != blank) s.logp[i * V + k] += config_.token_reward;
   // Shallow fusion: the LM's log-probability of each token, scaled, joins the token's score (lm_ is null at scale 0).
   if (lm_) {
-    s.lm_logp.resize(n * V);
-    s.lm_next.resize(n * V);
+    if (s.lm_row_of.size() > kMaxLmRows) s.lm_row_of.clear();  // rows are reused from the start again
+    s.lm_row.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      lm_->ScoreAll(hyps[i].key.lm, s.lm_logp.data() + i * V, s.lm_next.data() + i * V);
+      const auto [it, added] = s.lm_row_of.try_emplace(hyps[i].key.lm, int32_t(s.lm_row_of.size()));
+      const size_t row = size_t(it->second);
+      if (added) {
+        if (s.lm_rows_logp.size() < (row + 1) * V) {
+          s.lm_rows_logp.resize((row + 1) * V);
+          s.lm_rows_next.resize((row + 1) * V);
+        }
+        lm_->ScoreAll(hyps[i].key.lm, s.lm_rows_logp.data() + row * V, s.lm_rows_next.data() + row * V);
+      }
+      s.lm_row[i] = int32_t(row);
+      const float* lp = s.lm_rows_logp.data() + row * V;
       for (size_t k = 0; k < V; ++k)
-        if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * s.lm_logp[i * V + k];
+        if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * lp[k];
     }
   }
   if (ilm)  // the internal LM's prior out (the blank's entry is 0)
@@ -311,7 +330,9 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   auto grammar_after = [&](size_t i, int32_t k) {
     return grammar_ ? s.grammar_next[i * V + size_t(k)] : Grammar::kStart;
   };
-  auto lm_after = [&](size_t i, int32_t k) { return lm_ ? s.lm_next[i * V + size_t(k)] : 0; };
+  auto lm_after = [&](size_t i, int32_t k) {
+    return lm_ ? s.lm_rows_next[size_t(s.lm_row[i]) * V + size_t(k)] : 0;
+  };
 
   auto key_of = [&](size_t i, int32_t k) {
     if (k == blank) return hyps[i].key;
