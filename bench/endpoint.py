@@ -616,13 +616,13 @@ def tune(rec, clips: list[Clip], log, completeness, max_cutoff: float = 0.01) ->
     """Grid over our settings on dev (replayed): the final config with the lowest median latency at cut-off <=
     ``max_cutoff`` on the clips with pauses <= 500 ms (ties: lower p90), then the speculative config with the fewest
     premature end-points among those leading the final one by >= 200 ms on median."""
-    from edgeasr.endpoint import final_defaults
+    from edgeasr.endpoint import search_defaults
 
     step = rec.seconds_per_step
     traces = record_traces(rec, clips, completeness)
     idx = subsets(clips)[f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms"]
     sub = pick(clips, idx)
-    base = final_defaults(rec.lm is not None, rec.config.beam)  # the fields the grid does not vary
+    base = search_defaults(rec)[1]  # the fields the grid does not vary
     grid = []
     for margin, drange, blank in itertools.product([6.0, 9.0, 12.0], [30.0, 40.0], [0.8, 0.95]):
         signal_cfg = dataclasses.replace(base, energy_margin_db=margin, dynamic_range_db=drange, blank_threshold=blank)
@@ -873,7 +873,7 @@ def main(argv=None) -> int:
                         "its beam (edgeasr.recognizer.lm_search_defaults)")
     p.add_argument("--beam", type=int, default=None,
                    help="our recognizer's beam (default: RecognizerConfig's, 16); the end-pointers take the "
-                        "defaults tuned for it (final_defaults, speculative_defaults)")
+                        "defaults tuned for it (edgeasr.endpoint.search_defaults)")
     p.add_argument("--lm-no-end", action="store_true",
                    help="with --lm: the end of sentence unscored (RecognizerConfig.lm_end_of_sentence=False)")
     p.add_argument("--no-sweeps", action="store_true", help="only the systems at their defaults")
@@ -894,7 +894,7 @@ def main(argv=None) -> int:
         plot(report, args.out.with_suffix(".png"), test_split, f"pauses <= {int(PAUSE_LIMIT_S * 1000)} ms")
         return 0
     try:
-        from edgeasr.endpoint import CompletenessModel, final_defaults, speculative_defaults
+        from edgeasr.endpoint import CompletenessModel, search_defaults
         from edgeasr.recognizer import Recognizer, RecognizerConfig
 
         if args.tune and args.model:  # only our end-pointer: no peers, no export
@@ -934,8 +934,7 @@ def main(argv=None) -> int:
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
-        with_lm = rec.lm is not None
-        spec_cfg, final_cfg = speculative_defaults(with_lm, beam), final_defaults(with_lm, beam)
+        spec_cfg, final_cfg = search_defaults(rec)
         if args.presence_margin_db is not None:
             spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
             final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)

@@ -266,6 +266,8 @@ def main(argv=None) -> int:
         from edgeasr.cli import lm_path
 
         device_lm = lm_path(args.device_lm)
+        if args.lm_scale is not None and device_lm is None:
+            raise BenchError("--lm-scale: the device fuses no n-gram LM (add --device-lm)")
         device_lm_name = None if device_lm is None else str(device_lm)  # the kind of lattices, in both reports
         rec = Recognizer(model_path, RecognizerConfig(beam=args.beam, lm_scale=args.lm_scale,
                                                       token_reward=args.token_reward), lm=device_lm)

@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -64,12 +65,15 @@ def sessions_of(clips: list[dict], per_session: int) -> list[list[dict]]:
             for i in range(0, len(items), per_session)]
 
 
-def read(clip: dict) -> np.ndarray:
+@functools.lru_cache(maxsize=None)
+def read_path(path: str) -> np.ndarray:
+    """A clip's samples, read once: every system and every grid condition plays the same clips."""
     import soundfile as sf
 
-    x, rate = sf.read(clip["path"], dtype="float32", always_2d=False)
+    x, rate = sf.read(path, dtype="float32", always_2d=False)
     if rate != RATE or x.ndim != 1:
-        raise BenchError(f"{clip['path']}: expected mono {RATE} Hz audio")
+        raise BenchError(f"{path}: expected mono {RATE} Hz audio")
+    x.flags.writeable = False
     return x
 
 
@@ -94,7 +98,7 @@ def run_stream(rec, audio: np.ndarray, feed: int, reset_encoder: bool, idle_rese
 def session_audio(session: list[dict], gap_s: float, snr_db, color: str, seed: int) -> tuple[np.ndarray, list]:
     """The session's audio (each clip, then ``gap_s`` of digital silence; with ``snr_db``, one continuous noise over
     all of it) and each request's span in samples."""
-    pieces = [np.concatenate([read(c), np.zeros(int(round(gap_s * RATE)), np.float32)]) for c in session]
+    pieces = [np.concatenate([read_path(c["path"]), np.zeros(int(round(gap_s * RATE)), np.float32)]) for c in session]
     bounds = np.cumsum([0] + [p.size for p in pieces])
     audio = np.concatenate(pieces).astype(np.float64)
     if snr_db is not None:

@@ -441,10 +441,9 @@ def test_the_defaults_follow_the_recognizers_search():
     """An EndpointingStream takes the settings tuned for its recognizer's search; a width between two tuned ones
     takes the narrower one's, and no width means the recognizer's default."""
     from edgeasr import EndpointingStream, Recognizer, RecognizerConfig
-    from edgeasr.endpoint.config import DEFAULT_BEAM as ENDPOINT_DEFAULT_BEAM
     from edgeasr.recognizer import DEFAULT_BEAM, default_lm_path
 
-    assert ENDPOINT_DEFAULT_BEAM == DEFAULT_BEAM == RecognizerConfig.beam
+    assert DEFAULT_BEAM == RecognizerConfig.beam
     assert len({final_defaults(lm, beam).to_dict().__repr__() for lm, beam in TUNES}) == 4  # all four differ
     assert final_defaults(True) == final_defaults(True, DEFAULT_BEAM) != final_defaults(True, 4)
     assert final_defaults(True, 8) == final_defaults(True, 4) and final_defaults(True, 64) == final_defaults(True, 16)

@@ -330,15 +330,18 @@ def test_a_settled_stream_shows_what_finalizing_there_gives(example):
     assert again.result().score == pytest.approx(partial.score, abs=1e-6)  # decoding went on: no </s> in it
 
 
+# The search_tune runs that chose LM_SEARCH_DEFAULTS_BY_BEAM, by beam width.
+LM_TUNES = {4: "search_tune-lm-end-beam4.json", 8: "search_tune-lm-fine-beam8.json",
+            16: "search_tune-lm-fine-beam16.json"}
+
+
 def test_lm_defaults_are_the_recorded_tunes_choice():
     """The LM settings per beam width are what bench/search_tune.py chose with the bundled LM at that width (scoring
     the end of sentence, as the recognizer does by default); the default width's apply when a recognizer has an LM,
     a width between two tuned ones takes the narrower one's, and without an LM the plain search's."""
     results = Path(__file__).resolve().parent.parent / "bench" / "results"
-    tunes = {4: "search_tune-lm-end-beam4.json", 8: "search_tune-lm-fine-beam8.json",
-             16: "search_tune-lm-fine-beam16.json"}
-    assert sorted(LM_SEARCH_DEFAULTS_BY_BEAM) == sorted(tunes)
-    for beam, name in tunes.items():
+    assert sorted(LM_SEARCH_DEFAULTS_BY_BEAM) == sorted(LM_TUNES)
+    for beam, name in LM_TUNES.items():
         tune = json.loads((results / name).read_text())
         assert tune["run"]["lm_end_of_sentence"] is RecognizerConfig.lm_end_of_sentence is True
         assert tune["run"]["beam"] == beam
@@ -362,10 +365,8 @@ def test_the_default_beam_is_the_recorded_choice():
     """DEFAULT_BEAM is the width with the lowest v1hard dev WER among the tuned ones, and on the same dev clips its
     CPU time stayed below sherpa-onnx's beam 4 (bench/results/e2e-v1hard-dev-beam16-lm.json)."""
     results = Path(__file__).resolve().parent.parent / "bench" / "results"
-    tunes = {4: "search_tune-lm-end-beam4.json", 8: "search_tune-lm-fine-beam8.json",
-             16: "search_tune-lm-fine-beam16.json"}
     best = {}
-    for beam, name in tunes.items():
+    for beam, name in LM_TUNES.items():
         tune = json.loads((results / name).read_text())
         best[beam] = min(p["wer"] for p in tune["points"] if p["lm_scale"] > 0)
     assert min(best, key=best.get) == DEFAULT_BEAM == RecognizerConfig.beam

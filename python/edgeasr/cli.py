@@ -337,7 +337,7 @@ def _listen(args) -> int:
     import dataclasses
     import threading
 
-    from edgeasr.endpoint import EndpointingStream, SpeculativeEndpoint, final_defaults
+    from edgeasr.endpoint import EndpointingStream, SpeculativeEndpoint, search_defaults
     from edgeasr.recognizer import DEFAULT_BEAM, Recognizer, RecognizerConfig
 
     if not args.chunk_ms > 0:
@@ -385,8 +385,7 @@ def _listen(args) -> int:
             with lock:
                 print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
-    final = dataclasses.replace(final_defaults(rec.lm is not None, rec.config.beam),
-                                gap_factor=args.gap_factor)  # checked by the stream
+    final = dataclasses.replace(search_defaults(rec)[1], gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
                                grammar=grammar, chunk_frames=args.chunk_frames,
                                **({} if args.idle_reset_s is None else {"idle_reset_s": args.idle_reset_s or None}))

@@ -37,7 +37,7 @@ from edgeasr.model_file import ModelFile, load_model
 from edgeasr.ngram_lm import NgramLm, load_lm
 
 __all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS_BY_BEAM", "DEFAULT_BEAM",
-           "lm_search_defaults", "Recognizer", "Stream", "Result", "Word",
+           "lm_search_defaults", "tuned_width", "Recognizer", "Stream", "Result", "Word",
            "Hypothesis", "default_model_path", "default_lm_path", "auto_lm"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
@@ -175,12 +175,17 @@ LM_SEARCH_DEFAULTS_BY_BEAM = {
 }
 
 
+def tuned_width(beam: int, widths: Iterable[int]) -> int:
+    """Which of the widths settings were tuned at serves a search of width ``beam``: the widest not above it (the
+    narrowest when all are above it), so a width between two tuned ones takes the narrower one's settings. The LM's
+    (lm_search_defaults) and the end-pointers' (edgeasr.endpoint.config) are chosen so."""
+    widths = list(widths)
+    return max([w for w in widths if w <= beam], default=min(widths))
+
+
 def lm_search_defaults(beam: int) -> dict:
-    """The LM weight and token reward for beam search of width ``beam`` with an n-gram LM: those tuned for the widest
-    tuned width not above it (the narrowest tuned one below 4)."""
-    widths = sorted(LM_SEARCH_DEFAULTS_BY_BEAM)
-    width = max([w for w in widths if w <= beam], default=widths[0])
-    return dict(LM_SEARCH_DEFAULTS_BY_BEAM[width])
+    """The LM weight and token reward for beam search of width ``beam`` with an n-gram LM (tuned_width)."""
+    return dict(LM_SEARCH_DEFAULTS_BY_BEAM[tuned_width(beam, LM_SEARCH_DEFAULTS_BY_BEAM)])
 
 
 LM_SEARCH_DEFAULTS = lm_search_defaults(DEFAULT_BEAM)  # what Recognizer() uses with its bundled LM

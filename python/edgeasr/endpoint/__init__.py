@@ -2,7 +2,7 @@
 events they drive on a stream (:class:`EndpointingStream`). Inference only: numpy and the extension."""
 
 from edgeasr.endpoint.completeness import CompletenessModel, GrammarCompleteness, default_completeness
-from edgeasr.endpoint.config import EndpointConfig, final_defaults, speculative_defaults
+from edgeasr.endpoint.config import EndpointConfig, final_defaults, search_defaults, speculative_defaults
 from edgeasr.endpoint.endpointer import Decision, Endpointer
 from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
 from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
@@ -10,4 +10,4 @@ from edgeasr.endpoint.stream import EndpointingStream
 
 __all__ = ["CompletenessModel", "Decision", "EndpointConfig", "Endpointer", "EndpointingStream", "Event",
            "FinalEndpoint", "GrammarCompleteness", "NoiseFloor", "Reset", "SpeculativeEndpoint", "StepEnergy",
-           "default_completeness", "final_defaults", "speculative_defaults"]
+           "default_completeness", "final_defaults", "search_defaults", "speculative_defaults"]

@@ -84,7 +84,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-__all__ = ["EndpointConfig", "speculative_defaults", "final_defaults"]
+from edgeasr.recognizer import DEFAULT_BEAM, tuned_width
+
+__all__ = ["EndpointConfig", "speculative_defaults", "final_defaults", "search_defaults"]
 
 
 @dataclass
@@ -137,34 +139,37 @@ class EndpointConfig:
 # defaults, each from ``bench/endpoint.py --tune --corpus v1hard --feed-ms 40 [--lm] [--beam B]`` (the same grid and
 # rule, the module docstring). A wider beam with the LM looks complete sooner inside pauses, so its final end-pointer
 # waits longer after complete words (dev: 450 ms at 0.98 % cut-offs, against 419 ms at beam 4); without the LM the
-# wider beam's words end-point sooner (441 against 544 ms).
+# wider beam's words end-point sooner (441 against 544 ms). Every tune chose the same speculative timeouts.
+_SPECULATIVE = {"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
+                "long_timeout_s": 0.24}
 _TUNED = {
-    (False, 4): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
-                  "long_timeout_s": 0.24},
-                 {}),                                                    # bench/results/endpoint-feed40.tune.json
-    (True, 4): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
-                 "long_timeout_s": 0.24},
+    (False, 4): (_SPECULATIVE, {}),                                      # bench/results/endpoint-feed40.tune.json
+    (True, 4): (_SPECULATIVE,                                            # endpoint-lm-feed40.tune.json
                 {"complete_timeout_s": 0.32, "incomplete_timeout_s": 0.96, "complete_threshold": 0.5}),
-                                                                         # endpoint-lm-feed40.tune.json
-    (False, 16): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
-                   "long_timeout_s": 0.24, "blank_threshold": 0.95},
+    (False, 16): ({**_SPECULATIVE, "blank_threshold": 0.95},            # endpoint-feed40-beam16.tune.json
                   {"complete_timeout_s": 0.32, "incomplete_timeout_s": 0.96, "complete_threshold": 0.7,
-                   "blank_threshold": 0.95}),                            # endpoint-feed40-beam16.tune.json
-    (True, 16): ({"complete_timeout_s": 0.12, "incomplete_timeout_s": 0.4, "complete_threshold": 0.5,
-                  "long_utterance_s": 2.5, "long_timeout_s": 0.24},
+                   "blank_threshold": 0.95}),
+    (True, 16): ({**_SPECULATIVE, "long_utterance_s": 2.5},             # endpoint-lm-feed40-beam16.tune.json
                  {"complete_timeout_s": 0.4, "incomplete_timeout_s": 0.96, "complete_threshold": 0.5,
-                  "long_utterance_s": 2.5, "long_timeout_s": 0.36}),     # endpoint-lm-feed40-beam16.tune.json
+                  "long_utterance_s": 2.5, "long_timeout_s": 0.36}),
 }
-TUNED_BEAMS = (4, 16)
-DEFAULT_BEAM = 16  # the recognizer's (edgeasr.recognizer.DEFAULT_BEAM; a test keeps the two equal)
 
 
-def _tuned_width(beam) -> int:
-    """The widest tuned beam not above ``beam`` (the narrowest one below 4), as the search's LM settings are chosen."""
+def _tuned(lm: bool, beam: int | None) -> tuple[dict, dict]:
+    """The (speculative, final) settings for a search with or without an LM, of width ``beam`` (None: the
+    recognizer's default width)."""
     beam = DEFAULT_BEAM if beam is None else beam
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"beam: expected an int >= 1, got {beam!r}")
-    return max([w for w in TUNED_BEAMS if w <= beam], default=TUNED_BEAMS[0])
+    return _TUNED[(bool(lm), tuned_width(beam, {w for _, w in _TUNED}))]
+
+
+def search_defaults(recognizer) -> tuple[EndpointConfig, EndpointConfig]:
+    """The (speculative, final) end-pointers tuned for ``recognizer``'s search: with or without its n-gram LM, at its
+    beam width (greedy search counts as width 1, which takes the narrowest tuned width's)."""
+    config = recognizer.config
+    width = config.beam if config.decoding == "modified_beam_search" else 1
+    return speculative_defaults(recognizer.lm is not None, width), final_defaults(recognizer.lm is not None, width)
 
 
 def final_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:
@@ -174,11 +179,11 @@ def final_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:
     With the LM at beam 16: 0.4 s after words that look complete at P(end) >= 0.5, 0.36 s after 2.5 s of speech,
     0.96 s otherwise (bench/results/endpoint-lm-feed40-beam16.tune.json); at beam 4 0.32 s, 0.44 s after 3 s, 0.96 s
     (endpoint-lm-feed40.tune.json)."""
-    return EndpointConfig(**_TUNED[(bool(lm), _tuned_width(beam))][1])
+    return EndpointConfig(**_tuned(lm, beam)[1])
 
 
 def speculative_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:
     """The speculative (early) end-pointer: at least 200 ms ahead of the final one on median (dev); when it is
     premature the final end-pointer sends a revised lattice and a reset. ``lm`` and ``beam`` as for
     :func:`final_defaults`: every tune chose 0.12 s after complete words and 0.4 s otherwise."""
-    return EndpointConfig(**_TUNED[(bool(lm), _tuned_width(beam))][0])
+    return EndpointConfig(**_tuned(lm, beam)[0])

@@ -60,7 +60,7 @@ import numpy as np
 
 from edgeasr.audio import check_sample_rate, to_mono_float32
 from edgeasr.endpoint.completeness import CompletenessModel, GrammarCompleteness
-from edgeasr.endpoint.config import EndpointConfig, final_defaults, speculative_defaults
+from edgeasr.endpoint.config import EndpointConfig, search_defaults
 from edgeasr.endpoint.endpointer import Decision, Endpointer
 from edgeasr.endpoint.energy import NoiseFloor, StepEnergy
 from edgeasr.endpoint.events import Event, FinalEndpoint, Reset, SpeculativeEndpoint
@@ -108,14 +108,10 @@ class EndpointingStream:
         # chunk (its default of 16 frames would decide every 160 ms); the words are the same either way.
         chunk_frames = recognizer.model.subsampling if chunk_frames is None else chunk_frames
         self.stream = recognizer.create_stream(context, grammar, chunk_frames)  # a grammar holds for every utterance
-        # Settings tuned for the recognizer's search: with or without an LM, its beam (final_defaults); greedy search
-        # counts as width 1, which takes the narrowest tuned width's.
-        width = recognizer.config.beam if recognizer.config.decoding == "modified_beam_search" else 1
-        search = (recognizer.lm is not None, width)
-        self.speculative = Endpointer(speculative if speculative is not None else speculative_defaults(*search), step,
+        tuned_speculative, tuned_final = search_defaults(recognizer)  # the settings tuned for its search
+        self.speculative = Endpointer(speculative if speculative is not None else tuned_speculative, step,
                                       completeness)
-        self.final = Endpointer(final if final is not None else final_defaults(*search), step,
-                                self.speculative.completeness)
+        self.final = Endpointer(final if final is not None else tuned_final, step, self.speculative.completeness)
         self._on_event = on_event
         self._reset_encoder = bool(reset_encoder)
         if idle_reset_s is not None and (isinstance(idle_reset_s, bool) or not isinstance(idle_reset_s, (int, float))
