@@ -60,7 +60,7 @@ from typing import Callable, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgeasr.recognizer import RecognizerConfig, default_lm_path  # noqa: E402
+from edgeasr.recognizer import RecognizerConfig, context_score_default, default_lm_path  # noqa: E402
 
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
@@ -829,8 +829,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--contacts-pool", action="store_true",
                    help="draw distractors also from the text generator's contact names of the split (1,500 for "
                         "test; needs the train extra), so --phrases 1000 is a 1,000-contact list")
-    p.add_argument("--context-score", type=float, default=RecognizerConfig.context_score,
-                   help="biasing bonus per token, both runtimes (default: edgeasr's, tuned on dev)")
+    p.add_argument("--context-score", type=float, default=None,
+                   help="biasing bonus per token, both runtimes (default: edgeasr's for --beam, tuned on dev: "
+                        "edgeasr.recognizer.context_score_default)")
     p.add_argument("--blank-penalty", type=float, default=None,
                    help="lowers the blank's logit, every runtime (default: edgeasr's own per search, "
                         f"edgeasr.recognizer.SEARCH_DEFAULTS; sherpa-onnx and PyTorch {PEER_BLANK_PENALTY:g})")
@@ -860,6 +861,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if a.name is not None and (not a.name or a.name != Path(a.name).name or a.name in (".", "..")):
         p.error(f"--name: expected a plain file stem (no folders), got {a.name!r}")
     a.peer_beam = a.beam if a.peer_beam is None else a.peer_beam
+    if a.context_score is None:
+        a.context_score = context_score_default(a.beam)
     if min(a.beam, a.peer_beam) < 1 or min(a.phrases, a.tail_s, a.context_score, a.blank_penalty or 0.0) < 0:
         p.error("--beam and --peer-beam must be >= 1; --phrases, --tail-s, --context-score and --blank-penalty >= 0")
     if a.token_reward is not None and not math.isfinite(a.token_reward):

@@ -207,6 +207,11 @@ def chunks(x: np.ndarray):
 # edgeasr: the live stream, and recorded signals for replays
 # ---------------------------------------------------------------------------------------------------------------
 
+def ours_fuse_lm(rec) -> bool:
+    """--lm: our streams fuse the LM, also those with --grammar (which by default decode without it)."""
+    return rec.lm is not None
+
+
 def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options) -> list[dict]:
     from edgeasr.endpoint import EndpointingStream, FinalEndpoint, Reset, SpeculativeEndpoint
 
@@ -222,7 +227,8 @@ def run_ours_live(rec, clips: list[Clip], spec_cfg, final_cfg, **stream_options)
             row["lost"] += [w.word for w in result.words if w.end > c.speech_start and w.start < c.speech_end]
 
         s = EndpointingStream(rec, speculative=spec_cfg, final=final_cfg, on_drop=on_drop,
-                              chunk_frames=rec.config.chunk_frames, **stream_options)  # --chunk-frames decides
+                              chunk_frames=rec.config.chunk_frames, lm=ours_fuse_lm(rec),
+                              **stream_options)  # --chunk-frames decides
         for t, chunk in chunks(c.samples):
             for ev in s.accept_waveform(chunk, RATE):  # seen at the end of the chunk, t
                 if ev.utterance != 0:
@@ -250,7 +256,7 @@ def record_traces(rec, clips: list[Clip], completeness, grammar=None) -> list[di
     step = rec.seconds_per_step
     piece = int(round(rec.config.chunk_frames * rec.model.frame_shift_ms / 1000.0 * RATE))
     for c in clips:
-        stream = rec.create_stream(grammar=grammar)
+        stream = rec.create_stream(grammar=grammar, lm=ours_fuse_lm(rec))
         energy, floor = StepEnergy(step), NoiseFloor(step)
         e_all, f_all, times, steps, p_end, has_words = [], [], [], [], [], []
         for t, chunk in chunks(c.samples):
@@ -934,7 +940,7 @@ def main(argv=None) -> int:
         libri = load_librivox(LIBRIVOX)
         read_clips(test)
         read_clips(libri)
-        spec_cfg, final_cfg = search_defaults(rec)
+        spec_cfg, final_cfg = search_defaults(rec, grammar, ours_fuse_lm(rec))
         if args.presence_margin_db is not None:
             spec_cfg = dataclasses.replace(spec_cfg, presence_margin_db=args.presence_margin_db)
             final_cfg = dataclasses.replace(final_cfg, presence_margin_db=args.presence_margin_db)

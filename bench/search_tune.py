@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 import e2e  # noqa: E402
-from edgeasr.recognizer import RecognizerConfig, default_lm_path  # noqa: E402
+from edgeasr.recognizer import context_score_default, default_lm_path  # noqa: E402
 
 SYSTEMS = ("edgeasr-int4-beam", "edgeasr-int4-beam-context")
 LM_SYSTEMS = ("edgeasr-int4-beam-lm", "edgeasr-int4-beam-lm-context")
@@ -101,8 +101,9 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=0, help="clips, evenly over the voices (0: all)")
     p.add_argument("--token-reward", type=floats, default=[0.0, 0.2, 0.4, 0.6, 0.8])
     p.add_argument("--blank-penalty", type=floats, default=[0.0, 0.5, 1.0, 1.5])
-    p.add_argument("--context-score", type=floats, default=[RecognizerConfig.context_score],
-                   help="biasing bonus per token (the runs with phrases)")
+    p.add_argument("--context-score", type=floats, default=None,
+                   help="biasing bonus per token (the runs with phrases; default: edgeasr's for --beam, "
+                        "edgeasr.recognizer.context_score_default)")
     p.add_argument("--lm-scale", type=floats, default=[0.0], help="n-gram LM weights (0: without the LM)")
     p.add_argument("--ilm-scale", type=floats, default=[0.0],
                    help="internal-LM weights (with lm_scale > 0; RecognizerConfig.ilm_scale)")
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.split == "test":
         p.error("--split test: the held-out voices are not for tuning")
+    if a.context_score is None:
+        a.context_score = [context_score_default(a.beam)]
     if a.limit < 0 or min(a.blank_penalty) < 0 or min(a.context_score) < 0 or min(a.lm_scale) < 0 \
             or min(a.ilm_scale) < 0:
         p.error("--limit, --blank-penalty, --context-score, --lm-scale and --ilm-scale must be >= 0")

@@ -36,9 +36,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def decoders(models: dict) -> dict:
     """bench/e2e.py's decoders of edgeasr int4 (with the bundled n-gram LM, the bundled model's default, and without)
     and sherpa-onnx int8, beam 4, at e2e's default settings."""
-    from edgeasr.recognizer import RecognizerConfig, default_lm_path
+    from edgeasr.recognizer import RecognizerConfig, context_score_default, default_lm_path
 
-    job = {"beam": 4, "context_score": RecognizerConfig().context_score, "blank_penalty": None, "token_reward": None,
+    job = {"beam": 4, "context_score": context_score_default(4), "blank_penalty": None, "token_reward": None,
            "lm_scale": None, "lm_end_of_sentence": RecognizerConfig().lm_end_of_sentence, "ilm_scale": None,
            "peer_blank_penalty": PEER_BLANK_PENALTY, "chunk_frames": models["chunk_frames"],
            "sample_rate": SAMPLE_RATE, "models": {**models, "lm": str(default_lm_path())}}

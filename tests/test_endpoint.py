@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeasr.endpoint import (CompletenessModel, EndpointConfig, Endpointer, NoiseFloor, StepEnergy,
-                              default_completeness, final_defaults, speculative_defaults)
+                              default_completeness, final_defaults, search_defaults, speculative_defaults)
 from edgeasr.endpoint.energy import BAND_HZ, band_energy_db
 
 STEP = 0.04
@@ -461,6 +461,17 @@ def test_the_defaults_follow_the_recognizers_search():
     assert narrow.final.config == final_defaults(True, 4) and narrow.speculative.config == speculative_defaults(True, 4)
     greedy = EndpointingStream(Recognizer(config=RecognizerConfig(decoding="greedy_search")))  # width 1, no LM
     assert greedy.final.config == final_defaults(False, 4) != final_defaults(False)
+    # A stream with a grammar decodes without the LM (unless lm=True) and takes the settings tuned without it.
+    bundled = Recognizer()
+    commands = EndpointingStream(bundled, grammar=["stop", "call mum"])
+    assert not commands.stream.uses_lm and commands.final.config == final_defaults(False)
+    assert commands.speculative.config == speculative_defaults(False) != speculative_defaults(True)
+    fused = EndpointingStream(bundled, grammar=["stop", "call mum"], lm=True)
+    assert fused.stream.uses_lm and fused.final.config == final_defaults(True)
+    assert search_defaults(bundled, ["stop"]) == (speculative_defaults(False), final_defaults(False))
+    assert search_defaults(bundled, lm=False) == search_defaults(bundled, ["stop"]) != search_defaults(bundled)
+    unfused = EndpointingStream(bundled, lm=False)
+    assert not unfused.stream.uses_lm and unfused.final.config == final_defaults(False)
 
 
 def test_grammar_sentences_and_what_may_follow():

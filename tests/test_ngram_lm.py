@@ -433,6 +433,67 @@ def test_cli_transcribe_with_the_lm(capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+COMMANDS = ["computer set a timer for ten minutes", "computer set a timer for five minutes", "computer stop",
+            "computer call mum"]
+
+
+def test_a_grammar_stream_decodes_without_the_lm(rec, example):
+    """A stream with a grammar searches without the recognizer's n-gram LM and with the settings tuned without it,
+    exactly as a recognizer without the LM does, unless lm=True; lm=False drops it from any stream."""
+    samples, rate = example
+    bundled = Recognizer()  # the bundled model with its LM
+    assert bundled.lm is not None and bundled.config.token_reward != rec.config.token_reward  # tuned with the LM
+
+    def outcome(stream):
+        r = stream.result()
+        return r.text, r.score, [(a.word, a.score) for a in stream.lattice().arcs]
+
+    plain_grammar = outcome(rec.transcribe(samples, rate, grammar=COMMANDS))
+    grammar = bundled.transcribe(samples, rate, grammar=COMMANDS)
+    assert not grammar.uses_lm and outcome(grammar) == plain_grammar
+    assert plain_grammar[0] == "computer set a timer for ten minutes"
+    fused = bundled.transcribe(samples, rate, grammar=COMMANDS, lm=True)
+    assert fused.uses_lm and fused.result().text == plain_grammar[0]
+    assert abs(fused.result().score - plain_grammar[1]) > 0.1  # the LM and the reward tuned with it count
+    # The same switch for open vocabulary: lm=False is the recognizer without the LM, the default keeps it.
+    assert outcome(bundled.transcribe(samples, rate, lm=False)) == outcome(rec.transcribe(samples, rate))
+    with_lm = bundled.transcribe(samples, rate)
+    assert with_lm.uses_lm and outcome(with_lm) == outcome(bundled.transcribe(samples, rate, lm=True))
+    assert outcome(with_lm) != outcome(rec.transcribe(samples, rate))
+    # Settings the user gave hold in both searches; those left at None take each search's defaults.
+    mine = Recognizer(config=RecognizerConfig(token_reward=0.7))
+    assert mine.search_config(True).token_reward == mine.search_config(False).token_reward == 0.7
+    assert bundled.search_config(False).token_reward == SEARCH_DEFAULTS["modified_beam_search"]["token_reward"]
+    assert bundled.search_config(True).lm_scale == LM_SEARCH_DEFAULTS["lm_scale"]
+
+
+def test_stream_lm_errors(rec, example):
+    samples, rate = example
+    with pytest.raises(ValueError, match="no n-gram LM"):
+        rec.create_stream(lm=True)
+    with pytest.raises(ValueError, match="no n-gram LM"):
+        rec.transcribe(samples, rate, grammar=COMMANDS, lm=True)
+    for bad in ("yes", 1, 0.0):
+        with pytest.raises(ValueError, match="lm: expected True, False or None"):
+            Recognizer().create_stream(lm=bad)
+    assert not rec.create_stream(lm=False).uses_lm and not rec.create_stream().uses_lm
+
+
+def test_cli_grammar_decodes_without_the_lm_unless_named(tmp_path, capsys):
+    """edgeasr transcribe --grammar: no LM unless --lm names one, so the default equals --no-lm."""
+    from edgeasr.cli import main
+
+    grammar = tmp_path / "commands.txt"
+    grammar.write_text("\n".join(COMMANDS) + "\n")
+    scores = {}
+    for extra in ([], ["--no-lm"], ["--lm"]):
+        assert main(["transcribe", str(EXAMPLE), "--json", "--grammar", str(grammar), *extra]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["text"] == "computer set a timer for ten minutes"
+        scores[" ".join(extra)] = record["nbest"][0]["score"]
+    assert scores[""] == scores["--no-lm"] and abs(scores["--lm"] - scores[""]) > 0.1  # LM and its reward count
+
+
 def test_cli_info_describes_lm_files(tmp_path, capsys):
     """`edgeasr info` on an LM file: order, n-grams, whether its tokens are the bundled model's; model files and
     garbage are not LM files."""

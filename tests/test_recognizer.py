@@ -16,7 +16,8 @@ from edgeasr import _core
 from edgeasr.audio import load_audio, resample
 from edgeasr.features import compute_fbank
 from edgeasr.model_file import load_model
-from edgeasr.recognizer import SEARCH_DEFAULTS, Recognizer, RecognizerConfig, default_model_path
+from edgeasr.recognizer import (CONTEXT_SCORE_BY_BEAM, DEFAULT_BEAM, SEARCH_DEFAULTS, Recognizer, RecognizerConfig,
+                                default_model_path, lm_search_defaults)
 from edgeasr.tokens import TokenTable
 from edgeasr.train.config import TrainConfig
 from edgeasr.train.evaluate import greedy_decode
@@ -491,7 +492,25 @@ def test_the_beam_search_defaults_are_the_recorded_tunes_choice():
     chosen, context = tune["chosen"], tune["chosen_context"]
     beam = SEARCH_DEFAULTS["modified_beam_search"]
     assert (beam["token_reward"], beam["blank_penalty"]) == (chosen["token_reward"], chosen["blank_penalty"])
-    assert RecognizerConfig.context_score == context["context_score"]
+    assert tune["run"].get("beam", 4) == 4  # its run predates the field: all runs were at beam 4 then
+    assert CONTEXT_SCORE_BY_BEAM[4] == context["context_score"]
+    # The bonus at beam 16, tuned at that width's settings with the LM and without it: both chose the same.
+    for name, lm in (("search_tune-context-lm-beam16.json", True), ("search_tune-context-beam16.json", False)):
+        tune = json.loads((results / name).read_text())
+        chosen, context = tune["chosen"], tune["chosen_context"]
+        assert tune["run"]["beam"] == 16 and (tune["run"]["lm"] is not None) == lm
+        expected = lm_search_defaults(16) if lm else {"lm_scale": 0.0, "token_reward": beam["token_reward"]}
+        assert {k: chosen[k] for k in expected} == expected and chosen["blank_penalty"] == beam["blank_penalty"]
+        assert CONTEXT_SCORE_BY_BEAM[16] == context["context_score"]
+    # Each width takes its tuned bonus (tuned_width); greedy search counts as width 1.
+    assert RecognizerConfig.context_score is None
+    for decoding, width, bonus in (("modified_beam_search", 16, 1.0), ("modified_beam_search", 32, 1.0),
+                                   ("modified_beam_search", 8, 0.5), ("modified_beam_search", 4, 0.5),
+                                   ("greedy_search", 16, 0.5)):
+        assert RecognizerConfig(decoding=decoding, beam=width).resolved().context_score == bonus
+        assert RecognizerConfig(decoding=decoding, beam=width).resolved(with_lm=True).context_score == bonus
+    assert RecognizerConfig(context_score=0.75).resolved().context_score == 0.75
+    assert Recognizer().config.context_score == CONTEXT_SCORE_BY_BEAM[DEFAULT_BEAM]
 
 
 def test_input_finished_feeds_tail_padding_of_silence(models):

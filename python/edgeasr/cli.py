@@ -168,8 +168,8 @@ def _add_lm_options(parser: argparse.ArgumentParser) -> None:
     """--lm [FILE], --no-lm and --lm-scale, which lm_of reads (transcribe and listen)."""
     parser.add_argument("--lm", nargs="?", const="default", default=None, metavar="FILE",
                         help="fuse an n-gram LM over the model's tokens into the beam search: the bundled one, or "
-                             "FILE (compiled .safetensors or ARPA text over the token pieces); default: the bundled LM "
-                             "with the bundled model, none with --model")
+                             "FILE (compiled .safetensors or ARPA text over the token pieces), also with --grammar; "
+                             "default: the bundled LM with the bundled model (not with --grammar), none with --model")
     parser.add_argument("--no-lm", action="store_true", help="no n-gram LM, not even the bundled model's")
     parser.add_argument("--lm-scale", type=float, default=None,
                         help="the LM's weight (default: edgeasr.recognizer.lm_search_defaults(--beam), which also "
@@ -181,6 +181,12 @@ def grammar_of(args, rec):
     if args.grammar_repeat and not args.grammar:
         raise ValueError("--grammar-repeat: needs --grammar")
     return rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
+
+
+def stream_lm(args) -> Optional[bool]:
+    """The streams' ``lm``: an LM named with --lm is fused even into --grammar streams, which otherwise decode
+    without the recognizer's LM (Recognizer.stream_uses_lm)."""
+    return True if args.lm is not None else None
 
 
 def lattice_paths(option: str, value: Optional[Path], audio: list[Path]) -> dict[Path, Path]:
@@ -242,7 +248,7 @@ def _transcribe(args) -> int:
     grammar = grammar_of(args, rec)
     for path in args.audio:
         samples, rate = load_audio(path)  # ValueError naming the file when it cannot be read
-        stream = rec.transcribe(samples, rate, context, grammar)
+        stream = rec.transcribe(samples, rate, context, grammar, lm=stream_lm(args))
         result = stream.result()
         if any(lattice_outputs):
             write_lattice(stream.lattice(), *(out.get(path) for out in lattice_outputs))
@@ -385,9 +391,10 @@ def _listen(args) -> int:
             with lock:
                 print(_outcome_json(outcome) if args.json else _outcome_line(outcome), flush=True)
 
-    final = dataclasses.replace(search_defaults(rec)[1], gap_factor=args.gap_factor)  # checked by the stream
+    final = dataclasses.replace(search_defaults(rec, grammar, stream_lm(args))[1],
+                                gap_factor=args.gap_factor)  # checked by the stream
     stream = EndpointingStream(rec, context=context, final=final, on_event=on_event, reset_encoder=args.reset_encoder,
-                               grammar=grammar, chunk_frames=args.chunk_frames,
+                               grammar=grammar, chunk_frames=args.chunk_frames, lm=stream_lm(args),
                                **({} if args.idle_reset_s is None else {"idle_reset_s": args.idle_reset_s or None}))
     if args.file is not None:
         from edgeasr.audio import load_audio
@@ -438,7 +445,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--context", type=Path, default=None,
                    help="biasing phrases, one per line (phrase, or phrase<TAB>weight): contacts, device names")
     r.add_argument("--context-score", type=float, default=None,
-                   help="biasing bonus per matched token (default: RecognizerConfig.context_score)")
+                   help="biasing bonus per matched token (default: the search's, "
+                        "edgeasr.recognizer.context_score_default: 1.0 at beam 16, 0.5 at beam 4 and greedy)")
     r.add_argument("--blank-penalty", type=float, default=None,
                    help="lowers the blank's logit before the softmax, as sherpa-onnx's blank_penalty (default: the "
                         "search's, edgeasr.recognizer.SEARCH_DEFAULTS: 0 beam, 1.5 greedy)")
@@ -453,7 +461,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "speech onset (default: RecognizerConfig.lead_padding_s, 0)")
     r.add_argument("--grammar", type=Path, default=None,
                    help="the only phrases that may be transcribed, one per line (command and control: digits, "
-                        "yes/no, menu items); the transcript is one of them or empty")
+                        "yes/no, menu items); the transcript is one of them or empty. Decoded without the n-gram LM "
+                        "unless --lm is given")
     r.add_argument("--grammar-repeat", action="store_true",
                    help="with --grammar: any sequence of its phrases (digit strings)")
     _add_lm_options(r)
@@ -513,7 +522,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     li.add_argument("--model", type=Path, default=None, help="model file (default: the bundled student, int4)")
     li.add_argument("--context", type=Path, default=None, help="biasing phrases, one per line (as for transcribe)")
     li.add_argument("--grammar", type=Path, default=None,
-                    help="the only phrases each utterance may be, one per line (as for transcribe)")
+                    help="the only phrases each utterance may be, one per line (as for transcribe; without the "
+                         "n-gram LM unless --lm is given)")
     li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
     _add_lm_options(li)
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")

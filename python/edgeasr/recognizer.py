@@ -36,9 +36,9 @@ from edgeasr.lattice import Arc, Lattice, Node
 from edgeasr.model_file import ModelFile, load_model
 from edgeasr.ngram_lm import NgramLm, load_lm
 
-__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS_BY_BEAM", "DEFAULT_BEAM",
-           "lm_search_defaults", "tuned_width", "Recognizer", "Stream", "Result", "Word",
-           "Hypothesis", "default_model_path", "default_lm_path", "auto_lm"]
+__all__ = ["RecognizerConfig", "SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS", "LM_SEARCH_DEFAULTS_BY_BEAM",
+           "CONTEXT_SCORE_BY_BEAM", "DEFAULT_BEAM", "lm_search_defaults", "tuned_width", "context_score_default",
+           "Recognizer", "Stream", "Result", "Word", "Hypothesis", "default_model_path", "default_lm_path", "auto_lm"]
 
 SEARCHES = ("modified_beam_search", "greedy_search")
 SPARSE_WEIGHTS = ("dense", "sparse")
@@ -81,9 +81,9 @@ class RecognizerConfig:
     decoding: str = "modified_beam_search"  # or "greedy_search" (one symbol per frame)
     beam: int = DEFAULT_BEAM       # live hypotheses in modified beam search (see DEFAULT_BEAM)
     chunk_frames: int = 16         # feature frames (10 ms) per encoder call; a multiple of the model's subsampling
-    context_score: float = 0.5     # biasing bonus per matched token (log-prob units) for a phrase of weight 1;
-                                   # tuned on v1hard dev with the token reward for the bundled model
-                                   # (bench/results/search_tune-v2-refresh.md)
+    context_score: Optional[float] = None  # biasing bonus per matched token (log-prob units) for a phrase of
+                                   # weight 1. None: the default for the search's width (context_score_default:
+                                   # 1.0 at beam 16, 0.5 at beam 4 and in greedy search)
     blank_penalty: Optional[float] = None  # lowers the blank's logit before the softmax (sherpa-onnx's meaning):
                                    # > 0 favours emitting. None: the search's default (SEARCH_DEFAULTS)
     lattice_beam: float = 8.0      # lattice arcs kept within this score of the best path
@@ -127,7 +127,7 @@ class RecognizerConfig:
         for name in ("context_score", "blank_penalty", "lattice_beam", "lead_padding_s", "tail_padding_s",
                      "lm_scale", "ilm_scale"):
             value = getattr(self, name)
-            if value is None and name in ("blank_penalty", "lm_scale", "ilm_scale"):
+            if value is None and name in ("context_score", "blank_penalty", "lm_scale", "ilm_scale"):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -150,6 +150,7 @@ class RecognizerConfig:
         defaults = dict(SEARCH_DEFAULTS[self.decoding])
         if with_lm and self.decoding == "modified_beam_search":
             defaults.update(lm_search_defaults(self.beam))
+        defaults["context_score"] = context_score_default(self.beam if self.decoding == "modified_beam_search" else 1)
         return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 
@@ -189,6 +190,20 @@ def lm_search_defaults(beam: int) -> dict:
 
 
 LM_SEARCH_DEFAULTS = lm_search_defaults(DEFAULT_BEAM)  # what Recognizer() uses with its bundled LM
+
+# The biasing bonus per matched token, tuned on v1hard dev at each width with that width's other settings, by the
+# lowest WER with 100 phrases per clip (the clip's names among distractors; bench/search_tune.py ... --context-score
+# 0.5,0.75,1,1.25[,1.5]): beam 4 0.5 (search_tune-v2-refresh.md, without the LM), beam 16 1.0 with the LM and without
+# it (search_tune-context-lm-beam16.md: 27.56 % against 27.79 % at 0.5, search_tune-context-beam16.md: 30.58 against
+# 30.79 %); it finds more of the names at a cost in false ones (182 against 60 on those 1,200 clips with the LM), so
+# where a false name costs more than a missed one, 0.5 makes a third of them. Greedy search counts as width 1 (the
+# narrowest tuned width's).
+CONTEXT_SCORE_BY_BEAM = {4: 0.5, 16: 1.0}
+
+
+def context_score_default(beam: int) -> float:
+    """The biasing bonus per token for a search of width ``beam`` (tuned_width)."""
+    return CONTEXT_SCORE_BY_BEAM[tuned_width(beam, CONTEXT_SCORE_BY_BEAM)]
 
 
 @dataclass
@@ -234,6 +249,7 @@ class Recognizer:
         config.validate(self.model.subsampling)
         if isinstance(lm, str) and lm == "auto":
             lm = auto_lm(model, config.decoding)
+        requested = config
         config = config.resolved(with_lm=lm is not None)  # every setting a number from here on
         if lm is not None and not isinstance(lm, NgramLm):
             lm = load_lm(lm, self.model.tokens)
@@ -243,6 +259,9 @@ class Recognizer:
             raise ValueError(f"lm: needs decoding='modified_beam_search', this recognizer uses {config.decoding!r}")
         self.lm = lm
         self.config = config
+        # A stream that does not fuse the LM (one with a grammar, or lm=False) searches with the settings tuned
+        # without it: those the user left at None take the search's defaults without an LM.
+        self._config_without_lm = requested.resolved(with_lm=False) if lm is not None else config
         arch = self.model.architecture
         native_config = {k: v for k, v in arch.to_dict().items() if k != "type"}
         held = {name: (t.to_dense() if config.sparse_weights == "dense" else t) if isinstance(t, QuantizedMatrix)
@@ -341,11 +360,12 @@ class Recognizer:
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None,
-                      chunk_frames: Optional[int] = None) -> "Stream":
+                      chunk_frames: Optional[int] = None, lm: Optional[bool] = None) -> "Stream":
         """``context``: biasing phrases (or a graph from :meth:`context_graph`); ``grammar``: phrases that are the
         only transcripts allowed (or a grammar from :meth:`grammar`); ``chunk_frames``: this stream's decoding
         chunk instead of ``config.chunk_frames`` (the same results, decided sooner or later: the encoder's output does
-        not depend on how its input is split)."""
+        not depend on how its input is split); ``lm``: whether the stream fuses the recognizer's n-gram LM (see
+        :meth:`stream_uses_lm`; None: yes, unless the stream has a grammar)."""
         if chunk_frames is not None:
             dataclasses.replace(self.config, chunk_frames=chunk_frames).validate(self.model.subsampling)
         graph = context if isinstance(context, _core.ContextGraph) or context is None else self.context_graph(context)
@@ -360,22 +380,44 @@ class Recognizer:
             if self.config.decoding != "modified_beam_search":
                 raise ValueError(f"grammar: needs decoding='modified_beam_search', this recognizer uses "
                                  f"{self.config.decoding!r}")
-        return Stream(self, graph, grammar, chunk_frames)
+        return Stream(self, graph, grammar, chunk_frames, self.stream_uses_lm(grammar, lm))
+
+    def stream_uses_lm(self, grammar=None, lm: Optional[bool] = None) -> bool:
+        """Whether a stream created with ``grammar`` and ``lm`` fuses this recognizer's n-gram LM. ``lm`` None (the
+        default): it does unless the stream has a grammar. A grammar is the stream's language model, as in
+        PocketSphinx and Vosk: decoding the 40 commands of bench/data/commands.txt as a grammar on dev, the first
+        final end-point carried the right command in 92.5 % of clips without the LM against 88.5 % with it, and came
+        370 ms after the speech at 0.0 % cut-offs against 455 ms at 0.6 % (bench/results/
+        endpoint-commands-dev-grammar[-lm]-feed40-beam16.md). ``True`` fuses it all the same (a ValueError when the
+        recognizer has none), ``False`` never."""
+        if lm is None:
+            return self.lm is not None and grammar is None
+        if not isinstance(lm, bool):
+            raise ValueError(f"lm: expected True, False or None, got {lm!r}")
+        if lm and self.lm is None:
+            raise ValueError("lm=True: this recognizer has no n-gram LM (give one as Recognizer(lm=...))")
+        return lm
 
     def transcribe(self, samples: np.ndarray, sample_rate: int,
                    context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
-                   grammar: Union[Iterable[str], Grammar, None] = None) -> "Stream":
-        """Decodes a whole clip; returns the finished stream (``.result()``, ``.nbest()``, ``.lattice()``)."""
-        stream = self.create_stream(context, grammar)
+                   grammar: Union[Iterable[str], Grammar, None] = None, lm: Optional[bool] = None) -> "Stream":
+        """Decodes a whole clip; returns the finished stream (``.result()``, ``.nbest()``, ``.lattice()``).
+        ``lm``: as for :meth:`create_stream`."""
+        stream = self.create_stream(context, grammar, lm=lm)
         stream.accept_waveform(samples, sample_rate)
         stream.input_finished()
         return stream
 
-    def _search(self, graph, grammar=None) -> object:
-        c = self.config
+    def search_config(self, uses_lm: bool) -> RecognizerConfig:
+        """The settings a stream searches with: :attr:`config`, or for a stream that does not fuse the recognizer's
+        LM the same request resolved without it (the token reward tuned without the LM, lm_scale unused)."""
+        return self.config if uses_lm else self._config_without_lm
+
+    def _search(self, graph, grammar=None, uses_lm: bool = True) -> object:
+        c = self.search_config(uses_lm)
         if c.decoding == "greedy_search":
             return _core.GreedySearch(self.network, self._pieces, _core.GreedySearchConfig(c.blank_penalty), graph)
-        lm = self.lm.native if self.lm is not None else None
+        lm = self.lm.native if self.lm is not None and uses_lm else None
         config = _core.BeamSearchConfig(c.beam, c.blank_penalty, c.lattice_beam, token_reward=c.token_reward,
                                         lm_scale=c.lm_scale, lm_end_of_sentence=c.lm_end_of_sentence,
                                         ilm_scale=c.ilm_scale)
@@ -385,12 +427,14 @@ class Recognizer:
 class Stream:
     """One utterance stream: audio in, features, encoder chunks, search. Use from one thread at a time."""
 
-    def __init__(self, recognizer: Recognizer, context_graph=None, grammar=None, chunk_frames: Optional[int] = None):
+    def __init__(self, recognizer: Recognizer, context_graph=None, grammar=None, chunk_frames: Optional[int] = None,
+                 uses_lm: bool = True):
         self._rec = recognizer
         self.chunk_frames = chunk_frames if chunk_frames is not None else recognizer.config.chunk_frames
+        self.uses_lm = uses_lm and recognizer.lm is not None  # whether it fuses the recognizer's n-gram LM
         self._fbank = StreamingFbank(recognizer.model.features)
         self._state = recognizer._start_state.copy()
-        self._search = recognizer._search(context_graph, grammar)
+        self._search = recognizer._search(context_graph, grammar, self.uses_lm)
         self._resampler: Optional[StreamingResampler] = None
         self._finished = False
         self._result: Optional[dict] = None  # the search's result dict until the search moves on

@@ -164,12 +164,15 @@ def _tuned(lm: bool, beam: int | None) -> tuple[dict, dict]:
     return _TUNED[(bool(lm), tuned_width(beam, {w for _, w in _TUNED}))]
 
 
-def search_defaults(recognizer) -> tuple[EndpointConfig, EndpointConfig]:
-    """The (speculative, final) end-pointers tuned for ``recognizer``'s search: with or without its n-gram LM, at its
-    beam width (greedy search counts as width 1, which takes the narrowest tuned width's)."""
+def search_defaults(recognizer, grammar=None, lm: bool | None = None) -> tuple[EndpointConfig, EndpointConfig]:
+    """The (speculative, final) end-pointers tuned for the search of ``recognizer.create_stream(grammar=grammar,
+    lm=lm)``: with or without the n-gram LM (``Recognizer.stream_uses_lm``: a stream with a grammar decodes without
+    it unless ``lm=True``), at the recognizer's beam width (greedy search counts as width 1, which takes the narrowest
+    tuned width's)."""
     config = recognizer.config
     width = config.beam if config.decoding == "modified_beam_search" else 1
-    return speculative_defaults(recognizer.lm is not None, width), final_defaults(recognizer.lm is not None, width)
+    uses_lm = recognizer.stream_uses_lm(grammar, lm)
+    return speculative_defaults(uses_lm, width), final_defaults(uses_lm, width)
 
 
 def final_defaults(lm: bool = False, beam: int | None = None) -> EndpointConfig:

@@ -34,7 +34,8 @@ were heard. Both were chosen on dev sessions of requests in a row (bench/session
 ``grammar`` (phrases, or a grammar from ``Recognizer.grammar``): every utterance is one of its phrases or nothing,
 for command and control; it starts afresh at each final end-point, like the search. Unless ``completeness`` is
 given, the end-pointers then take it from the grammar (:class:`GrammarCompleteness`): a whole phrase that no longer
-one continues is complete, a phrase cut short is not.
+one continues is complete, a phrase cut short is not. Such a stream decodes without the recognizer's n-gram LM and
+takes the end-pointers tuned without it, unless ``lm=True`` (``Recognizer.stream_uses_lm``).
 
 Audio is fed to the recognizer in pieces of ``chunk_frames`` feature frames, one encoder step by default (40 ms with
 the bundled model), whatever the recognizer's ``RecognizerConfig.chunk_frames``, and the end-pointers decide after
@@ -88,7 +89,8 @@ class EndpointingStream:
                  completeness: Optional[CompletenessModel] = None, noise_floor_rise_db_per_s: float = 3.0,
                  reset_encoder: bool = True, revise_arc_posterior: Optional[float] = REVISE_ARC_POSTERIOR,
                  on_drop: Optional[Callable[[float, object], None]] = None, grammar=None,
-                 chunk_frames: Optional[int] = None, idle_reset_s: Optional[float] = IDLE_RESET_S):
+                 chunk_frames: Optional[int] = None, idle_reset_s: Optional[float] = IDLE_RESET_S,
+                 lm: Optional[bool] = None):
         for name, fn in (("on_event", on_event), ("on_drop", on_drop)):
             if fn is not None and not callable(fn):
                 raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -107,8 +109,9 @@ class EndpointingStream:
         # Decide after every encoder step by default, as the end-pointers were tuned, whatever the recognizer's own
         # chunk (its default of 16 frames would decide every 160 ms); the words are the same either way.
         chunk_frames = recognizer.model.subsampling if chunk_frames is None else chunk_frames
-        self.stream = recognizer.create_stream(context, grammar, chunk_frames)  # a grammar holds for every utterance
-        tuned_speculative, tuned_final = search_defaults(recognizer)  # the settings tuned for its search
+        # A grammar holds for every utterance; with one, the stream decodes without the recognizer's LM unless lm=True.
+        self.stream = recognizer.create_stream(context, grammar, chunk_frames, lm=lm)
+        tuned_speculative, tuned_final = search_defaults(recognizer, grammar, lm)  # the settings tuned for its search
         self.speculative = Endpointer(speculative if speculative is not None else tuned_speculative, step,
                                       completeness)
         self.final = Endpointer(final if final is not None else tuned_final, step, self.speculative.completeness)
