@@ -1,5 +1,6 @@
 """Where edgeasr's decoding time goes per second of audio: front end, encoder, search, graph building and the rest
-(CPU time, 1 thread, median of runs), for greedy search and for beam 4 with a list of biasing phrases.
+(CPU time, 1 thread, median of runs), for greedy search, for beam 4 with a list of biasing phrases, and for the
+recognizer's defaults (beam 16 with the bundled n-gram LM).
 
 Usage: python bench/recognizer_profile.py [--model FILE] [--audio FILE] [--runs 30] [--phrases 100] [--context FILE]
 Defaults: the bundled model and clip; the phrases are --context's lines, else --phrases two-word phrases drawn
@@ -30,7 +31,7 @@ from machine import cpu_description, git_revision, package_versions  # noqa: E40
 from edgeasr import _core  # noqa: E402
 from edgeasr.audio import load_audio  # noqa: E402
 from edgeasr.features import compute_fbank  # noqa: E402
-from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+from edgeasr.recognizer import Recognizer, RecognizerConfig, default_lm_path, default_model_path  # noqa: E402
 from edgeasr.tokens import WORD_START  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,6 +71,10 @@ def main() -> None:
     seconds = samples.size / rate
     greedy = Recognizer(a.model, RecognizerConfig(decoding="greedy_search"))
     beam = Recognizer(greedy.model, RecognizerConfig(beam=4))
+    # The defaults: beam 16 with the bundled LM, which is made for the bundled model's tokens only.
+    lm = default_lm_path() if a.model == default_model_path() else None
+    wide = Recognizer(greedy.model, RecognizerConfig(), lm=lm)
+    wide_name = f"beam {wide.config.beam}{' + n-gram LM' if lm else ''} (the defaults)"
     phrases = (a.context.read_text(encoding="utf-8").splitlines() if a.context
                else default_phrases(greedy, a.phrases))
     phrases = [x for x in phrases if x.strip()]
@@ -101,6 +106,7 @@ def main() -> None:
         "beam 4 search (+ result and lattice)": cpu_ms(lambda: search(lambda: beam._search(None)), a.runs),
         f"beam 4 + {len(phrases)} phrases search (+ result and lattice)": cpu_ms(
             lambda: search(lambda: beam._search(graph)), a.runs),
+        f"{wide_name} search (+ result and lattice)": cpu_ms(lambda: search(lambda: wide._search(None)), a.runs),
         f"context graph, {len(phrases)} phrases (tokenized and built)": cpu_ms(lambda: beam.context_graph(phrases),
                                                                            a.runs),
         "transcribe, greedy (all of it)": cpu_ms(lambda: greedy.transcribe(samples, rate).result(), a.runs),
@@ -109,6 +115,7 @@ def main() -> None:
         "beam 4, fed in 100 ms pieces (all of it)": cpu_ms(lambda: streamed(beam), a.runs),
         f"transcribe, beam 4 + {len(phrases)} phrases (graph built per call)": cpu_ms(
             lambda: beam.transcribe(samples, rate, context=beam.context_graph(phrases)).result(), a.runs),
+        f"transcribe, {wide_name} (all of it)": cpu_ms(lambda: wide.transcribe(samples, rate).result(), a.runs),
     }
     report = {"model": str(a.model), "audio": str(a.audio), "seconds": seconds, "encoder_steps": steps,
               "phrases": len(phrases), "ms": rows, "ms_per_audio_second": {k: v / seconds for k, v in rows.items()},

@@ -84,14 +84,141 @@ struct ContextHash {
   }
 };
 
-// How many of x[0..n) exceed t, without a branch (cloned for AVX2, where the compiler vectorizes it).
+// How many of x[0..n) exceed t, without a branch (cloned for AVX-512 and AVX2, where the compiler vectorizes it).
 #if EDGEASR_X86
-__attribute__((target_clones("avx2", "default")))
+__attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 size_t CountAbove(const double* x, size_t n, double t) {
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) count += x[i] > t;
   return count;
+}
+
+// The per-candidate loops of a frame, over every token of every hypothesis (n x V: 8,000 at beam 16), cloned for
+// AVX-512 and AVX2 like CountAbove. Each is elementwise and keeps the scalar code's operations (no contraction, the
+// build's -ffp-contract=off), so every clone gives the same bits; the blank's entry is put back or recomputed after
+// the loop instead of skipped inside it, which kept the loops scalar.
+
+// x[k] += a for every k but `skip`.
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void AddAllBut(float* x, size_t n, size_t skip, float a) {
+  const float kept = x[skip];
+  for (size_t k = 0; k < n; ++k) x[k] += a;
+  x[skip] = kept;
+}
+
+// x[k] += scale * y[k] for every k but `skip`.
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void AddScaledAllBut(float* x, const float* y, size_t n, size_t skip, float scale) {
+  const float kept = x[skip];
+  for (size_t k = 0; k < n; ++k) x[k] += scale * y[k];
+  x[skip] = kept;
+}
+
+// out[k] = total + (logp[k] + bonus[k]) in double, the blank's without its bonus; NaN becomes -inf.
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void CandidateScores(double total, const float* logp, const float* bonus, size_t n, size_t blank, double* out) {
+  for (size_t k = 0; k < n; ++k) {
+    const double score = total + (double(logp[k]) + double(bonus[k]));
+    out[k] = score != score ? search::kNegInf : score;
+  }
+  const double score = total + (double(logp[blank]) + 0.0);
+  out[blank] = score != score ? search::kNegInf : score;
+}
+
+// Appends to `out` the indices of x[0..n) that exceed t, in order. Few do (the selection's threshold keeps about
+// 2 x 72 of 8,000 at beam 16), so blocks of 16 are tested at once and only a block with one of them is scanned.
+#if EDGEASR_X86
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void CollectAbove(const double* x, size_t n, double t, std::vector<int32_t>& out) {
+  constexpr size_t kBlock = 16;
+  size_t c = 0;
+  for (; c + kBlock <= n; c += kBlock) {
+    int any = 0;
+    for (size_t j = 0; j < kBlock; ++j) any |= x[c + j] > t;
+    if (any)
+      for (size_t j = 0; j < kBlock; ++j)
+        if (x[c + j] > t) out.push_back(int32_t(c + j));
+  }
+  for (; c < n; ++c)
+    if (x[c] > t) out.push_back(int32_t(c));
+}
+
+// The order the beam takes candidates in: higher score first, then lower index (lower hypothesis, then lower token),
+// so beam 1 picks what greedy search picks. A strict total order.
+bool Better(const double* scores, int32_t a, int32_t b) {
+  return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+}
+
+// The best m of scores[0..total) (m <= total) in the order of Better, into `order`: exactly the head of that order.
+// Ordering all of them (nth_element, with its unpredictable branches) took a third of beam search. Instead a
+// threshold lo below the best score is moved until at least m candidates lie above it (branch-free counts), then
+// narrowed by bisection until at most 2m do, and the selection runs on those few: the best m all lie above lo.
+// `margin`: how far below the best the threshold is tried first, and where it ended, for the next frame:
+// consecutive frames spread their scores alike, so fewer counts bracket it than from 1.0 each frame.
+void SelectBest(const double* scores, size_t total, size_t m, double& margin, std::vector<int32_t>& order) {
+  const double best = MaxOf(scores, total);
+  double hi = best, lo = search::kNegInf;  // CountAbove(hi) < m <= CountAbove(lo)
+  size_t lo_count = total;
+  double t = margin;
+  size_t count = CountAbove(scores, total, best - t);
+  if (count < m) {
+    hi = best - t;
+    while (t < 1e6) {
+      t *= 2.0;
+      count = CountAbove(scores, total, best - t);
+      if (count >= m) {
+        lo = best - t;
+        lo_count = count;
+        break;
+      }
+      hi = best - t;
+    }
+  } else {
+    lo = best - t;
+    lo_count = count;
+    while (lo_count > 2 * m && t > 1e-3) {  // too many above: halve towards the best
+      count = CountAbove(scores, total, best - 0.5 * t);
+      if (count < m) {
+        hi = best - 0.5 * t;
+        break;
+      }
+      t *= 0.5;
+      lo = best - t;
+      lo_count = count;
+    }
+  }
+  for (int step = 0; step < 30 && lo_count > 2 * m && lo != search::kNegInf; ++step) {
+    const double mid = 0.5 * (lo + hi);
+    count = CountAbove(scores, total, mid);
+    if (count >= m) {
+      lo = mid;
+      lo_count = count;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo != search::kNegInf && best - lo > 1e-3) margin = best - lo;
+  order.clear();
+  if (lo == search::kNegInf) {  // fewer than m finite scores: every candidate
+    order.resize(total);
+    std::iota(order.begin(), order.end(), 0);
+  } else {
+    CollectAbove(scores, total, lo, order);
+  }
+  auto better = [scores](int32_t a, int32_t b) { return Better(scores, a, b); };
+  if (order.size() > m) {
+    std::nth_element(order.begin(), order.begin() + std::ptrdiff_t(m) - 1, order.end(), better);
+    order.resize(m);
+  }
+  std::sort(order.begin(), order.end(), better);
 }
 
 void SortByTotal(std::vector<Hyp>& hyps) {
@@ -129,6 +256,7 @@ struct BeamSearch::State {
   // Scratch, reused across frames.
   std::vector<float> dec, logp, joint, bonus;
   std::vector<int32_t> next, grammar_next, order;
+  double selection_margin = 1.0;  // below the best score: where the last frame's selection threshold lay
   // The LM's row (ScoreAll: every token's log-probability and next state) depends on the LM state alone, and a
   // hypothesis keeps its state over the frames where it emits blank, so rows are kept by state across frames
   // (dropped all at once when a frame starts with more than kMaxLmRows of them).
@@ -279,9 +407,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   const float raw_blank = s.logp[size_t(blank)];
   for (size_t i = 0; i < n; ++i) search::ApplyBlankPenalty(s.logp.data() + i * V, V, blank, config_.blank_penalty);
   if (config_.token_reward != 0.f)
-    for (size_t i = 0; i < n; ++i)
-      for (size_t k = 0; k < V; ++k)
-        if (int32_t(k) != blank) s.logp[i * V + k] += config_.token_reward;
+    for (size_t i = 0; i < n; ++i) AddAllBut(s.logp.data() + i * V, V, size_t(blank), config_.token_reward);
   // Shallow fusion: the LM's log-probability of each token, scaled, joins the token's score (lm_ is null at scale 0).
   if (lm_) {
     if (s.lm_row_of.size() > kMaxLmRows) s.lm_row_of.clear();  // rows are reused from the start again
@@ -297,9 +423,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
         lm_->ScoreAll(hyps[i].key.lm, s.lm_rows_logp.data() + row * V, s.lm_rows_next.data() + row * V);
       }
       s.lm_row[i] = int32_t(row);
-      const float* lp = s.lm_rows_logp.data() + row * V;
-      for (size_t k = 0; k < V; ++k)
-        if (int32_t(k) != blank) s.logp[i * V + k] += config_.lm_scale * lp[k];
+      AddScaledAllBut(s.logp.data() + i * V, s.lm_rows_logp.data() + row * V, V, size_t(blank), config_.lm_scale);
     }
   }
   if (ilm)  // the internal LM's prior out (the blank's entry is 0)
@@ -320,13 +444,11 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
   }
   s.scores.resize(n * V);
   for (size_t i = 0; i < n; ++i)
-    for (size_t k = 0; k < V; ++k) {
-      const size_t c = i * V + k;
-      const double local = double(s.logp[c]) + (int32_t(k) != blank ? double(s.bonus[c]) : 0.0);
-      const double score = hyps[i].total() + local;
-      const bool rejected = grammar_ && int32_t(k) != blank && s.grammar_next[c] == Grammar::kRejected;
-      s.scores[c] = std::isnan(score) || rejected ? search::kNegInf : score;
-    }
+    CandidateScores(hyps[i].total(), s.logp.data() + i * V, s.bonus.data() + i * V, V, size_t(blank),
+                    s.scores.data() + i * V);
+  if (grammar_)
+    for (size_t c = 0; c < n * V; ++c)
+      if (int32_t(c % V) != blank && s.grammar_next[c] == Grammar::kRejected) s.scores[c] = search::kNegInf;
   auto grammar_after = [&](size_t i, int32_t k) {
     return grammar_ ? s.grammar_next[i * V + size_t(k)] : Grammar::kStart;
   };
@@ -351,56 +473,16 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
     return std::equal(from.context.begin() + 1, from.context.end(), key.context.begin());
   };
 
-  // The `beam` keys whose best candidates score highest, found in score order (ties: lower hypothesis, lower id,
-  // so beam 1 picks what greedy search picks).
+  // The `beam` keys whose best candidates score highest, found in the order of Better. The best few candidates are
+  // ordered (SelectBest); more only when merged keys leave the beam short.
   const size_t total = n * V;
-  auto better = [&](int32_t a, int32_t b) {
-    return s.scores[size_t(a)] > s.scores[size_t(b)] || (s.scores[size_t(a)] == s.scores[size_t(b)] && a < b);
-  };
-  // The best `sorted` candidates in order. Selecting among all n * V candidates (nth_element, with its unpredictable
-  // branches) took a third of beam search. Instead a threshold lo below the best score is widened until at least
-  // `sorted` candidates lie above it, then narrowed by bisection (branch-free counts) until at most 2 * `sorted` do,
-  // and the selection runs on those few. Everything in the top `sorted` scores above lo, so the result is exactly the
-  // head of the order `better` defines (a strict total order).
-  size_t sorted = std::min(total, size_t(config_.beam) * 4 + 8);
-  const double* scores = s.scores.data();
-  const double best = MaxOf(scores, total);
-  double hi = best, lo = search::kNegInf;  // CountAbove(hi) < sorted <= CountAbove(lo)
-  size_t lo_count = total;
-  for (double margin = 1.0; margin < 1e6; margin *= 2.0) {
-    const size_t count = CountAbove(scores, total, best - margin);
-    if (count >= sorted) {
-      lo = best - margin;
-      lo_count = count;
-      break;
-    }
-    hi = best - margin;
-  }
-  for (int step = 0; step < 30 && lo_count > 2 * sorted && lo != search::kNegInf; ++step) {
-    const double mid = 0.5 * (lo + hi);
-    const size_t count = CountAbove(scores, total, mid);
-    if (count >= sorted) {
-      lo = mid;
-      lo_count = count;
-    } else {
-      hi = mid;
-    }
-  }
-  s.order.clear();
-  for (size_t c = 0; c < total; ++c)  // lo = -inf: fewer than `sorted` finite scores, so every candidate
-    if (scores[c] > lo || lo == search::kNegInf) s.order.push_back(int32_t(c));
-  if (s.order.size() > sorted) {
-    std::nth_element(s.order.begin(), s.order.begin() + std::ptrdiff_t(sorted) - 1, s.order.end(), better);
-    s.order.resize(sorted);
-  }
-  std::sort(s.order.begin(), s.order.end(), better);
+  size_t wanted = std::min(total, size_t(config_.beam) + 8);
+  SelectBest(s.scores.data(), total, wanted, s.selection_margin, s.order);
   std::vector<Key> keys;
   for (size_t pos = 0; pos < total && keys.size() < size_t(config_.beam); ++pos) {
-    if (pos == sorted) {  // rare: more candidates needed, so order them all (the head stays the same)
-      s.order.resize(total);
-      std::iota(s.order.begin(), s.order.end(), 0);
-      std::sort(s.order.begin(), s.order.end(), better);
-      sorted = total;
+    if (pos == s.order.size()) {  // rare: the head of the order stays the same with more of it
+      wanted = std::min(total, 4 * wanted);
+      SelectBest(s.scores.data(), total, wanted, s.selection_margin, s.order);
     }
     const size_t c = size_t(s.order[pos]);
     if (s.scores[c] == search::kNegInf) break;
@@ -421,7 +503,7 @@ void BeamSearch::ProcessFrame(const float* enc_frame) {
       const int32_t k = int32_t(c % V);
       const int32_t after = k == blank ? hyps[c / V].key.grammar : s.grammar_next[c];
       if (s.scores[c] == search::kNegInf || !grammar_->IsFinal(after)) continue;
-      if (best_final == total || better(int32_t(c), int32_t(best_final))) best_final = c;
+      if (best_final == total || Better(s.scores.data(), int32_t(c), int32_t(best_final))) best_final = c;
     }
     if (best_final != total) keys.push_back(key_of(best_final / V, int32_t(best_final % V)));
   }
