@@ -1,12 +1,13 @@
 """Parallel streams: how decoding throughput grows with threads, edgeasr and sherpa-onnx side by side.
 
 Each system decodes the same held-out clips (read into memory first, 0.5 s of silence appended as bench/e2e.py
-does) with 1, 2, ... threads that share one recognizer, one stream per clip, beam 4, each recognizer's own compute on
-one thread (sherpa-onnx num_threads=1). Reported: wall time (the best of --repeat runs), throughput in audio seconds
+does) with 1, 2, ... threads that share one recognizer, one stream per clip, each recognizer's own compute on one
+thread (sherpa-onnx num_threads=1); edgeasr at its default beam (16; --beam) with its settings for that width,
+sherpa-onnx at beam 4 (--peer-beam). Reported: wall time (the best of --repeat runs), throughput in audio seconds
 per wall second, the speedup over one thread, and whether every transcript equals the one-thread transcript. The
 models are bench/e2e.py's: the checkpoint recovered from the bundled file, edgeasr int4 and sherpa-onnx int8.
 
-Usage: python bench/threads.py [--limit 200] [--threads 1,2] [--repeat 3]
+Usage: python bench/threads.py [--limit 200] [--threads 1,2] [--repeat 3] [--beam 16] [--peer-beam 4]
 Writes bench/results/threads.{json,md}.
 """
 
@@ -30,22 +31,25 @@ from e2e import _read_clip, _sherpa_decoder, even_over_voices, load_clips, prepa
 from e2e import resolve_checkpoint  # noqa: E402
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
 
+from edgeasr.recognizer import DEFAULT_BEAM  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def decoders(models: dict) -> dict:
-    """bench/e2e.py's decoders of edgeasr int4 (with the bundled n-gram LM, the bundled model's default, and without)
-    and sherpa-onnx int8, beam 4, at e2e's default settings."""
+def decoders(models: dict, beam: int, peer_beam: int) -> dict:
+    """bench/e2e.py's decoders of edgeasr int4 at ``beam`` (with the bundled n-gram LM, the bundled model's default,
+    and without) and sherpa-onnx int8 at ``peer_beam``, at e2e's default settings."""
     from edgeasr.recognizer import RecognizerConfig, context_score_default, default_lm_path
 
-    job = {"beam": 4, "context_score": context_score_default(4), "blank_penalty": None, "token_reward": None,
+    job = {"beam": beam, "peer_beam": peer_beam, "context_score": context_score_default(beam), "blank_penalty": None,
+           "token_reward": None,
            "lm_scale": None, "lm_end_of_sentence": RecognizerConfig().lm_end_of_sentence, "ilm_scale": None,
            "peer_blank_penalty": PEER_BLANK_PENALTY, "chunk_frames": models["chunk_frames"],
            "sample_rate": SAMPLE_RATE, "models": {**models, "lm": str(default_lm_path())}}
     out = {}
-    for name, key, make in (("edgeasr int4 beam 4 + n-gram LM", "edgeasr-int4-beam-lm", _edgeasr_decoder),
-                            ("edgeasr int4 beam 4", "edgeasr-int4-beam", _edgeasr_decoder),
-                            ("sherpa-onnx int8 beam 4", "sherpa-int8-beam", _sherpa_decoder)):
+    for name, key, make in ((f"edgeasr int4 beam {beam} + n-gram LM", "edgeasr-int4-beam-lm", _edgeasr_decoder),
+                            (f"edgeasr int4 beam {beam}", "edgeasr-int4-beam", _edgeasr_decoder),
+                            (f"sherpa-onnx int8 beam {peer_beam}", "sherpa-int8-beam", _sherpa_decoder)):
         decode = make(BY_KEY[key], job)
         out[name] = lambda samples, decode=decode: decode(samples, [])
     return out
@@ -66,7 +70,11 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=200, help="held-out clips, evenly over the voices")
     p.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
     p.add_argument("--repeat", type=int, default=3, help="runs per setting; the fastest counts")
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM, help="edgeasr's beam (default: the recognizer's, 16)")
+    p.add_argument("--peer-beam", type=int, default=4, help="sherpa-onnx's beam (default 4)")
     a = p.parse_args(argv)
+    if min(a.beam, a.peer_beam) < 1:
+        p.error("--beam and --peer-beam: expected >= 1")
     counts = [int(x) for x in a.threads.split(",") if x.strip()]
     if not counts or min(counts) < 1 or counts[0] != 1:
         p.error("--threads: positive counts, starting with 1")
@@ -75,7 +83,7 @@ def main(argv=None) -> int:
     chosen = even_over_voices(load_clips("v1", "test"), a.limit)
     audio = [_read_clip(c, DEFAULT_TAIL_S) for c in chosen]
     seconds = sum(x.size for x in audio) / SAMPLE_RATE
-    systems = decoders(models)
+    systems = decoders(models, a.beam, a.peer_beam)
     rows = []
     for name, decode in systems.items():
         reference = one_thread_s = None
@@ -87,7 +95,8 @@ def main(argv=None) -> int:
                          "speedup": one_thread_s / best, "same_as_one_thread": texts == reference})
             print(f"{name}, {n} thread(s): {best:.2f} s wall, {seconds / best:.0f} audio s per s", flush=True)
     cpu = cpu_description()
-    report = {"clips": len(audio), "audio_s": seconds, "repeat": a.repeat, "rows": rows, "cpu": cpu,
+    report = {"clips": len(audio), "audio_s": seconds, "repeat": a.repeat, "beam": a.beam, "peer_beam": a.peer_beam,
+              "rows": rows, "cpu": cpu,
               "versions": package_versions(("edgeasr", "numpy", "sherpa-onnx", "onnxruntime")),
               "git": git_revision(), "command": "python " + " ".join(shlex.quote(x) for x in sys.argv)}
     RESULTS.mkdir(exist_ok=True)
@@ -96,7 +105,7 @@ def main(argv=None) -> int:
              "the threads", "",
              f"{cpu['model']}, {cpu['cpus_available']} CPUs available; git {report['git']}. Command: "
              f"`{report['command']}`. Wall time: the fastest of {a.repeat} runs. Each system's own compute on one "
-             "thread per stream; beam 4.", "",
+             f"thread per stream; edgeasr beam {a.beam}, sherpa-onnx beam {a.peer_beam}.", "",
              "| system | threads | wall s | audio s per wall s | speedup over 1 thread | transcripts as with 1 thread |",
              "|---|---:|---:|---:|---:|---|"]
     for r in rows:
