@@ -9,8 +9,8 @@ held-out voices, with the lattice's oracle WER as the ceiling.
                                                              # the device fuses its n-gram LM too (the default
                                                              # device's lattices: the weights the service should use)
 
-λ/γ are saved next to the LM (rescore_weights.json, with the kind of lattices they were tuned on) unless
-``--no-save-weights``: the last run's are the service's.
+λ/γ (and μ with ``--device-lm``) are saved next to the LM (rescore_weights.json, with the kind of lattices they were
+tuned on) unless ``--no-save-weights``: the last run's are the service's.
 
 Every clip is decoded by the recognizer (``--model``, one thread), its lattice is pruned as the device prunes it
 (``Lattice.for_wire``), encoded to the wire bytes and decoded again, exactly what the service receives. The lattice
@@ -23,7 +23,9 @@ The device's own answer is its 1-best at the same beam. ``--baseline-beam B`` al
 
 λ (LM weight) and γ (per-word bonus) are tuned on **dev** clips only (training voices, dev-split text: contact names
 unseen in LM training), by grid search for the fewest word errors (``edgeasr.cloud.rescore.tune``), and written next
-to the LM as ``rescore_weights.json`` (what the service loads). ``--dev-corpus`` names the corpora whose dev splits
+to the LM as ``rescore_weights.json`` (what the service loads). With ``--device-lm`` the grid also has μ, the weight
+of the device n-gram LM's score of each path: 0 to -lm_scale in fifths, taking none to all of the device's LM share
+out of the lattice's scores. ``--dev-corpus`` names the corpora whose dev splits
 tune them: by default v1 and v1hard, every dev clip there is. v1/dev alone (400 clips) has few errors for the LM
 to fix; v1hard/dev (its 1,200 requests in the training voices under harsher noise, reverberation and telephone band,
 as hard as the held-out voices) is what the device's own search settings were tuned on. ``python -m
@@ -144,7 +146,7 @@ def rescored_texts(candidates: list[list], weights) -> list[str]:
     """Each utterance's best candidate under ``weights`` (ties: the device's order)."""
     from edgeasr.cloud.rescore import combine
 
-    return [max(cands, key=lambda c: (combine(c.acoustic, c.bias, c.lm, len(c.words), weights),
+    return [max(cands, key=lambda c: (combine(c.acoustic, c.bias, c.lm, len(c.words), weights, c.device_lm),
                                       -c.device_rank)).text if cands else "" for cands in candidates]
 
 
@@ -185,7 +187,11 @@ def markdown(report: dict) -> str:
         "",
         f"Tuned on {t['utterances']} dev clips ({t.get('corpus', 'v1/dev')}: training voices, dev-split text): "
         f"λ = {w['lm_weight']:g}, "
-        f"γ = {w['word_bonus']:g}; dev WER {_pct(t['wer_without_lm'])} → {_pct(t['wer'])}.",
+        f"γ = {w['word_bonus']:g}"
+        + (f", μ = {w.get('device_lm_weight', 0.0):g} (times the device n-gram LM's log-probability of each path: "
+           f"{-w.get('device_lm_weight', 0.0) / report['model']['lm_scale']:.0%} of the device's LM share taken out)"
+           if report["model"].get("device_lm") else "")
+        + f"; dev WER {_pct(t['wer_without_lm'])} → {_pct(t['wer'])}.",
         "",
         "| test voice | clips | device WER | rescored WER | relative change | oracle WER | reference among paths |",
         "|---|---|---|---|---|---|---|",
@@ -195,10 +201,10 @@ def markdown(report: dict) -> str:
                      f"{_pct(r['rescored']['wer'])} | {100 * r['relative_change']:+.1f} % | "
                      f"{_pct(r['oracle']['wer'])} | {_pct(r['reference_in_paths'])} |")
     lines += ["", "What each part of the score does (each tuned on dev alone, test WER over all held-out clips):", "",
-              "| variant | λ | γ | dev WER | test WER | relative change |", "|---|---|---|---|---|---|"]
+              "| variant | λ | γ | μ | dev WER | test WER | relative change |", "|---|---|---|---|---|---|---|"]
     for name, v in report["variants"].items():
-        lines.append(f"| {name} | {v['lm_weight']:g} | {v['word_bonus']:g} | {_pct(v['dev_wer'])} | "
-                     f"{_pct(v['test_wer'])} | {100 * v['relative_change']:+.1f} % |")
+        lines.append(f"| {name} | {v['lm_weight']:g} | {v['word_bonus']:g} | {v.get('device_lm_weight', 0.0):g} | "
+                     f"{_pct(v['dev_wer'])} | {_pct(v['test_wer'])} | {100 * v['relative_change']:+.1f} % |")
     a = report["test"]["all"]
     target = "met" if a["relative_change"] <= -0.10 else "not met"
     if report.get("baseline"):
@@ -293,7 +299,16 @@ def main(argv=None) -> int:
         baseline = [base_rec.transcribe(*sf_read(it["path"])).result().text for it in test]
 
     perplexity = {split: lm.perplexity([it["text"] for it in items]) for split, items in (("dev", dev), ("test", test))}
-    rescorer = Rescorer(lm, RescoreWeights(max_paths=args.max_paths))
+    # With a device LM each candidate also gets its score under that LM, so the tuning can take the device's share
+    # of it out of the lattice's scores (μ, from none of it to all: -lm_scale x 0, 0.2, ..., 1).
+    device_ngram = None
+    mu_grid = [0.0]
+    if device_lm is not None:
+        from edgeasr.ngram_lm import load_lm as load_ngram_lm
+
+        device_ngram = load_ngram_lm(device_lm, rec.tokens)
+        mu_grid = [0.0] + [round(-rec.config.lm_scale * k / 5, 6) for k in range(1, 6)]
+    rescorer = Rescorer(lm, RescoreWeights(max_paths=args.max_paths), device_ngram)
     t0 = time.perf_counter()
     dev_cands = rescorer.rescore_many([it["lattice"] for it in dev])
     test_cands = rescorer.rescore_many([it["lattice"] for it in test])
@@ -301,8 +316,10 @@ def main(argv=None) -> int:
     sentences = sum(map(len, dev_cands)) + sum(map(len, test_cands))
     log(f"LM scored {sentences} sentences in {lm_s:.0f} s")
 
-    weights, tuning = tune(dev_cands, [it["text"] for it in dev], max_paths=args.max_paths)
-    log(f"tuned on dev: λ = {weights.lm_weight:g}, γ = {weights.word_bonus:g}; dev WER "
+    weights, tuning = tune(dev_cands, [it["text"] for it in dev], max_paths=args.max_paths,
+                           device_lm_weights=mu_grid)
+    log(f"tuned on dev: λ = {weights.lm_weight:g}, γ = {weights.word_bonus:g}, μ = {weights.device_lm_weight:g}; "
+        "dev WER "
         f"{tuning['wer_without_lm']:.2%} → {tuning['wer']:.2%}")
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
     tuning.update(model=str(model_path), model_sha256=model_sha, beam=args.beam,
@@ -317,12 +334,17 @@ def main(argv=None) -> int:
     refs = [it["text"] for it in test]
     device_wer = wer(refs, [it["device"] for it in test])["wer"]
     variants = {}
-    for name, grid in [("device 1-best", {"lm_weights": [0.0], "word_bonuses": [0.0]}),
-                       ("word bonus only (γ)", {"lm_weights": [0.0]}), ("LM only (λ)", {"word_bonuses": [0.0]}),
-                       ("LM and word bonus (λ, γ)", {})]:
+    parts = [("device 1-best", {"lm_weights": [0.0], "word_bonuses": [0.0]}),
+             ("word bonus only (γ)", {"lm_weights": [0.0]}), ("LM only (λ)", {"word_bonuses": [0.0]}),
+             ("LM and word bonus (λ, γ)", {})]
+    if len(mu_grid) > 1:
+        parts += [("device LM share out, word bonus (μ, γ)", {"lm_weights": [0.0], "device_lm_weights": mu_grid}),
+                  ("device LM share out, cloud LM and word bonus (μ, λ, γ)", {"device_lm_weights": mu_grid})]
+    for name, grid in parts:
         w, r = tune(dev_cands, [it["text"] for it in dev], max_paths=args.max_paths, **grid)
         test_wer = wer(refs, rescored_texts(test_cands, w))["wer"]
-        variants[name] = {"lm_weight": w.lm_weight, "word_bonus": w.word_bonus, "dev_wer": r["wer"],
+        variants[name] = {"lm_weight": w.lm_weight, "word_bonus": w.word_bonus,
+                          "device_lm_weight": w.device_lm_weight, "dev_wer": r["wer"],
                           "test_wer": test_wer, "relative_change": (test_wer - device_wer) / device_wer}
     if baseline is not None:
         b = wer(refs, baseline)["wer"]
@@ -340,7 +362,8 @@ def main(argv=None) -> int:
         "lm": {"path": str(args.lm), **{k: v for k, v in lm.info.items() if not isinstance(v, dict)},
                "dev_token_perplexity": lm.info.get("dev", {}).get("token_perplexity"),
                "dev_word_perplexity": lm.info.get("dev", {}).get("word_perplexity")},
-        "weights": {"lm_weight": weights.lm_weight, "word_bonus": weights.word_bonus, "max_paths": weights.max_paths},
+        "weights": {"lm_weight": weights.lm_weight, "word_bonus": weights.word_bonus, "max_paths": weights.max_paths,
+                    "device_lm_weight": weights.device_lm_weight},
         "tuning": tuning,
         "variants": variants,
         "baseline": baseline,

@@ -104,6 +104,67 @@ def test_real_lm_on_a_real_lattice(tiny_lm):
         assert c.lm == pytest.approx(tiny_lm.score([c.words])[0], abs=1e-4)
 
 
+def test_the_device_lm_share_is_what_the_device_fused():
+    """With the device's n-gram LM, each candidate carries that LM's score of its tokens (end of sentence included):
+    the share lm_scale x device_lm that the device's search put into the path's acoustic score. Taking it out (μ =
+    -lm_scale) leaves the score a search without the LM gives the same words, the same reward per token."""
+    from edgeasr import Recognizer, RecognizerConfig, load_audio
+    from edgeasr.ngram_lm import load_lm
+    from edgeasr.recognizer import default_lm_path, default_model_path
+
+    samples, rate = load_audio(str(default_model_path().parent / "example.wav"))
+    device_lm = load_lm(default_lm_path())
+    reward = Recognizer(lm=None).config.token_reward
+    fused = Recognizer(config=RecognizerConfig(lm_scale=0.5, token_reward=reward), lm=default_lm_path())
+    lattice = fused.transcribe(samples, rate).lattice()
+    weights = RescoreWeights(0.0, 0.0, max_paths=16, device_lm_weight=-0.5)
+    out = Rescorer(TableLM({}), weights, device_lm).rescore(lattice)
+    assert {c.words for c in out} == {p.words for p in lattice.nbest(16)} and len(out) > 1
+    for c in out:
+        assert c.device_lm == pytest.approx(device_lm.score(device_lm.tokens.encode(c.text), eos=True), abs=1e-5)
+        assert c.device_lm < 0
+        assert c.score == pytest.approx(c.acoustic + c.bias - 0.5 * c.device_lm)
+    best = next(c for c in out if c.device_rank == 0)
+    plain = Recognizer(config=RecognizerConfig(token_reward=reward), lm=None).transcribe(samples, rate).result()
+    assert best.text == plain.text == "computer set a timer for ten minutes"
+    assert best.acoustic - 0.5 * best.device_lm == pytest.approx(plain.score, abs=0.05)
+    assert abs(best.acoustic - plain.score) > 1  # the share was there to take out
+
+
+def test_tune_takes_the_device_lm_share_out_when_that_helps():
+    # The device's LM put "cool mom" first; without its share the acoustics prefer "call mom", which no λ or γ can
+    # reach here (both paths have the same cloud LM score and length).
+    cands = [[Candidate(("cool", "mom"), -1.0, 0.0, -5.0, -1.0, 0, -2.0),
+              Candidate(("call", "mom"), -1.5, 0.0, -5.0, -1.5, 1, -10.0)]]
+    weights, report = tune(cands, ["call mom"], lm_weights=[0.0, 1.0], word_bonuses=[0.0, 1.0])
+    assert report["errors"] == 1 and weights.device_lm_weight == 0.0
+    weights, report = tune(cands, ["call mom"], lm_weights=[0.0, 1.0], word_bonuses=[0.0, 1.0],
+                           device_lm_weights=[0.0, -0.1, -0.25])
+    assert report["errors"] == 0 and report["errors_without_lm"] == 1 and weights.device_lm_weight == -0.1
+    assert (weights.lm_weight, weights.word_bonus) == (0.0, 0.0)  # ties: the smallest of the others
+
+
+def test_the_device_lm_weight_needs_the_device_lm(tmp_path):
+    from edgeasr.ngram_lm import NgramLm
+    from edgeasr.tokens import TokenTable
+
+    with pytest.raises(ValueError, match="device_lm: the weights take"):
+        Rescorer(TableLM({}), RescoreWeights(device_lm_weight=-0.2))
+    with pytest.raises(ValueError, match="device_lm_weight"):
+        RescoreWeights(device_lm_weight=float("inf")).validate()
+    table = TokenTable(["<blk>", "<unk>", "\u2581a"])  # no piece scores: it cannot spell the lattice's words
+    arpa = "\\data\\\nngram 1=4\n\n\\1-grams:\n-0.5 <s>\n-0.5 </s>\n-1 <unk>\n-0.5 \u2581a\n\n\\end\\\n"
+    with pytest.raises(ValueError, match="no BPE piece scores"):
+        Rescorer(TableLM({}), RescoreWeights(), NgramLm.from_arpa_text(arpa, table))
+    # Weights files from before μ load with μ = 0; the new field round-trips.
+    w = RescoreWeights(0.2, 0.25, 64, -0.15)
+    assert load_weights(save_weights(tmp_path / "w.json", w)) == w
+    old = json.loads((tmp_path / "w.json").read_text())
+    del old["device_lm_weight"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert load_weights(tmp_path / "old.json") == RescoreWeights(0.2, 0.25, 64, 0.0)
+
+
 def test_word_errors_is_the_edit_distance():
     def brute(ref, hyp):  # the fewest edits, by trying every alignment of prefixes recursively
         if not ref or not hyp:

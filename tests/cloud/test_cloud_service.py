@@ -226,6 +226,35 @@ def test_health_and_client_arguments(service):
         CloudClient("http://x").handle("speculative")
 
 
+def test_weights_that_take_the_device_lm_out_load_it(tmp_path):
+    """A weights file with device_lm_weight makes the service load the device's n-gram LM (the bundled one unless
+    --device-lm names another); the replies and /health name the weight."""
+    from pathlib import Path
+
+    from edgeasr.cloud.rescore import save_weights
+    from edgeasr.cloud.service import load_rescorer
+    from edgeasr.recognizer import default_lm_path
+
+    lm_file = Path(tiny_training()[1].run.out_dir) / "lm.pt"
+    assert lm_file.is_file()
+    plain = save_weights(tmp_path / "plain.json", RescoreWeights(1.0, 0.0, 8))
+    assert load_rescorer(lm_file, plain).device_lm is None
+    taking = save_weights(tmp_path / "taking.json", RescoreWeights(1.0, 0.0, 8, device_lm_weight=-0.2))
+    rescorer = load_rescorer(lm_file, taking)
+    assert rescorer.device_lm is not None and rescorer.weights.device_lm_weight == -0.2
+    assert load_rescorer(lm_file, taking, device_lm_path=default_lm_path()).device_lm.tokens == \
+        rescorer.device_lm.tokens
+    with LoopbackService(create_app(rescorer)) as svc:
+        status, reply = post(svc.port, "/v1/streams/s/utterances/0/speculative",
+                             speculative_lattice().for_wire().to_bytes())
+        assert status == 200 and reply["device_lm_weight"] == -0.2
+        assert all(c["device_lm"] < 0 for c in reply["nbest"])
+        conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
+        conn.request("GET", "/health")
+        assert json.loads(conn.getresponse().read())["device_lm_weight"] == -0.2
+        conn.close()
+
+
 def test_service_command_rejects_a_bad_lm_file(tmp_path):
     import subprocess
     import sys

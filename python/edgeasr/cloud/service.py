@@ -13,11 +13,15 @@ Per stream and utterance (ids chosen by the device):
 - ``GET /health``: the LM and the weights in use.
 
 Replies are JSON: ``{"stream", "utterance", "event", "reused", "text", "nbest": [{"text", "words", "score",
-"acoustic", "bias", "lm", "device_rank"}], "device_text", "lm_weight", "word_bonus", "rescore_ms"}``. Bad input is a
+"acoustic", "bias", "lm", "device_lm", "device_rank"}], "device_text", "lm_weight", "word_bonus", "device_lm_weight",
+"rescore_ms"}``. Bad input is a
 4xx with ``{"detail": message}``: 400 malformed lattice bytes, 409 as above, 413 a body over ``max_body_bytes``,
 415 another content type, 422 bad path or query values.
 
     python -m edgeasr.cloud.service --lm ~/.cache/edgeasr/cloud_lm_large/lm.pt --port 8080
+
+Weights that take the device's n-gram LM share out of the lattice's scores (``device_lm_weight``,
+:mod:`edgeasr.cloud.rescore`) make the service load that LM: ``--device-lm FILE``, else the bundled one.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def create_app(rescorer: Rescorer, max_body_bytes: int = MAX_BODY_BYTES,
         return {"stream": stream, "utterance": utterance, "event": event, "reused": reused,
                 "text": candidates[0].text if candidates else "", "nbest": [c.to_dict() for c in candidates],
                 "device_text": job.device_text, "lm_weight": w.lm_weight, "word_bonus": w.word_bonus,
-                "rescore_ms": ms}
+                "device_lm_weight": w.device_lm_weight, "rescore_ms": ms}
 
     stream_param = PathParam(pattern=_ID, description="the device's stream id")
     utt_param = PathParam(ge=0, le=2**31 - 1, description="utterance number within the stream")
@@ -119,7 +123,8 @@ def create_app(rescorer: Rescorer, max_body_bytes: int = MAX_BODY_BYTES,
     async def health() -> dict:
         w = rescorer.weights
         info = getattr(getattr(rescorer, "lm", None), "info", {}) or {}
-        return {"status": "ok", "lm_weight": w.lm_weight, "word_bonus": w.word_bonus, "max_paths": w.max_paths,
+        return {"status": "ok", "lm_weight": w.lm_weight, "word_bonus": w.word_bonus,
+                "device_lm_weight": w.device_lm_weight, "max_paths": w.max_paths,
                 "lm": {k: v for k, v in info.items() if isinstance(v, (int, float, str))},
                 "pending": len(pending)}
 
@@ -161,16 +166,25 @@ def create_app(rescorer: Rescorer, max_body_bytes: int = MAX_BODY_BYTES,
     return app
 
 
-def load_rescorer(lm_path: Path, weights_path: Optional[Path] = None, threads: int = 1) -> Rescorer:
+def load_rescorer(lm_path: Path, weights_path: Optional[Path] = None, threads: int = 1,
+                  device_lm_path: Optional[Path] = None) -> Rescorer:
     """The LM file and its tuned weights (``--weights``, else ``rescore_weights.json`` next to the LM, else the
-    defaults)."""
+    defaults). Weights that take the device's n-gram LM share out (``device_lm_weight``) need that LM:
+    ``device_lm_path``, else the bundled one (the bundled model's, which the default device fuses)."""
     from edgeasr.cloud.lm import load_lm
     from edgeasr.cloud.rescore import RescoreWeights, load_weights
 
     lm = load_lm(lm_path, threads=threads)
     if weights_path is None and (Path(lm_path).parent / "rescore_weights.json").is_file():
         weights_path = Path(lm_path).parent / "rescore_weights.json"
-    return Rescorer(lm, load_weights(weights_path) if weights_path else RescoreWeights())
+    weights = load_weights(weights_path) if weights_path else RescoreWeights()
+    device_lm = None
+    if weights.device_lm_weight != 0 or device_lm_path is not None:
+        from edgeasr.ngram_lm import load_lm as load_ngram_lm
+        from edgeasr.recognizer import default_lm_path
+
+        device_lm = load_ngram_lm(device_lm_path or default_lm_path())
+    return Rescorer(lm, weights, device_lm)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -180,9 +194,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--threads", type=int, default=1, help="torch threads for LM scoring")
+    p.add_argument("--device-lm", type=Path, default=None,
+                   help="the n-gram LM the devices fuse, for weights that take its share out (default: the bundled "
+                        "one)")
     args = p.parse_args(argv)
     try:
-        rescorer = load_rescorer(args.lm, args.weights, args.threads)
+        rescorer = load_rescorer(args.lm, args.weights, args.threads, args.device_lm)
     except ValueError as e:
         print(f"service: error: {e}", file=sys.stderr)
         return 1
