@@ -90,11 +90,13 @@ def main() -> None:
         s.finalize()
         s.result()
 
-    def streamed(rec, piece_s: float = 0.1):  # as a microphone feeds it: accept_waveform per 100 ms
-        stream = rec.create_stream()
+    def streamed(rec, piece_s: float = 0.1, partials: bool = False):  # as a microphone feeds it, 100 ms at a time
+        stream = rec.create_stream(chunk_frames=rec.model.subsampling if partials else None)
         step = int(piece_s * rate)
         for i in range(0, samples.size, step):
             stream.accept_waveform(samples[i:i + step], rate)
+            if partials:  # an application that shows the words so far after every piece
+                stream.result()
         stream.input_finished()
         stream.result()
 
@@ -116,6 +118,8 @@ def main() -> None:
         f"transcribe, beam 4 + {len(phrases)} phrases (graph built per call)": cpu_ms(
             lambda: beam.transcribe(samples, rate, context=beam.context_graph(phrases)).result(), a.runs),
         f"transcribe, {wide_name} (all of it)": cpu_ms(lambda: wide.transcribe(samples, rate).result(), a.runs),
+        f"{wide_name}, fed in 40 ms pieces, decoded and result() after each (all of it)": cpu_ms(
+            lambda: streamed(wide, 0.04, partials=True), a.runs),
     }
     report = {"model": str(a.model), "audio": str(a.audio), "seconds": seconds, "encoder_steps": steps,
               "phrases": len(phrases), "ms": rows, "ms_per_audio_second": {k: v / seconds for k, v in rows.items()},

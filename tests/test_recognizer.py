@@ -646,3 +646,27 @@ def test_cli_transcribe_grammar(models, tmp_path, capsys):
     for option in ("--grammar", "--context"):  # a file that is not there: one line, no traceback
         assert main(["transcribe", str(wav), "--model", str(paths["int8"]), option, str(tmp_path / "none.txt")]) == 1
         assert "cannot read" in capsys.readouterr().err
+
+
+def test_partial_results_skip_the_lattice_and_agree_with_it():
+    """result() asks the search for the best path alone; nbest() and lattice() after it (or before it) get the full
+    result of the same frames, and all three agree, mid-stream and at the end."""
+    samples, rate = load_audio(default_model_path().with_name("example.wav"))
+    rec = Recognizer()
+    for order in ("result first", "lattice first"):
+        stream = rec.create_stream(chunk_frames=4)
+        for i in range(0, samples.size, 640):
+            stream.accept_waveform(samples[i:i + 640], rate)
+            if order == "lattice first":
+                lattice = stream.lattice()
+            partial = stream.result()
+            nbest = stream.nbest(4)
+            if order == "result first":
+                lattice = stream.lattice()
+            assert nbest[0].text == partial.text and nbest[0].score == pytest.approx(partial.score)
+            assert " ".join(a.word for a in lattice.best_path() if a.word) == partial.text
+        assert "lattice" in stream._result and "frame_signals" not in stream._result
+        stream.input_finished()
+        assert stream.result().text == "computer set a timer for ten minutes" and stream.result().final
+    light = rec.create_stream()._search.result(False)
+    assert set(light) == {"text", "tokens", "token_frames", "words", "score", "acoustic", "bias", "final"}

@@ -69,11 +69,18 @@ std::vector<BiasPhrase> PhrasesFrom(const py::iterable& phrases) {
   return out;
 }
 
-py::dict ToDict(const SearchResult& r) {
+// The result as Python objects. A streaming caller that shows partial results asks for the best path alone
+// (lattice=false): converting the N-best list and the lattice into dicts cost more than the rest of the result, and
+// grew with the utterance. The per-frame signals are frame_signals()'s, not part of the result.
+py::dict ToDict(const SearchResult& r, bool with_lattice) {
   py::list words, nbest, nodes, arcs;
   for (const WordResult& w : r.words)
     words.append(py::dict(py::arg("word") = w.word, py::arg("start_frame") = w.start_frame,
                           py::arg("end_frame") = w.end_frame, py::arg("confidence") = w.confidence));
+  py::dict out(py::arg("text") = r.text, py::arg("tokens") = r.tokens, py::arg("token_frames") = r.token_frames,
+               py::arg("words") = words, py::arg("score") = r.score, py::arg("acoustic") = r.acoustic,
+               py::arg("bias") = r.bias, py::arg("final") = r.final);
+  if (!with_lattice) return out;
   for (const NbestEntry& e : r.nbest)
     nbest.append(py::dict(py::arg("text") = e.text, py::arg("tokens") = e.tokens,
                           py::arg("token_frames") = e.token_frames, py::arg("score") = e.score,
@@ -94,20 +101,11 @@ py::dict ToDict(const SearchResult& r) {
     d["posterior"] = a.posterior;
     arcs.append(std::move(d));
   }
-  py::list blank_logprob, trailing;
-  for (const FrameSignal& s : r.frame_signals) {
-    blank_logprob.append(s.blank_logprob);
-    trailing.append(s.trailing_blank_frames);
-  }
-  py::dict lattice(py::arg("nodes") = nodes, py::arg("arcs") = arcs, py::arg("start") = lat.start,
-                   py::arg("finals") = lat.finals, py::arg("beam") = lat.beam, py::arg("num_paths") = lat.CountPaths(),
-                   py::arg("serialized_size") = lat.SerializedSize());
-  return py::dict(py::arg("text") = r.text, py::arg("tokens") = r.tokens, py::arg("token_frames") = r.token_frames,
-                  py::arg("words") = words, py::arg("score") = r.score, py::arg("acoustic") = r.acoustic,
-                  py::arg("bias") = r.bias, py::arg("nbest") = nbest, py::arg("lattice") = lattice,
-                  py::arg("frame_signals") = py::dict(py::arg("blank_logprob") = blank_logprob,
-                                                      py::arg("trailing_blank_frames") = trailing),
-                  py::arg("final") = r.final);
+  out["nbest"] = nbest;
+  out["lattice"] = py::dict(py::arg("nodes") = nodes, py::arg("arcs") = arcs, py::arg("start") = lat.start,
+                            py::arg("finals") = lat.finals, py::arg("beam") = lat.beam,
+                            py::arg("num_paths") = lat.CountPaths(), py::arg("serialized_size") = lat.SerializedSize());
+  return out;
 }
 
 // The methods both searches share; every call into the search runs without the GIL.
@@ -130,15 +128,17 @@ void DefStreamMethods(Class& c) {
       .def("reset", &Search::Reset, py::call_guard<py::gil_scoped_release>(), "Start a new utterance.")
       .def(
           "result",
-          [](const Search& s) {
+          [](const Search& s, bool lattice) {
             SearchResult r;
             {
               py::gil_scoped_release release;
               r = s.Result();
             }
-            return ToDict(r);
+            return ToDict(r, lattice);
           },
-          "The result so far as a dict (before finalize(), scores include pending biasing bonuses).")
+          py::arg("lattice") = true,
+          "The result so far as a dict (before finalize(), scores include pending biasing bonuses): text, tokens, "
+          "token_frames, words, score, acoustic, bias, final, and with lattice=True the nbest list and the lattice.")
       .def(
           "frame_signals",
           [](const Search& s) {

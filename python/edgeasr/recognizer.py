@@ -440,10 +440,13 @@ class Stream:
         self._result: Optional[dict] = None  # the search's result dict until the search moves on
         self._step_offset = 0  # encoder steps of the stream before the current utterance (next_utterance)
 
-    def _search_result(self) -> dict:
-        """result(), nbest() and lattice() share one native Result(): it rebuilds the lattice each time."""
-        if self._result is None:
-            self._result = self._search.result()
+    def _search_result(self, lattice: bool = True) -> dict:
+        """result(), nbest() and lattice() share one native Result() until the search moves on. result() alone
+        asks for the best path without the N-best list and the lattice as Python objects (``lattice=False``): a
+        stream that shows partial results calls it after every chunk, and those conversions cost as much as the rest
+        and grew with the utterance (bench/recognizer_profile.py)."""
+        if self._result is None or (lattice and "lattice" not in self._result):
+            self._result = self._search.result(lattice)
         return self._result
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int) -> None:
@@ -538,7 +541,7 @@ class Stream:
         self._result = None
 
     def result(self) -> Result:
-        r = self._search_result()
+        r = self._search_result(lattice=False)
         step, off = self._rec.seconds_per_step, self._step_offset
         words = [Word(w["word"], (w["start_frame"] + off) * step, (w["end_frame"] + 1 + off) * step, w["confidence"])
                  for w in r["words"]]
