@@ -46,7 +46,8 @@ OPTION_LEAD_PADDING_S = 0.1
 
 def edgeasr_systems(model: Path, lead_padding_s: float, lm: Path) -> dict[str, tuple[Recognizer, Optional[object]]]:
     """name -> (recognizer, grammar or None): open vocabulary and the digit grammar, each without and with the n-gram
-    LM ``lm`` (as PocketSphinx's default LM; the bundled model's default), at the default lead padding and at
+    LM ``lm`` (as PocketSphinx's default LM; the bundled model's default), and the grammar that requires a digit (the
+    empty transcript not allowed, as PocketSphinx's JSGF grammar has none), at the default lead padding and at
     ``lead_padding_s``."""
     systems = {}
     for padding in (RecognizerConfig().lead_padding_s, lead_padding_s):
@@ -57,6 +58,8 @@ def edgeasr_systems(model: Path, lead_padding_s: float, lm: Path) -> dict[str, t
         systems[f"edgeasr open vocabulary + n-gram LM{suffix}"] = (with_lm, None)
         systems[f"edgeasr grammar{suffix}"] = (rec, rec.grammar(list(GRAMMAR_WORDS)))
         systems[f"edgeasr grammar + n-gram LM{suffix}"] = (with_lm, with_lm.grammar(list(GRAMMAR_WORDS)))
+        systems[f"edgeasr grammar, a digit required{suffix}"] = (
+            rec, rec.grammar(list(GRAMMAR_WORDS), allow_empty=False))  # every clip says one (allow_empty=False)
     return systems
 
 

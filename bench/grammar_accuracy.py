@@ -8,7 +8,8 @@ rendered phrases (``python -m edgeasr.train.corpus --name NAME --split SPLIT --n
 
 Each clip is decoded whole (``Recognizer.transcribe``) with the bundled model and LM at the recognizer's defaults:
 the grammar without the LM (the default), the grammar with it (``lm=True``), and for reference the open vocabulary
-with and without the LM. Right: the transcript is exactly the clip's phrase. Results: bench/results/
+with and without the LM, and the grammar that requires a phrase (``Recognizer.grammar(..., allow_empty=False)``,
+without the LM). Right: the transcript is exactly the clip's phrase. Results: bench/results/
 grammar-CORPUS-SPLIT.{json,md} (``--name`` renames them).
 """
 
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
         clips = e2e.even_over_voices(e2e.load_clips(a.corpus, a.split), a.limit)
         rec = Recognizer()
         grammar = rec.grammar(read_grammar_file(a.grammar))
+        required = rec.grammar(read_grammar_file(a.grammar), allow_empty=False)
     except (e2e.BenchError, ValueError, OSError) as e:
         print(f"grammar_accuracy: error: {e}", file=sys.stderr)
         return 1
@@ -53,6 +55,7 @@ def main(argv=None) -> int:
         return 1
     systems = {"grammar (the default: without the LM)": {"grammar": grammar},
                "grammar + n-gram LM (lm=True)": {"grammar": grammar, "lm": True},
+               "grammar, a phrase required (allow_empty=False)": {"grammar": required},
                "open vocabulary + n-gram LM (the default)": {},
                "open vocabulary without the LM (lm=False)": {"lm": False}}
     right = {name: defaultdict(int) for name in systems}

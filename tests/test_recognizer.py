@@ -605,6 +605,44 @@ def test_grammar_allows_only_its_phrases(models):
     assert shared.num_phrases == 4 and shared.phrases == tuple(GRAMMAR) and not shared.repeat and looped.repeat
 
 
+def test_a_grammar_that_requires_a_phrase_never_gives_nothing():
+    """allow_empty=False: every finished result and N-best entry is a phrase, silence included, where the default
+    grammar lets the empty transcript compete (and silence give nothing); with words the audio fits, both agree."""
+    rec = Recognizer()
+    samples, rate = load_audio(default_model_path().with_name("example.wav"))
+    phrases = ["call mum", "play music", "stop"]
+    optional, required = rec.grammar(phrases), rec.grammar(phrases, allow_empty=False)
+    assert optional.allow_empty and not required.allow_empty
+    assert optional.is_sentence([]) and not required.is_sentence([]) and required.is_sentence(["stop"])
+    spoken_optional = rec.transcribe(samples, rate, grammar=optional)
+    spoken = rec.transcribe(samples, rate, grammar=required)
+    assert "" in [h.text for h in spoken_optional.nbest(8)]
+    assert spoken.result().text == spoken_optional.result().text and spoken.result().text in phrases
+    assert all(h.text in phrases for h in spoken.nbest(8)) and len(spoken.nbest(8)) == 3
+    silence = np.zeros(rate, np.float32)
+    assert rec.transcribe(silence, rate, grammar=optional).result().text == ""
+    assert rec.transcribe(silence, rate, grammar=required).result().text in phrases
+    with pytest.raises(ValueError, match="allow_empty"):
+        rec.grammar(phrases, allow_empty="no")
+
+
+def test_cli_grammar_required(tmp_path, capsys):
+    from edgeasr.cli import main
+
+    grammar = tmp_path / "g.txt"
+    grammar.write_text("call mum\nplay music\nstop\n")
+    silence = tmp_path / "silence.wav"
+    import soundfile as sf
+
+    sf.write(silence, np.zeros(16000, np.float32), 16000)
+    assert main(["transcribe", str(silence), "--grammar", str(grammar)]) == 0
+    assert capsys.readouterr().out.strip() == ""
+    assert main(["transcribe", str(silence), "--grammar", str(grammar), "--grammar-required"]) == 0
+    assert capsys.readouterr().out.strip() in {"call mum", "play music", "stop"}
+    assert main(["transcribe", str(silence), "--grammar-required"]) == 1
+    assert "needs --grammar" in capsys.readouterr().err
+
+
 def test_grammar_errors(models):
     paths, _, _ = models
     rec = Recognizer(paths["int8"])

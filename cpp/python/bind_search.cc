@@ -257,12 +257,13 @@ void PybindSearch(py::module& m) {
   py::class_<Grammar, std::shared_ptr<Grammar>>(
       m, "Grammar",
       "Phrases the beam search may only emit (command and control): a trie over their token ids; with repeat, any "
-      "sequence of them. The empty transcript is always allowed. Immutable; share one between streams.")
-      .def(py::init([](const std::vector<std::vector<int32_t>>& phrases, bool repeat) {
+      "sequence of them; the empty transcript too unless allow_empty is false. Immutable; share one between streams.")
+      .def(py::init([](const std::vector<std::vector<int32_t>>& phrases, bool repeat, bool allow_empty) {
              py::gil_scoped_release release;
-             return std::make_shared<Grammar>(phrases, repeat);
+             return std::make_shared<Grammar>(phrases, repeat, allow_empty);
            }),
-           py::arg("phrases"), py::arg("repeat") = false, "phrases: a list of token-id lists.")
+           py::arg("phrases"), py::arg("repeat") = false, py::arg("allow_empty") = true,
+           "phrases: a list of token-id lists.")
       .def_property_readonly_static("start", [](const py::object&) { return Grammar::kStart; })
       .def_property_readonly_static("rejected", [](const py::object&) { return Grammar::kRejected; })
       .def("next", &Grammar::Next, py::arg("state"), py::arg("token"),
@@ -275,7 +276,8 @@ void PybindSearch(py::module& m) {
            "Whether some token may follow state (a longer phrase; with repeat, the next phrase after a whole one).")
       .def_property_readonly("num_states", &Grammar::num_states)
       .def_property_readonly("num_phrases", &Grammar::num_phrases)
-      .def_property_readonly("repeat", &Grammar::repeat);
+      .def_property_readonly("repeat", &Grammar::repeat)
+      .def_property_readonly("allow_empty", &Grammar::allow_empty);
 
   py::class_<NgramLm, std::shared_ptr<NgramLm>>(
       m, "NgramLm",

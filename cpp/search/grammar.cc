@@ -8,7 +8,8 @@ namespace edgeasr {
 
 static_assert(Grammar::kRejected == TokenTrie::kNone && Grammar::kStart == TokenTrie::kRoot);
 
-Grammar::Grammar(const std::vector<std::vector<int32_t>>& phrases, bool repeat) : repeat_(repeat) {
+Grammar::Grammar(const std::vector<std::vector<int32_t>>& phrases, bool repeat, bool allow_empty)
+    : repeat_(repeat), allow_empty_(allow_empty) {
   if (phrases.empty()) throw std::invalid_argument("phrases: a grammar needs at least one phrase");
   phrase_end_.assign(1, 0);
   for (size_t i = 0; i < phrases.size(); ++i) {

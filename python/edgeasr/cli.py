@@ -177,10 +177,14 @@ def _add_lm_options(parser: argparse.ArgumentParser) -> None:
 
 
 def grammar_of(args, rec):
-    """The recognizer's grammar from --grammar FILE [--grammar-repeat], or None."""
-    if args.grammar_repeat and not args.grammar:
-        raise ValueError("--grammar-repeat: needs --grammar")
-    return rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat) if args.grammar else None
+    """The recognizer's grammar from --grammar FILE [--grammar-repeat] [--grammar-required], or None."""
+    for option in ("repeat", "required"):
+        if getattr(args, f"grammar_{option}") and not args.grammar:
+            raise ValueError(f"--grammar-{option}: needs --grammar")
+    if not args.grammar:
+        return None
+    return rec.grammar(read_grammar_file(args.grammar), repeat=args.grammar_repeat,
+                       allow_empty=not args.grammar_required)
 
 
 def stream_lm(args) -> Optional[bool]:
@@ -463,6 +467,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="the only phrases that may be transcribed, one per line (command and control: digits, "
                         "yes/no, menu items); the transcript is one of them or empty. Decoded without the n-gram LM "
                         "unless --lm is given")
+    r.add_argument("--grammar-required", action="store_true",
+                   help="with --grammar: the transcript is always one of the phrases, never empty (every file "
+                        "says one; silence gives the likeliest)")
     r.add_argument("--grammar-repeat", action="store_true",
                    help="with --grammar: any sequence of its phrases (digit strings)")
     _add_lm_options(r)
@@ -525,6 +532,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="the only phrases each utterance may be, one per line (as for transcribe; without the "
                          "n-gram LM unless --lm is given)")
     li.add_argument("--grammar-repeat", action="store_true", help="with --grammar: any sequence of its phrases")
+    li.add_argument("--grammar-required", action="store_true",
+                    help="with --grammar: every utterance is one of the phrases, never empty")
     _add_lm_options(li)
     li.add_argument("--device", default=None, help="input device (number or name; default: the system's)")
     li.add_argument("--json", action="store_true", help="one JSON object per event")

@@ -20,6 +20,11 @@ class Grammar:
     tokens: TokenTable = field(repr=False, compare=False)  # the token table it was tokenized with
 
     @property
+    def allow_empty(self) -> bool:
+        """Whether the empty transcript is one the grammar allows (silence gives nothing)."""
+        return self.native.allow_empty
+
+    @property
     def num_phrases(self) -> int:
         """Distinct phrases."""
         return self.native.num_phrases
@@ -39,7 +44,7 @@ class Grammar:
 
     def is_sentence(self, words: Sequence[str]) -> bool:
         """Whether ``words`` is a transcript the grammar allows: one phrase, with ``repeat`` a sequence of them, or
-        nothing."""
+        nothing (with ``allow_empty``)."""
         state = self._state(words)
         return state != self.native.rejected and self.native.is_final(state)
 

@@ -337,16 +337,20 @@ class Recognizer:
             raise ValueError(f"{what}[{i}]: the model's tokens cannot spell '{text}' (it maps to <unk>)")
         return tokens
 
-    def grammar(self, phrases: Iterable[str], repeat: bool = False) -> Grammar:
+    def grammar(self, phrases: Iterable[str], repeat: bool = False, allow_empty: bool = True) -> Grammar:
         """A grammar for command and control (:class:`edgeasr.grammar.Grammar`): streams given it may only transcribe
         one of ``phrases`` (text, tokenized with the model's tokens), or with ``repeat`` any sequence of them ("five
         five two"), or nothing; the search picks what the audio fits best, as PocketSphinx's and Vosk's grammars do.
+        ``allow_empty=False``: not nothing: a finished utterance is always one of the phrases (one that fits in its
+        audio), silence included, for an application that knows a phrase was said (push-to-talk, an answer to a
+        prompt).
         Until the utterance is finalized, ``result()`` is the best hypothesis so far, which may end inside a phrase.
         Modified beam search only. Build one per list and pass it to several streams: it is immutable."""
         if isinstance(phrases, str):
             raise ValueError("grammar: expected a list of phrases, got one string")
-        if not isinstance(repeat, bool):
-            raise ValueError(f"repeat: expected a bool, got {repeat!r}")
+        for name, value in (("repeat", repeat), ("allow_empty", allow_empty)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: expected a bool, got {value!r}")
         items, texts = [], []
         for i, text in enumerate(phrases):
             if not isinstance(text, str) or not text.strip():
@@ -356,7 +360,8 @@ class Recognizer:
             texts.append(text)
         if not items:
             raise ValueError("grammar: expected at least one phrase")
-        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat), self._encode, self.tokens)
+        return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat, allow_empty), self._encode,
+                       self.tokens)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None,

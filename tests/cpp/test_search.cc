@@ -1136,8 +1136,9 @@ void TestGrammarSearchBruteForce() {
     auto scorer = RandomScorer(V, seed, 3.f, 1.f, T);
     const std::map<std::vector<int32_t>, double> score = AlignmentScores(*scorer, V, T);
     for (size_t gi = 0; gi < grammars.size(); ++gi)
-      for (bool repeat : {false, true}) {
-        auto grammar = std::make_shared<Grammar>(grammars[gi], repeat);
+      for (int variant = 0; variant < 4; ++variant) {  // repeat or not, the empty transcript allowed or not
+        const bool repeat = variant & 1, allow_empty = variant < 2;
+        auto grammar = std::make_shared<Grammar>(grammars[gi], repeat, allow_empty);
         std::vector<int32_t> best;
         double best_score = -kInf;
         std::set<std::string> accepted_texts;
@@ -1155,8 +1156,13 @@ void TestGrammarSearchBruteForce() {
         search.Finalize();
         const SearchResult r = search.Result();
         const std::string where = " (seed " + std::to_string(seed) + ", grammar " + std::to_string(gi) +
-                                  (repeat ? ", repeat)" : ")");
+                                  (repeat ? ", repeat" : "") + (allow_empty ? ")" : ", a phrase required)");
         Expect(r.tokens == best, "grammar search: the best accepted sequence" + where);
+        if (best_score == -kInf) {  // a required phrase that does not fit in the frames: no result at all
+          Expect(!allow_empty && r.text.empty() && r.nbest.empty(), "grammar search: nothing accepted" + where);
+          ++checked;
+          continue;
+        }
         int32_t state = Grammar::kStart;
         for (int32_t t : partial.tokens) state = state == Grammar::kRejected ? state : grammar->Next(state, t);
         Expect(state != Grammar::kRejected && partial.score >= r.score,
@@ -1181,7 +1187,17 @@ void TestGrammarSearchBruteForce() {
   Decode(search, *scorer, 1);
   search.Finalize();
   Expect(search.Result().text.empty() && search.Result().tokens.empty(), "grammar search: empty when nothing fits");
-  Expect(checked == 96, "grammar search: every case ran");
+  // Required, the empty transcript is no result: the one phrase that fits in two frames is, whatever it scores.
+  BeamSearch required(scorer, pieces, {}, nullptr,
+                      std::make_shared<Grammar>(std::vector<std::vector<int32_t>>{{1, 2}}, false, false));
+  Decode(required, *scorer, 2);
+  required.Finalize();
+  Expect(required.Result().tokens == std::vector<int32_t>({1, 2}), "grammar search: a required phrase when one fits");
+  const Grammar optional({{1}}, false), strict({{1}}, false, false);
+  Expect(optional.IsFinal(Grammar::kStart) && !strict.IsFinal(Grammar::kStart) &&
+             strict.IsFinal(strict.Next(Grammar::kStart, 1)) && optional.allow_empty() && !strict.allow_empty(),
+         "grammar: the start is final only when the empty transcript is allowed");
+  Expect(checked == 192, "grammar search: every case ran");
   Expect(partial_unfinished > 0, "grammar search: some partial results end inside a phrase (the check can fail)");
   Group("grammar: search against brute force", before);
 }
