@@ -612,7 +612,8 @@ def test_a_grammar_that_requires_a_phrase_never_gives_nothing():
     samples, rate = load_audio(default_model_path().with_name("example.wav"))
     phrases = ["call mum", "play music", "stop"]
     optional, required = rec.grammar(phrases), rec.grammar(phrases, allow_empty=False)
-    assert optional.allow_empty and not required.allow_empty
+    assert optional.allow_empty and not required.allow_empty and optional != required
+    assert required.native.allow_empty is False and rec.grammar(phrases) == optional
     assert optional.is_sentence([]) and not required.is_sentence([]) and required.is_sentence(["stop"])
     spoken_optional = rec.transcribe(samples, rate, grammar=optional)
     spoken = rec.transcribe(samples, rate, grammar=required)

@@ -132,8 +132,9 @@ void CandidateScores(double total, const float* logp, const float* bonus, size_t
   out[blank] = score != score ? search::kNegInf : score;
 }
 
-// Appends to `out` the indices of x[0..n) that exceed t, in order. Few do (the selection's threshold keeps about
-// 2 x 72 of 8,000 at beam 16), so blocks of 16 are tested at once and only a block with one of them is scanned.
+// Appends to `out` the indices of x[0..n) that exceed t, in order. Few do (the selection's threshold keeps at most
+// 2 x 24 of 8,000 at beam 16, unless the bisection runs out), so blocks of 16 are tested at once and only a block with
+// one of them is scanned.
 #if EDGEASR_X86
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif

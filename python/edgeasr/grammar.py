@@ -18,11 +18,7 @@ class Grammar:
     native: _core.Grammar = field(repr=False, compare=False)  # what the beam search walks
     encode: Callable[[str], list[int]] = field(repr=False, compare=False)  # the model's tokens of a text
     tokens: TokenTable = field(repr=False, compare=False)  # the token table it was tokenized with
-
-    @property
-    def allow_empty(self) -> bool:
-        """Whether the empty transcript is one the grammar allows (silence gives nothing)."""
-        return self.native.allow_empty
+    allow_empty: bool = True  # the empty transcript is allowed (silence gives nothing)
 
     @property
     def num_phrases(self) -> int:

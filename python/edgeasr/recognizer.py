@@ -361,7 +361,7 @@ class Recognizer:
         if not items:
             raise ValueError("grammar: expected at least one phrase")
         return Grammar(tuple(dict.fromkeys(texts)), repeat, _core.Grammar(items, repeat, allow_empty), self._encode,
-                       self.tokens)
+                       self.tokens, allow_empty)
 
     def create_stream(self, context: Union[Iterable[Phrase], _core.ContextGraph, None] = None,
                       grammar: Union[Iterable[str], Grammar, None] = None,
