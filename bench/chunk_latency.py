@@ -35,18 +35,20 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from e2e import (DEFAULT_CACHE, DEFAULT_TAIL_S, PEER_BLANK_PENALTY, SAMPLE_RATE, _read_clip,  # noqa: E402
-                 even_over_voices, load_clips, prepare_models, resolve_checkpoint)
+from e2e import (BY_KEY, DEFAULT_CACHE, DEFAULT_TAIL_S, PEER_BLANK_PENALTY, SAMPLE_RATE, _read_clip,  # noqa: E402
+                 even_over_voices, load_clips, prepare_models, resolve_checkpoint, sherpa_recognizer)
 from machine import cpu_description, git_revision, package_versions  # noqa: E402
+
+from edgeasr.recognizer import context_score_default  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def edgeasr_system(model: str, beam: int, chunk_frames: int):
-    """A per-clip runner: (per-piece ns, final ns, text)."""
+def edgeasr_system(beam: int, chunk_frames: int):
+    """A per-clip runner with the bundled model and LM: (per-piece ns, final ns, text)."""
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
-    rec = Recognizer(model if model else None, RecognizerConfig(beam=beam, tail_padding_s=0.0))
+    rec = Recognizer(None, RecognizerConfig(beam=beam, tail_padding_s=0.0))  # the clips come with their silence
 
     def run(samples: np.ndarray, piece: int):
         stream = rec.create_stream(chunk_frames=chunk_frames)
@@ -65,12 +67,10 @@ def edgeasr_system(model: str, beam: int, chunk_frames: int):
 
 
 def sherpa_system(models: dict, beam: int):
-    import sherpa_onnx
-
-    kwargs = dict(models["sherpa"]["int8"])
-    kwargs.update(num_threads=1, provider="cpu", decoding_method="modified_beam_search", max_active_paths=beam,
-                  blank_penalty=PEER_BLANK_PENALTY)
-    rec = sherpa_onnx.OnlineRecognizer.from_transducer(**kwargs)
+    """sherpa-onnx int8 with bench/e2e.py's settings at ``beam``: the same runner."""
+    rec = sherpa_recognizer(BY_KEY["sherpa-int8-beam"], {"models": models, "peer_beam": beam,
+                                                          "peer_blank_penalty": PEER_BLANK_PENALTY,
+                                                          "context_score": context_score_default(beam)})
 
     def text_of(stream) -> str:
         result = rec.get_result(stream)
@@ -115,9 +115,9 @@ def main(argv=None) -> int:
     clips = even_over_voices(load_clips("v1", "test"), a.limit)
     audio = [_read_clip(c, DEFAULT_TAIL_S) for c in clips]
     seconds = sum(x.size for x in audio) / SAMPLE_RATE
-    systems = {"edgeasr beam 16 + n-gram LM (the defaults), decoding every 160 ms": edgeasr_system("", 16, 16),
-               "edgeasr beam 16 + n-gram LM, decoding every 40 ms": edgeasr_system("", 16, 4),
-               "edgeasr beam 4 + n-gram LM, decoding every 40 ms": edgeasr_system("", 4, 4),
+    systems = {"edgeasr beam 16 + n-gram LM (the defaults), decoding every 160 ms": edgeasr_system(16, 16),
+               "edgeasr beam 16 + n-gram LM, decoding every 40 ms": edgeasr_system(16, 4),
+               "edgeasr beam 4 + n-gram LM, decoding every 40 ms": edgeasr_system(4, 4),
                "sherpa-onnx int8 beam 4 (16-frame chunks)": sherpa_system(models, 4)}
     load = os.getloadavg()[0]
     rows, texts, raw = {}, {}, {}

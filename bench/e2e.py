@@ -130,7 +130,9 @@ TORCH_REFERENCE = {"greedy_search": "torch-fp32-greedy", "modified_beam_search":
 # Child side: one system decodes every clip in this process
 # ---------------------------------------------------------------------------------------------------------------
 
-def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], str]:
+def sherpa_recognizer(system: System, job: dict):
+    """sherpa-onnx's OnlineRecognizer for ``system`` at the job's peer settings (beam, blank penalty, hotword bonus),
+    one thread."""
     import sherpa_onnx
 
     kwargs = dict(job["models"]["sherpa"][system.weights])
@@ -139,7 +141,11 @@ def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], s
     if system.search == "modified_beam_search":
         # A BPE model's hotwords are split into pieces by sherpa-onnx's own sentencepiece reader of bpe_vocab.
         kwargs.update(modeling_unit="bpe", bpe_vocab=job["models"]["bpe_vocab"], hotwords_score=job["context_score"])
-    rec = sherpa_onnx.OnlineRecognizer.from_transducer(**kwargs)
+    return sherpa_onnx.OnlineRecognizer.from_transducer(**kwargs)
+
+
+def _sherpa_decoder(system: System, job: dict) -> Callable[[np.ndarray, list], str]:
+    rec = sherpa_recognizer(system, job)
     rate = job["sample_rate"]
 
     def decode(samples: np.ndarray, phrases: list) -> str:

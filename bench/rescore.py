@@ -301,14 +301,10 @@ def main(argv=None) -> int:
     perplexity = {split: lm.perplexity([it["text"] for it in items]) for split, items in (("dev", dev), ("test", test))}
     # With a device LM each candidate also gets its score under that LM, so the tuning can take the device's share
     # of it out of the lattice's scores (μ, from none of it to all: -lm_scale x 0, 0.2, ..., 1).
-    device_ngram = None
     mu_grid = [0.0]
-    if device_lm is not None:
-        from edgeasr.ngram_lm import load_lm as load_ngram_lm
-
-        device_ngram = load_ngram_lm(device_lm, rec.tokens)
-        mu_grid = [0.0] + [round(-rec.config.lm_scale * k / 5, 6) for k in range(1, 6)]
-    rescorer = Rescorer(lm, RescoreWeights(max_paths=args.max_paths), device_ngram)
+    if rec.lm is not None:
+        mu_grid += [round(-rec.config.lm_scale * k / 5, 6) for k in range(1, 6)]
+    rescorer = Rescorer(lm, RescoreWeights(max_paths=args.max_paths), rec.lm)  # the LM the recognizer fuses
     t0 = time.perf_counter()
     dev_cands = rescorer.rescore_many([it["lattice"] for it in dev])
     test_cands = rescorer.rescore_many([it["lattice"] for it in test])

@@ -1,4 +1,5 @@
 #include "activations.h"
+#include "edgeasr/always_inline.h"
 #include "edgeasr/max_of.h"
 #include "edgeasr/vector_math.h"
 
@@ -14,21 +15,15 @@
 #include <cstdint>
 #include <cstring>
 
-// The helpers below are inlined into each target clone, so they are compiled for its instruction set: left out of
-// line, a template such as SumOfExp was compiled once for the baseline (SSE2, 4 floats per instruction), and the
-// AVX-512 clone of LogSoftmaxInPlace called that copy (a sixth of the beam search's time at width 16).
-#if defined(__GNUC__)
-#define EDGEASR_INLINE inline __attribute__((always_inline))
-#else
-#define EDGEASR_INLINE inline
-#endif
+// The helpers below are always inlined (edgeasr/always_inline.h), so each target clone compiles them for its own
+// instruction set: out of line, SumOfExp ran 4 floats per instruction in the AVX-512 clone of LogSoftmaxInPlace.
 
 namespace edgeasr {
 namespace {
 
 // exp(x) for x in [-87, 87] (clamped): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 Taylor polynomial
 // (error below 2e-7 relative there), 2^n put straight into the exponent bits.
-EDGEASR_INLINE float Exp(float x) {
+EDGEASR_ALWAYS_INLINE float Exp(float x) {
   x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
   const float n = static_cast<float>(static_cast<int32_t>(x * 1.44269504f + (x >= 0.0f ? 0.5f : -0.5f)));
   const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 split in two for an exact n * ln2
@@ -45,10 +40,10 @@ EDGEASR_INLINE float Exp(float x) {
   return p * scale;
 }
 
-EDGEASR_INLINE float Sigmoid(float x) { return 1.0f / (1.0f + Exp(-x)); }
+EDGEASR_ALWAYS_INLINE float Sigmoid(float x) { return 1.0f / (1.0f + Exp(-x)); }
 
 // tanh(x) = 1 - 2 / (1 + exp(2x)): no cancellation for large |x|; near 0 the absolute error stays ~1e-7.
-EDGEASR_INLINE float Tanh(float x) { return 1.0f - 2.0f / (1.0f + Exp(2.0f * x)); }
+EDGEASR_ALWAYS_INLINE float Tanh(float x) { return 1.0f - 2.0f / (1.0f + Exp(2.0f * x)); }
 
 }  // namespace
 
@@ -87,7 +82,7 @@ constexpr size_t kLanes = 16;
 // out[i] = exp(x[i] - shift), exactly 0 where x[i] is -inf (Exp alone clamps it to exp(-87)). The exp is computed
 // first and the -inf lanes are zeroed by a multiply by 0 or 1 (exact): as a select, GCC 12 left the loop scalar in
 // the AVX2 and AVX-512 clones ("control flow in loop").
-EDGEASR_INLINE void ExpShifted(const float* x, size_t n, float shift, float* out) {
+EDGEASR_ALWAYS_INLINE void ExpShifted(const float* x, size_t n, float shift, float* out) {
   for (size_t i = 0; i < n; ++i) {
     const float e = Exp(x[i] - shift);
     out[i] = e * static_cast<float>(x[i] != -INFINITY);
@@ -95,7 +90,7 @@ EDGEASR_INLINE void ExpShifted(const float* x, size_t n, float shift, float* out
 }
 
 template <typename Sum>
-EDGEASR_INLINE void AddInLanes(const float* v, size_t n, Sum (&lanes)[kLanes]) {
+EDGEASR_ALWAYS_INLINE void AddInLanes(const float* v, size_t n, Sum (&lanes)[kLanes]) {
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (size_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<Sum>(v[i + j]);
@@ -103,7 +98,7 @@ EDGEASR_INLINE void AddInLanes(const float* v, size_t n, Sum (&lanes)[kLanes]) {
 }
 
 template <typename Sum>
-EDGEASR_INLINE Sum SumOfExp(const float* x, size_t n, float shift) {
+EDGEASR_ALWAYS_INLINE Sum SumOfExp(const float* x, size_t n, float shift) {
   Sum lanes[kLanes] = {};
   float e[kBlock];
   for (size_t b = 0; b < n; b += kBlock) {

@@ -72,7 +72,8 @@ LEAD_PADDING_S = 0.0
 
 # The default width: the lowest WER on v1hard dev among the tuned widths (4, 8, 16) with the bundled LM, among those
 # whose CPU time stays below sherpa-onnx's modified beam search with 4 paths on the same clips and model
-# (bench/results/e2e-v1hard-dev-beam16-lm.md); wider beams were not tried, as they cost more still.
+# (bench/results/e2e-v1hard-dev-beam16-lm.md). Beam 32, untuned, also stays below it since the search got faster,
+# for 0.2 points of dev WER at 1.6 times beam 16's CPU time (e2e-v1hard-dev-beam32-lm.md); not a tuned width.
 DEFAULT_BEAM = 16
 
 
@@ -144,13 +145,19 @@ class RecognizerConfig:
                 raise ValueError("token_reward: modified_beam_search only (in greedy search a blank_penalty of the "
                                  f"same size makes the same choices), got {self.token_reward!r}")
 
+    @property
+    def width(self) -> int:
+        """Hypotheses the search keeps: the beam, 1 for greedy search (which so takes the settings tuned at the
+        narrowest width, tuned_width)."""
+        return self.beam if self.decoding == "modified_beam_search" else 1
+
     def resolved(self, with_lm: bool = False) -> "RecognizerConfig":
         """A copy with the settings left at None filled in with the search's defaults (``with_lm``: those for beam
         search of this width with an n-gram LM, lm_search_defaults(beam))."""
         defaults = dict(SEARCH_DEFAULTS[self.decoding])
         if with_lm and self.decoding == "modified_beam_search":
             defaults.update(lm_search_defaults(self.beam))
-        defaults["context_score"] = context_score_default(self.beam if self.decoding == "modified_beam_search" else 1)
+        defaults["context_score"] = context_score_default(self.width)
         return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 
 

@@ -4,16 +4,15 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "edgeasr/always_inline.h"
+
 namespace edgeasr {
 
 // The largest of x[0..n) (n >= 1, no NaN). Eight independent lanes instead of one chain of dependent compares: the
 // same value as a sequential scan (a max is exact in any order) at about a quarter of the latency. Always inlined, so
-// a target clone that calls it gets it compiled for its own instruction set, not the baseline's.
+// a target clone that calls it gets it compiled for its own instruction set (edgeasr/always_inline.h).
 template <typename T>
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline T MaxOf(const T* x, size_t n) {
+EDGEASR_ALWAYS_INLINE T MaxOf(const T* x, size_t n) {
   T lanes[8];
   std::fill(lanes, lanes + 8, x[0]);
   size_t i = 0;

@@ -169,9 +169,7 @@ def search_defaults(recognizer, grammar=None, lm: bool | None = None) -> tuple[E
     lm=lm)``: with or without the n-gram LM (``Recognizer.stream_uses_lm``: a stream with a grammar decodes without
     it unless ``lm=True``), at the recognizer's beam width (greedy search counts as width 1, which takes the narrowest
     tuned width's)."""
-    config = recognizer.config
-    width = config.beam if config.decoding == "modified_beam_search" else 1
-    uses_lm = recognizer.stream_uses_lm(grammar, lm)
+    width, uses_lm = recognizer.config.width, recognizer.stream_uses_lm(grammar, lm)
     return speculative_defaults(uses_lm, width), final_defaults(uses_lm, width)
 
 
