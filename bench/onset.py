@@ -35,7 +35,7 @@ from compression import (DEFAULT_EXPORTS, DEFAULT_FSDD, RESULTS, Row, export_row
 from e2e import BenchError, machine_info, normalize  # noqa: E402
 from endpoint import RATE, quietest_background, reflected  # noqa: E402
 
-from edgeasr.recognizer import Recognizer, RecognizerConfig, default_model_path  # noqa: E402
+from edgeasr.recognizer import Recognizer, RecognizerConfig, default_lm_path, default_model_path  # noqa: E402
 
 WEIGHTS = ("int8", "int4")
 
@@ -129,7 +129,8 @@ def markdown(report: dict) -> str:
         f"# Speech that starts at once ({run['date'][:10]})", "",
         f"`{run['command']}`; {run['clips']} clips of corpus {run['corpus']}/{run['split']} (all voices, evenly), "
         f"{run['fsdd_clips']} FSDD clips; native beam {run['beam']}, blank penalty {run['blank_penalty']:g}, "
-        f"token reward {run['token_reward']:g}; "
+        f"token reward {run['token_reward']:g}"
+        + (f", n-gram LM `{run['lm']}` at scale {run['lm_scale']:g}" if run.get("lm") else "") + "; "
         f"{report['machine']['cpu']}; git {report['machine']['git']}.", "",
         "As synthesized: 50-300 ms of silence (plus a margin) before the speech. Lead cut: every sample before the "
         "supervision's speech start removed. Longer lead: the quietest 100 ms of the clip's background, reflected, "
@@ -200,6 +201,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--longer-lead-s", type=float, default=0.0,
                    help="also the clips with this much more of their own background before them (0: not measured)")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--lm", nargs="?", const=str(default_lm_path()), default=None, metavar="FILE",
+                   help="fuse this n-gram LM (without FILE: the bundled one) into every model's search, with the "
+                   "search's settings for the LM (the recognizer's defaults are --beam 16 --lm)")
     p.add_argument("--lead-padding-s", type=_seconds_list, default=None, metavar="S[,S...]",
                    help="RecognizerConfig.lead_padding_s values, each model decoded with each (default: the "
                    "runtime's); the report names the one the padding rule picks")
@@ -221,11 +225,11 @@ def main(argv=None) -> int:
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam).resolved()
+    config = RecognizerConfig(decoding="modified_beam_search", beam=a.beam).resolved(with_lm=a.lm is not None)
     paddings = a.lead_padding_s or [config.lead_padding_s]
     rows = []
     for (label, path, source), padding in ((m, p) for m in models for p in paddings):
-        rec = Recognizer(path, dataclasses.replace(config, lead_padding_s=padding))
+        rec = Recognizer(path, dataclasses.replace(config, lead_padding_s=padding), lm=a.lm)
         row_label = label if a.lead_padding_s is None else f"{label}, lead padding {padding:g} s"
         row = {"label": row_label, "model": label, "lead_padding_s": padding, "file": str(path),
                "file_sha256": sha256_file(path), **source,
@@ -244,7 +248,8 @@ def main(argv=None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     report = {"run": {"command": "python bench/onset.py" + (" " + shlex.join(argv_used) if argv_used else ""),
                       "corpus": a.corpus, "split": a.split, "clips": len(clips), "fsdd_clips": len(fsdd),
-                      "beam": a.beam, "blank_penalty": config.blank_penalty,
+                      "beam": a.beam, "lm": a.lm, "lm_scale": config.lm_scale if a.lm else None,
+                      "blank_penalty": config.blank_penalty,
                       "token_reward": config.token_reward, "fsdd_lead_s": a.fsdd_lead_s,
                       "longer_lead_s": a.longer_lead_s,
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

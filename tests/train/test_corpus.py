@@ -141,6 +141,19 @@ def test_recipes_name_how_a_corpus_is_built():
     assert corpus.RECIPES["v1"] == corpus.Recipe()  # v1 rebuilds exactly as it was built
     v2 = corpus.RECIPES["v2"]
     assert v2.seed != 0 and dict(v2.kind_weights)["short"] > 0 and v2.extended_voices
+    v3 = corpus.RECIPES["v3"]
+    assert v3.seed not in (0, v2.seed) and v3.extended_voices and v3.augment == "hard"
+    assert all(r.augment in corpus.AUGMENTS for r in corpus.RECIPES.values())
+
+
+def test_the_command_line_builds_with_the_recipes_augmentation_unless_told(monkeypatch):
+    seen = []
+    monkeypatch.setattr(corpus, "build_corpus", lambda name, split, n, seed, workers, augment, **kw: seen.append(
+        augment) or [])
+    corpus.main(["--name", "v3", "--split", "train", "--n", "1"])
+    corpus.main(["--name", "v3", "--split", "train", "--n", "1", "--augment", "default"])
+    corpus.main(["--name", "other", "--split", "train", "--n", "1"])
+    assert seen == [corpus.AugmentConfig.hard(), corpus.AugmentConfig(), corpus.AugmentConfig()]
 
 
 def test_phrase_requests_draw_the_files_phrases_seeded(tmp_path):

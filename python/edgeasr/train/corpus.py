@@ -50,6 +50,7 @@ class Recipe:
     seed: int = 0
     kind_weights: tuple[tuple[str, float], ...] = ()  # edgeasr.train.text.generate_requests overrides
     extended_voices: bool = False                     # edgeasr.train.voices: the extended training set too
+    augment: str = "default"                          # a key of AUGMENTS, unless --augment says otherwise
 
 
 RECIPES = {
@@ -57,7 +58,12 @@ RECIPES = {
     # Training-only supplement: other requests and contacts (seed 1; test surnames stay out whatever the seed),
     # short answers (a bare digit, "yes", a name; the v1 model had never heard one word alone), and 43 voices more.
     "v2": Recipe(seed=1, kind_weights=(("short", 20.0),), extended_voices=True),
+    # Twice v1's requests again (seed 2), v1's mix over v2's voices, in the harsher conditions of the v1hard dev set:
+    # more text and names, and noise, reverberation, rate and speed the default leaves out.
+    "v3": Recipe(seed=2, extended_voices=True, augment="hard"),
 }
+
+AUGMENTS = {"default": AugmentConfig, "none": AugmentConfig.none, "hard": AugmentConfig.hard}
 
 
 def corpus_dir(name: str, split: str) -> Path:
@@ -367,14 +373,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--n", type=int, required=True, help="number of requests")
     p.add_argument("--seed", type=int, default=None, help="default: the recipe's (RECIPES), else 0")
     p.add_argument("--workers", type=int, default=2, help="rendering processes (0 or 1: in this process)")
-    p.add_argument("--augment", choices=("default", "none", "hard"), default="default",
-                   help="default: AugmentConfig(); none: clean speech at default prosody; hard: AugmentConfig.hard()")
+    p.add_argument("--augment", choices=tuple(AUGMENTS), default=None,
+                   help="default: AugmentConfig(); none: clean speech at default prosody; hard: AugmentConfig.hard() "
+                   "(without it: the recipe's, RECIPES, else default)")
     p.add_argument("--no-features", action="store_true", help="skip feats.npy")
     p.add_argument("--phrases", type=Path, default=None,
                    help="render these phrases (one per line, # comments; each request draws one, seeded) instead of "
                    "the text generator's requests: a command-and-control set such as bench/data/commands.txt")
     a = p.parse_args(argv)
-    augment = {"default": AugmentConfig, "none": AugmentConfig.none, "hard": AugmentConfig.hard}[a.augment]()
+    augment = AUGMENTS[a.augment or RECIPES.get(a.name, Recipe()).augment]()
     requests = phrase_requests(a.phrases, a.name, a.split, a.n, a.seed or 0) if a.phrases else None
     cuts = build_corpus(a.name, a.split, a.n, a.seed, a.workers, augment=augment, features=not a.no_features,
                         requests=requests)
