@@ -143,6 +143,8 @@ def test_recipes_name_how_a_corpus_is_built():
     assert v2.seed != 0 and dict(v2.kind_weights)["short"] > 0 and v2.extended_voices
     v3 = corpus.RECIPES["v3"]
     assert v3.seed not in (0, v2.seed) and v3.extended_voices and v3.augment == "hard"
+    v4 = corpus.RECIPES["v4"]
+    assert v4.seed not in (0, v2.seed, v3.seed) and v4.extended_voices and v4.augment == "default"
     assert all(r.augment in corpus.AUGMENTS for r in corpus.RECIPES.values())
 
 

@@ -61,6 +61,8 @@ RECIPES = {
     # Twice v1's requests again (seed 2), v1's mix over v2's voices, in the harsher conditions of the v1hard dev set:
     # more text and names, and noise, reverberation, rate and speed the default leaves out.
     "v3": Recipe(seed=2, extended_voices=True, augment="hard"),
+    # v3's counterpart in the default conditions (seed 3): more text and names without the harsher augmentation.
+    "v4": Recipe(seed=3, extended_voices=True),
 }
 
 AUGMENTS = {"default": AugmentConfig, "none": AugmentConfig.none, "hard": AugmentConfig.hard}
