@@ -148,14 +148,24 @@ def test_recipes_name_how_a_corpus_is_built():
     assert all(r.augment in corpus.AUGMENTS for r in corpus.RECIPES.values())
 
 
-def test_the_command_line_builds_with_the_recipes_augmentation_unless_told(monkeypatch):
+def test_a_corpus_builds_with_its_recipes_augmentation_unless_told(cache, monkeypatch):
+    """build_corpus and the command line alike: ``--name v3`` alone rebuilds v3 as it was built."""
     seen = []
-    monkeypatch.setattr(corpus, "build_corpus", lambda name, split, n, seed, workers, augment, **kw: seen.append(
-        augment) or [])
-    corpus.main(["--name", "v3", "--split", "train", "--n", "1"])
-    corpus.main(["--name", "v3", "--split", "train", "--n", "1", "--augment", "default"])
-    corpus.main(["--name", "other", "--split", "train", "--n", "1"])
-    assert seen == [corpus.AugmentConfig.hard(), corpus.AugmentConfig(), corpus.AugmentConfig()]
+
+    def render_nothing(fn, jobs, workers, desc):  # records the augmentation, then every utterance "fails"
+        seen.append(jobs[0].augment)
+        return iter([{"uid": j.uid, "failed": "not rendered in this test"} for j in jobs])
+
+    monkeypatch.setattr(corpus, "_map", render_nothing)
+    with pytest.raises(RuntimeError):
+        corpus.build_corpus("v3", "train", 1, workers=1, features=False)
+    for args in ([], ["--augment", "default"]):
+        with pytest.raises(RuntimeError):
+            corpus.main(["--name", "v3", "--split", "train", "--n", "1", "--workers", "1", "--no-features", *args])
+    with pytest.raises(RuntimeError):
+        corpus.build_corpus("other", "train", 1, workers=1, features=False)
+    assert seen == [corpus.AugmentConfig.hard(), corpus.AugmentConfig.hard(), corpus.AugmentConfig(),
+                    corpus.AugmentConfig()]
 
 
 def test_phrase_requests_draw_the_files_phrases_seeded(tmp_path):

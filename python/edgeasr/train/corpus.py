@@ -238,7 +238,7 @@ def _write_features(out: Path, records: list[dict], workers: int) -> None:
 
 
 def build_corpus(name: str, split: str, n: int, seed: int | None = None, workers: int = 2, *,
-                 augment: AugmentConfig = AugmentConfig(), features: bool = True, requests: Sequence | None = None):
+                 augment: AugmentConfig | None = None, features: bool = True, requests: Sequence | None = None):
     """Synthesize ``n`` requests of ``split`` (from ``edgeasr.train.text.generate_requests``) with the split's voices
     into ``corpus_dir(name, split)``; returns the lhotse CutSet.
 
@@ -246,11 +246,12 @@ def build_corpus(name: str, split: str, n: int, seed: int | None = None, workers
     uid), so a rebuild gives the same corpus and renders only what is missing. ``requests`` (objects with uid, text,
     kind and names) replaces the generator, and then ``n`` must equal its length. ``features`` also writes
     feats.npy (see the module doc). Utterances that fail to render are listed in failures.jsonl and left out;
-    RuntimeError if more than 1% fail. A name in ``RECIPES`` takes its seed (unless ``seed`` is given), request mix
-    and voice set from there; other names build like v1.
+    RuntimeError if more than 1% fail. A name in ``RECIPES`` takes its seed (unless ``seed`` is given), request mix,
+    voice set and augmentation (unless ``augment`` is given) from there; other names build like v1.
     """
     recipe = RECIPES.get(name, Recipe())
     seed = recipe.seed if seed is None else seed
+    augment = AUGMENTS[recipe.augment]() if augment is None else augment
     out = corpus_dir(name, split)
     if n < 1:
         raise ValueError(f"n: must be >= 1, got {n}")
@@ -383,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="render these phrases (one per line, # comments; each request draws one, seeded) instead of "
                    "the text generator's requests: a command-and-control set such as bench/data/commands.txt")
     a = p.parse_args(argv)
-    augment = AUGMENTS[a.augment or RECIPES.get(a.name, Recipe()).augment]()
+    augment = AUGMENTS[a.augment]() if a.augment else None  # None: the recipe's (build_corpus)
     requests = phrase_requests(a.phrases, a.name, a.split, a.n, a.seed or 0) if a.phrases else None
     cuts = build_corpus(a.name, a.split, a.n, a.seed, a.workers, augment=augment, features=not a.no_features,
                         requests=requests)
