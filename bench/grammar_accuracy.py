@@ -43,8 +43,8 @@ def main(argv=None) -> int:
     try:
         clips = e2e.even_over_voices(e2e.load_clips(a.corpus, a.split), a.limit)
         rec = Recognizer()
-        grammar = rec.grammar(read_grammar_file(a.grammar))
-        required = rec.grammar(read_grammar_file(a.grammar), allow_empty=False)
+        phrases = read_grammar_file(a.grammar)
+        grammar, required = rec.grammar(phrases), rec.grammar(phrases, allow_empty=False)
     except (e2e.BenchError, ValueError, OSError) as e:
         print(f"grammar_accuracy: error: {e}", file=sys.stderr)
         return 1

@@ -27,16 +27,18 @@ GRAMMAR = ["computer stop", "computer call mum", "computer turn on the kitchen l
 
 
 def searches() -> dict:
-    """name -> (recognizer, transcribe keywords)."""
+    """name -> (recognizer, transcribe keywords); the phrases' graph and the grammar are built once, as an
+    application keeps them, not per clip."""
     from edgeasr.recognizer import Recognizer, RecognizerConfig
 
+    beam16, beam8 = Recognizer(config=RecognizerConfig(beam=16)), Recognizer(config=RecognizerConfig(beam=8))
     return {"beam1": (Recognizer(config=RecognizerConfig(beam=1), lm=None), {}),
             "beam4": (Recognizer(config=RecognizerConfig(beam=4), lm=None), {}),
             "beam4-lm": (Recognizer(config=RecognizerConfig(beam=4)), {}),
             "beam16": (Recognizer(config=RecognizerConfig(beam=16), lm=None), {}),
-            "beam16-lm": (Recognizer(config=RecognizerConfig(beam=16)), {}),
-            "beam16-lm-phrases": (Recognizer(config=RecognizerConfig(beam=16)), {"context": PHRASES}),
-            "beam8-grammar": (Recognizer(config=RecognizerConfig(beam=8)), {"grammar": GRAMMAR})}
+            "beam16-lm": (beam16, {}),
+            "beam16-lm-phrases": (beam16, {"context": beam16.context_graph(PHRASES)}),
+            "beam8-grammar": (beam8, {"grammar": beam8.grammar(GRAMMAR)})}
 
 
 def dump(limit: int, out: Path) -> int:
