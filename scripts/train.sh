@@ -12,6 +12,11 @@ mkdir -p "$CACHE/logs"
 NEEDS=$(python -c "from edgeasr.train.config import load_config as l; d = l('$CONFIG').data
 print(' '.join([f'{d.corpus}/{d.train_split}', f'{d.corpus}/{d.dev_split}'] + [f'{e}/{d.train_split}' for e in d.extra_train]))")
 for need in $NEEDS; do
+  if [ ! -f "$CACHE/corpora/$need/feats_index.json" ]; then
+    # Say what it waits for: on a fresh machine nothing is built, and a silent wait looks like a hang.
+    echo "waiting for corpus $need: python -m edgeasr.train.corpus --name ${need%%/*} --split ${need##*/} --n N" \
+         "builds it (README, \"Training\", gives N)"
+  fi
   until [ -f "$CACHE/corpora/$need/feats_index.json" ]; do sleep 30; done
 done
 # OMP_NUM_THREADS (default 2 here): torch threads spin at barriers, so on a machine shared with other work a
