@@ -58,25 +58,20 @@ step_e2e_greedy() { python bench/e2e.py --split test --limit 0 --systems "$ALL_I
 step_e2e_torch() { python bench/e2e.py --name e2e-epyc; }
 step_threads() { python bench/threads.py --limit 0; }
 step_chunk_latency() { python bench/chunk_latency.py; }
-step_endpoint() {
+endpoint_runs() {  # OUT_PREFIX [ARGS...]: with and without the LM, at beam 16 (-beam16) and beam 4
+  local prefix=$1 lm out
+  shift
   for lm in "--lm" ""; do
-    local tag=${lm:+-lm}
+    out="bench/results/$prefix${lm:+-lm}-feed40"
     # shellcheck disable=SC2086
-    python bench/endpoint.py --model "$MODEL" $lm --feed-ms 40 --out "bench/results/endpoint$tag-feed40-beam16"
+    python bench/endpoint.py "$@" --model "$MODEL" $lm --feed-ms 40 --out "$out-beam16"
     # shellcheck disable=SC2086
-    python bench/endpoint.py --model "$MODEL" $lm --feed-ms 40 --beam 4 --out "bench/results/endpoint$tag-feed40"
+    python bench/endpoint.py "$@" --model "$MODEL" $lm --feed-ms 40 --beam 4 --out "$out"
   done
 }
+step_endpoint() { endpoint_runs endpoint; }
 step_endpoint_commands() {
-  for lm in "--lm" ""; do
-    local tag=${lm:+-lm}
-    # shellcheck disable=SC2086
-    python bench/endpoint.py --corpus commands --grammar bench/data/commands.txt --model "$MODEL" $lm --feed-ms 40 \
-      --out "bench/results/endpoint-commands-grammar$tag-feed40-beam16"
-    # shellcheck disable=SC2086
-    python bench/endpoint.py --corpus commands --grammar bench/data/commands.txt --model "$MODEL" $lm --feed-ms 40 \
-      --beam 4 --out "bench/results/endpoint-commands-grammar$tag-feed40"
-  done
+  endpoint_runs endpoint-commands-grammar --corpus commands --grammar bench/data/commands.txt
 }
 step_sessions() { python bench/sessions.py --gap-s 8 --snr-db 15 --out bench/results/sessions-gap8-snr15; }
 step_lattice_size() { python bench/lattice_size.py; }
